@@ -1,0 +1,33 @@
+# Safeguard: `make demo` and `make test` are the two commands a fresh machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes; quick when nothing changed.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed: installing python3-venv with apt-get"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+demo: install
+	$(BIN)/python -m safeguard.demo .demo
+
+bench: install
+	$(BIN)/python benchmarks/scan.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info

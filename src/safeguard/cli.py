@@ -1,0 +1,290 @@
+"""The ``safeguard`` command: one verb group per domain.
+
+Every verb that prints data has ``--json`` (a stable contract for scripts: one JSON object
+per line for lists, one object for summaries). Expected failures print one line on stderr
+and exit 1; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from safeguard import __version__
+from safeguard.config import Settings, load_settings
+from safeguard.errors import SafeguardError
+from safeguard.media.images import PdqMethod
+
+app = typer.Typer(
+    help="Safeguard: offline forensic triage of seized media.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+case_app = typer.Typer(help="Create, list and inspect cases.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check a case's audit log.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+FastOpt = Annotated[
+    bool,
+    typer.Option("--fast-pdq", help="DCT-scaled JPEG decoding for PDQ: faster, a few bits "
+                 "from the reference hasher (docs/pdq.md). Never the default."),
+]
+
+
+class _State:
+    settings: Settings | None = None
+
+
+def _settings() -> Settings:
+    if _State.settings is None:
+        _State.settings = load_settings()
+    return _State.settings
+
+
+@app.callback()
+def _main(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Safeguard's data folder (env SAFEGUARD_HOME; "
+                     "default ~/.safeguard).", show_default=False),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+    _State.settings = load_settings(home)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+@case_app.command("create")
+def case_create(name: str, as_json: JsonOpt = False) -> None:
+    """Create a case (its own folder and database under HOME/cases/NAME)."""
+    from safeguard.store.cases import create_case
+
+    case = create_case(_settings(), name)
+    if as_json:
+        _print_json({"case": case.name, "folder": str(case.folder)})
+    else:
+        out.print(f"created case {case.name} in {case.folder}")
+
+
+@case_app.command("list")
+def case_list(as_json: JsonOpt = False) -> None:
+    """List the cases in this home."""
+    from safeguard.store.cases import list_cases
+
+    for name in list_cases(_settings()):
+        if as_json:
+            _print_json({"case": name})
+        else:
+            out.print(name)
+
+
+@case_app.command("show")
+def case_show(name: str, as_json: JsonOpt = False) -> None:
+    """A case's details and counts: items, by type, by status, errors."""
+    from safeguard.store.cases import open_case
+    from safeguard.store.summary import case_summary
+
+    summary = case_summary(open_case(_settings(), name))
+    if as_json:
+        _print_json(summary)
+        return
+    out.print(f"[bold]Case {summary['case']}[/bold]  created {summary['created_at']} "
+              f"by {summary['created_by']}")
+    out.print(f"folder: {summary['folder']}")
+    for ev in summary["evidence"]:
+        out.print(f"evidence: {ev['path']} ({ev['source']}, added {ev['added_at']})")
+    counts = summary["counts"]
+    out.print(f"items: {counts['items']}  done: {counts['done']}  errors: {counts['errors']}  "
+              f"pending: {counts['pending']}")
+    out.print(f"pictures: {counts['pictures']}  with PDQ: {counts['pdq']}  "
+              f"PDQ quality < 50: {counts['pdq_low_quality']}  "
+              f"type differs from extension: {counts['extension_mismatch']}")
+    table = Table("type", "items", box=None, pad_edge=False)
+    for mime, count in summary["by_type"].items():
+        table.add_row(mime, str(count))
+    out.print(table)
+
+
+@app.command("items")
+def items(
+    name: str,
+    as_json: JsonOpt = False,
+    status: Annotated[str | None, typer.Option(help="Only items with this status: "
+                                               "done, error or pending.")] = None,
+) -> None:
+    """Every item of a case: one JSON object per line with --json."""
+    from safeguard.store.cases import open_case
+    from safeguard.store.summary import iter_items
+
+    for record in iter_items(open_case(_settings(), name), status):
+        if as_json:
+            _print_json(record)
+        else:
+            sys.stdout.write(
+                f"{record['status']:7} {record['type'] or '-':28} {record['size'] or 0:>12} "
+                f"{record['md5'] or '-':32} {record['path']}"
+                f"{'  ! ' + record['error'] if record['error'] else ''}\n")
+
+
+# --- scanning ----------------------------------------------------------------------------
+
+
+@app.command("scan")
+def scan_cmd(
+    evidence: Annotated[Path, typer.Argument(help="A folder, an archive or a file.")],
+    case: Annotated[str, typer.Option("--case", help="The case to scan into.")],
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes "
+                                                "(default: all cores).")] = None,
+    as_json: JsonOpt = False,
+    fast_pdq: FastOpt = False,
+) -> None:
+    """Scan evidence into a case. Run it again after a kill to resume."""
+    from safeguard.pipeline.scan import scan
+    from safeguard.store.cases import open_case
+
+    settings = _settings()
+    opened = open_case(settings, case)
+    method: PdqMethod = "fast" if fast_pdq else "reference"
+    with _ProgressView(quiet=as_json) as view:
+        summary = scan(opened, evidence, settings.limits, workers, method, view.update)
+    if as_json:
+        _print_json(summary.as_dict())
+        return
+    out.print(
+        f"{'resumed' if summary.resumed else 'scanned'} {summary.evidence}: "
+        f"{summary.units} files, {summary.items} items ({summary.errors} errors) "
+        f"in {summary.seconds:.1f} s; the case holds {summary.total_items} items of this "
+        f"evidence ({summary.total_errors} errors)"
+    )
+
+
+class _ProgressView:
+    """A Rich progress bar on a terminal; plain lines every few seconds otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.tty = err.is_terminal and not quiet
+        self.quiet = quiet
+        self.start = time.monotonic()
+        self.last_line = 0.0
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __enter__(self) -> _ProgressView:
+        if self.tty:
+            self.bar = Progress(
+                TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("scan", total=None, rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def update(self, progress: Any) -> None:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        rate = (f"{progress.items / elapsed:.1f} items/s  "
+                f"{progress.bytes / elapsed / 1e6:.1f} MB/s  {progress.errors} errors")
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, total=progress.total, completed=progress.done, rate=rate)
+        elif not self.quiet and time.monotonic() - self.last_line >= 5:
+            self.last_line = time.monotonic()
+            err.print(f"{progress.done}/{progress.total} files  {rate}")
+
+
+@app.command("hash")
+def hash_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Files to hash.")],
+    as_json: JsonOpt = False,
+    fast_pdq: FastOpt = False,
+) -> None:
+    """Hash files: MD5, SHA1, SHA256, type, and PDQ for pictures (one JSON line each)."""
+    from safeguard.pipeline.worker import hash_file
+
+    limits = _settings().limits
+    failed = False
+    for path in files:
+        record: dict[str, Any] = {"path": str(path)}
+        try:
+            result = hash_file(os.fsencode(path), limits, "fast" if fast_pdq else "reference")
+        except OSError as exc:
+            result = {"status": "error", "error": f"cannot open: {exc.strerror or exc}"}
+        for key in ("type", "md5", "sha1", "sha256"):
+            record[key] = result.get(key)
+        if result.get("pdq"):
+            record.update(pdq=result["pdq"], pdq_quality=result["pdq_quality"],
+                          width=result["width"], height=result["height"])
+        if result.get("error"):
+            record["error"] = result["error"]
+            failed = True
+        if as_json:
+            _print_json(record)
+        else:
+            line = f"{record['md5'] or '-'}  {record.get('pdq') or '-':64}  {path}"
+            out.print(line + (f"  ! {record['error']}" if "error" in record else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(name: str, as_json: JsonOpt = False) -> None:
+    """Check the case's hash chain; name the first event that does not verify."""
+    from safeguard.audit.log import verify
+    from safeguard.store.cases import open_case
+
+    case = open_case(_settings(), name)
+    with case.engine.connect() as conn:
+        result = verify(conn)
+    if as_json:
+        _print_json({"case": name, "events": result.events, "ok": result.ok,
+                     "first_bad": result.first_bad, "reason": result.reason})
+    elif result.ok:
+        out.print(f"audit log of case {name}: {result.events} events, chain intact")
+    else:
+        err.print(f"audit log of case {name}: event {result.first_bad} does not verify: "
+                  f"{result.reason}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="safeguard")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except SafeguardError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to resume", markup=False)
+        return 130
+    return 0

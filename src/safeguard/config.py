@@ -1,0 +1,86 @@
+"""Settings: one place for defaults and limits.
+
+Values come from, in order of precedence: command-line options, environment variables
+(``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
+(``[limits]`` table, keys as in :class:`Limits`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from safeguard.errors import SafeguardError
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits that keep hostile evidence from exhausting the machine.
+
+    Every limit that is hit becomes an item error naming the limit; nothing stops the scan.
+    """
+
+    #: nested containers below the evidence (``a.zip!b.zip!c.jpg`` is depth 2)
+    max_archive_depth: int = 5
+    #: members read from one container; the rest are recorded as one error on the container
+    max_archive_members: int = 200_000
+    #: uncompressed bytes of one member
+    max_member_bytes: int = 8 * GiB
+    #: uncompressed bytes read out of one container in all
+    max_archive_total_bytes: int = 256 * GiB
+    #: uncompressed : compressed ratio above which a member is treated as a bomb ...
+    max_compression_ratio: float = 200.0
+    #: ... once it has produced at least this many bytes (small files compress well)
+    ratio_check_after_bytes: int = 16 * MiB
+    #: a nested container is read in memory (never extracted to disk) up to this size
+    max_nested_archive_bytes: int = 2 * GiB
+    #: pictures above this many bytes get digests but no decode
+    max_picture_bytes: int = 512 * MiB
+    #: decoded pixels above this are a decompression bomb (Pillow's own error threshold)
+    max_image_pixels: int = 178_956_970
+    #: seconds one item may take in a worker before it is killed and recorded as an error
+    item_timeout: float = 120.0
+    #: extra seconds a container earns per MiB of its size (its members share the clock)
+    timeout_per_mib: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None
+    limits: Limits
+
+    @property
+    def cases_dir(self) -> Path:
+        return self.home / "cases"
+
+
+def default_home() -> Path:
+    env = os.environ.get("SAFEGUARD_HOME")
+    return Path(env).expanduser() if env else Path("~/.safeguard").expanduser()
+
+
+def load_settings(home: Path | None = None) -> Settings:
+    home = (home or default_home()).expanduser().absolute()
+    limits = Limits()
+    config_file = home / "config.toml"
+    if config_file.is_file():
+        try:
+            table = tomllib.loads(config_file.read_text("utf-8")).get("limits", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SafeguardError(f"{config_file}: not valid TOML: {exc}") from None
+        known = {f.name: f.type for f in fields(Limits)}
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise SafeguardError(f"{config_file}: unknown limit(s): {', '.join(unknown)}")
+        limits = replace(limits, **table)
+    return Settings(
+        home=home,
+        database_url=os.environ.get("SAFEGUARD_DATABASE_URL") or None,
+        limits=limits,
+    )

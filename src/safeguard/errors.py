@@ -1,0 +1,65 @@
+"""Safeguard's error tree, drawn once.
+
+Program-level errors are exceptions with a one-line message for the person at the keyboard;
+item-level failures are values (``status="error"``, ``error="..."``) and never raise past
+the worker that met them.
+
+    SafeguardError                  anything the CLI prints as one line and exits 1
+    ├── CaseError                   a case that is missing, exists already, or is misnamed
+    ├── EvidenceError               evidence that does not exist or no source can open
+    ├── ScanLockedError             another scan holds the case
+    ├── StoreError                  a case store that cannot be opened or migrated
+    └── AuditError                  an audit chain that does not verify
+
+    ItemError                       one item could not be (fully) processed; message = reason
+    ├── ArchiveError                a container that cannot be read (corrupt, truncated, ...)
+    │   └── ArchiveLimitError       a limit stopped reading (ratio, size, depth, members)
+    ├── PictureError                a picture that cannot be decoded (truncated, bomb, ...)
+    └── ItemTimeout                 the per-item time limit ran out
+"""
+
+from __future__ import annotations
+
+
+class SafeguardError(Exception):
+    """A program-level failure; ``str(err)`` is the one line shown to the user."""
+
+
+class CaseError(SafeguardError):
+    pass
+
+
+class EvidenceError(SafeguardError):
+    pass
+
+
+class ScanLockedError(SafeguardError):
+    pass
+
+
+class StoreError(SafeguardError):
+    pass
+
+
+class AuditError(SafeguardError):
+    pass
+
+
+class ItemError(Exception):
+    """One item failed; the message is recorded as the item's ``error``."""
+
+
+class ArchiveError(ItemError):
+    pass
+
+
+class ArchiveLimitError(ArchiveError):
+    pass
+
+
+class PictureError(ItemError):
+    pass
+
+
+class ItemTimeout(ItemError):
+    pass

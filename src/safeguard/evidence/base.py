@@ -1,0 +1,105 @@
+"""Items and the evidence sources that enumerate and open them, read-only.
+
+A source is detected from the evidence path (``detect``), enumerates its top-level items
+(``items``) and reopens one of them by its locator in a worker (``open_item``). Containers
+inside items (archives) are expanded by the scan worker, whatever source the item came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Protocol
+
+from safeguard.errors import EvidenceError
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+@dataclass
+class Item:
+    """One top-level file-like object of an evidence source."""
+
+    path: str  # inside the evidence, display form (undecodable bytes as \xNN)
+    locator: bytes | None  # what the source needs to reopen it (None: nothing to read)
+    size: int | None
+    mtime: str | None = None
+    atime: str | None = None
+    ctime: str | None = None
+    deleted: bool = False
+    entry: str = "file"  # file | symlink | special | directory
+    link_target: str | None = None
+    error: str | None = None  # set when the item cannot be read at all
+
+
+class Source(Protocol):
+    name: ClassVar[str]
+
+    @classmethod
+    def detect(cls, path: Path) -> bool: ...
+
+    def __init__(self, path: Path) -> None: ...
+
+    def items(self) -> Iterator[Item]: ...
+
+    def open_item(self, locator: bytes) -> BinaryIO: ...
+
+
+class SourceRegistry:
+    """Sources by name, asked in order to detect evidence; a duplicate name is an error."""
+
+    def __init__(self, sources: list[type[Source]] | None = None) -> None:
+        self._sources: dict[str, type[Source]] = {}
+        for source in sources or []:
+            self.register(source)
+
+    def register(self, source: type[Source]) -> None:
+        if source.name in self._sources:
+            raise ValueError(f"evidence source {source.name!r} is registered already")
+        self._sources[source.name] = source
+
+    def get(self, name: str) -> type[Source]:
+        try:
+            return self._sources[name]
+        except KeyError:
+            raise EvidenceError(f"no evidence source named {name!r}") from None
+
+    def names(self) -> list[str]:
+        return list(self._sources)
+
+    def detect(self, path: Path) -> Source:
+        if not path.exists() and not path.is_symlink():
+            raise EvidenceError(f"evidence not found: {path}")
+        for source in self._sources.values():
+            if source.detect(path):
+                return source(path)
+        raise EvidenceError(f"no evidence source can open {path}")
+
+
+def display_name(raw: bytes) -> str:
+    """A file name as text: UTF-8, with bytes that are not shown as \\xNN."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def iso_utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def open_readonly(path: bytes) -> BinaryIO:
+    """Open a file for reading without following a final symlink, and without touching its
+    access time where the OS allows it (O_NOATIME needs ownership or privilege)."""
+    try:
+        fd = os.open(path, _READ_FLAGS | _NOATIME)
+    except PermissionError:
+        fd = os.open(path, _READ_FLAGS)
+    return os.fdopen(fd, "rb", buffering=0)

@@ -1,0 +1,348 @@
+"""Scan orchestration: enumerate, fan out to a process pool, write in batches, resume.
+
+Each top-level item of the evidence is one unit of work. Enumeration is written to the
+store first (``pending``); a unit's result — the item and everything inside it — is
+written in one transaction, so a scan killed at any moment (SIGKILL included) resumes by
+processing what is still ``pending``, without re-hashing or duplicating anything.
+
+The driver is the only writer. Workers run in a pebble process pool: a unit that runs past
+its time limit has its worker killed, a worker that crashes is replaced, and either unit is
+run again digests-only so its hashes are still recorded, with the reason as its error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from safeguard.audit import log as audit
+from safeguard.config import Limits
+from safeguard.errors import ScanLockedError
+from safeguard.evidence import SOURCES
+from safeguard.evidence import Item as SourceItem
+from safeguard.media.images import PdqMethod
+from safeguard.pipeline.worker import ProcessFn, UnitResult, UnitTask, process_unit, record_json
+from safeguard.store.cases import Case
+from safeguard.store.db import insert_ignore
+from safeguard.store.models import Evidence, Item, Scan
+
+ENUMERATE_BATCH = 2000
+WRITE_EVERY_UNITS = 256
+WRITE_EVERY_SECONDS = 1.0
+#: environment of worker processes: full-size decodes without page-fault storms (DESIGN.md)
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+
+_RECORD_FIELDS = {c.name for c in Item.__table__.columns} - {"id", "evidence_id", "unit_id",
+                                                            "parent_id", "fs_path"}
+
+
+@dataclass
+class Progress:
+    total: int = 0  # top-level units to process in this run
+    done: int = 0
+    items: int = 0  # records written, members included
+    errors: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class ScanSummary:
+    case: str
+    evidence: str
+    source: str
+    resumed: bool
+    units: int  # top-level items processed in this run
+    items: int  # items written in this run, archive members included
+    errors: int
+    bytes: int
+    seconds: float
+    total_items: int  # items of this evidence in the store
+    total_errors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def scan(
+    case: Case,
+    evidence_path: Path,
+    limits: Limits,
+    workers: int | None = None,
+    pdq_method: PdqMethod = "reference",
+    on_progress: Callable[[Progress], None] | None = None,
+    process: ProcessFn = process_unit,
+) -> ScanSummary:
+    started = time.monotonic()
+    workers = workers or os.cpu_count() or 1
+    evidence_path = evidence_path.expanduser().absolute()
+    with _scan_lock(case):
+        source = SOURCES.detect(evidence_path)
+        actor = audit.current_actor()
+        evidence_id, resumed = _evidence_row(case, evidence_path, source.name, actor)
+        with case.engine.begin() as conn:
+            scan_id = conn.execute(
+                insert(Scan).returning(Scan.id),
+                {"evidence_id": evidence_id, "started_at": audit.utc_now(), "status": "running",
+                 "workers": workers, "resumed": resumed, "actor": actor},
+            ).scalar_one()
+            audit.append(conn, "scan.resumed" if resumed else "scan.started", str(evidence_path),
+                         {"scan": scan_id, "workers": workers, "pdq_method": pdq_method}, actor)
+        _enumerate(case, evidence_id, source.items())
+        progress = Progress()
+        tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method)
+        with case.engine.connect() as conn:
+            progress.total = conn.execute(
+                select(func.count()).select_from(Item).where(
+                    Item.evidence_id == evidence_id, Item.depth == 0, Item.status == "pending")
+            ).scalar_one()
+        _run_pool(case, tasks, workers, progress, on_progress, process)
+        with case.engine.begin() as conn:
+            totals = _evidence_totals(conn, evidence_id)
+            conn.execute(update(Scan).where(Scan.id == scan_id).values(
+                finished_at=audit.utc_now(), status="finished"))
+            audit.append(conn, "scan.finished", str(evidence_path),
+                         {"scan": scan_id, "units": progress.done, "items": progress.items,
+                          "errors": progress.errors, "bytes": progress.bytes, **totals}, actor)
+    return ScanSummary(
+        case=case.name, evidence=str(evidence_path), source=source.name, resumed=resumed,
+        units=progress.done, items=progress.items, errors=progress.errors,
+        bytes=progress.bytes, seconds=round(time.monotonic() - started, 3),
+        total_items=totals["items"], total_errors=totals["errors"],
+    )
+
+
+@contextmanager
+def _scan_lock(case: Case) -> Iterator[None]:
+    """One scan per case at a time; the OS drops the lock when its holder dies."""
+    with open(case.lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ScanLockedError(
+                f"case {case.name!r} is being scanned by another process (pid {holder}); "
+                "wait for it to finish or stop it, then run the scan again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _evidence_row(case: Case, path: Path, source: str, actor: str) -> tuple[int, bool]:
+    display = os.fsdecode(os.fsencode(path)).encode("utf-8", "surrogateescape").decode(
+        "utf-8", "backslashreplace")
+    with case.engine.begin() as conn:
+        row = conn.execute(select(Evidence.id).where(Evidence.path == display)).first()
+        if row:
+            return row[0], True
+        evidence_id = conn.execute(
+            insert(Evidence).returning(Evidence.id),
+            {"path": display, "fs_path": os.fsencode(path), "source": source,
+             "added_at": audit.utc_now(), "added_by": actor, "enumerated": False},
+        ).scalar_one()
+        audit.append(conn, "evidence.added", display,
+                     {"evidence": evidence_id, "source": source}, actor)
+        return evidence_id, False
+
+
+def _enumerate(case: Case, evidence_id: int, items: Iterator[SourceItem]) -> None:
+    """Write every top-level item as ``pending`` (items with nothing to read are final)."""
+    with case.engine.connect() as conn:
+        if conn.execute(select(Evidence.enumerated).where(Evidence.id == evidence_id)).scalar():
+            return
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(_enumerated_row(evidence_id, item))
+        if len(batch) >= ENUMERATE_BATCH:
+            _insert_enumerated(case, batch)
+            batch = []
+    _insert_enumerated(case, batch)
+    with case.engine.begin() as conn:
+        conn.execute(update(Evidence).where(Evidence.id == evidence_id).values(enumerated=True))
+
+
+def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
+    readable = item.locator is not None and item.error is None
+    return {
+        "evidence_id": evidence_id, "path": item.path, "ordinal": 0, "depth": 0,
+        "fs_path": item.locator, "entry": item.entry, "size": item.size, "mtime": item.mtime,
+        "atime": item.atime, "ctime": item.ctime, "deleted": item.deleted,
+        "link_target": item.link_target, "extension_mismatch": False,
+        "status": "pending" if readable else ("error" if item.error else "done"),
+        "error": item.error,
+    }
+
+
+def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
+    if batch:
+        with case.engine.begin() as conn:
+            conn.execute(insert_ignore(conn, Item.__table__), batch)
+
+
+def _pending_tasks(
+    case: Case, evidence_id: int, source: str, evidence_path: Path, limits: Limits,
+    pdq_method: PdqMethod,
+) -> Iterator[UnitTask]:
+    """Pending units in id order, read in pages so memory stays flat on any evidence size."""
+    last = 0
+    evidence = os.fsencode(evidence_path)
+    while True:
+        with case.engine.connect() as conn:
+            rows = conn.execute(
+                select(Item.id, Item.fs_path, Item.path, Item.size)
+                .where(Item.evidence_id == evidence_id, Item.depth == 0,
+                       Item.status == "pending", Item.id > last)
+                .order_by(Item.id).limit(1000)
+            ).all()
+        if not rows:
+            return
+        for item_id, fs_path, path, size in rows:
+            yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method)
+        last = rows[-1][0]
+
+
+def _hard_timeout(task: UnitTask) -> float:
+    limits = task.limits
+    return limits.item_timeout + (task.size or 0) / (1024 * 1024) * limits.timeout_per_mib
+
+
+def _run_pool(
+    case: Case, tasks: Iterator[UnitTask], workers: int, progress: Progress,
+    on_progress: Callable[[Progress], None] | None, process: ProcessFn,
+) -> None:
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["safeguard.pipeline.worker"])
+    window = workers * 4
+    results: list[UnitResult] = []
+    last_write = time.monotonic()
+    with ProcessPool(max_workers=workers, context=context) as pool:
+        inflight: dict[Future[UnitResult], UnitTask] = {}
+        exhausted = False
+        try:
+            while inflight or not exhausted:
+                while not exhausted and len(inflight) < window:
+                    task = next(tasks, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    inflight[pool.schedule(process, (task,), timeout=_hard_timeout(task))] = task
+                done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = inflight.pop(future)
+                    retry = _outcome(future, task, results)
+                    if retry is not None:
+                        inflight[pool.schedule(process, (retry,),
+                                               timeout=_hard_timeout(retry))] = retry
+                now = time.monotonic()
+                if results and (len(results) >= WRITE_EVERY_UNITS
+                                or now - last_write >= WRITE_EVERY_SECONDS):
+                    _write(case, results, progress)
+                    results = []
+                    last_write = now
+                    if on_progress:
+                        on_progress(progress)
+        finally:
+            _write(case, results, progress)
+            if on_progress:
+                on_progress(progress)
+            pool.stop()
+
+
+def _outcome(future: Future[UnitResult], task: UnitTask,
+             results: list[UnitResult]) -> UnitTask | None:
+    """Keep a finished unit's result; a unit that failed is retried digests-only once."""
+    try:
+        results.append(future.result())
+        return None
+    except FutureTimeout:
+        reason = f"timed out after {_hard_timeout(task):.0f} s (worker stopped)"
+    except ProcessExpired as exc:
+        reason = f"worker crashed (exit code {exc.exitcode})"
+    except Exception as exc:  # a defect of ours: record it on the item, keep scanning
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+    if task.digests_only:
+        results.append(UnitResult(task.item_id, [
+            {"status": "error", "error": f"{task.note}; digests-only retry: {reason}"}]))
+        return None
+    return replace(task, digests_only=True, note=f"{reason}; digests only")
+
+
+def _write(case: Case, results: list[UnitResult], progress: Progress) -> None:
+    """Write finished units: each unit, and all it contains, in the same transaction."""
+    if not results:
+        return
+    with case.engine.begin() as conn:
+        for result in results:
+            written, errors = _write_unit(conn, result)
+            progress.done += 1
+            progress.items += written
+            progress.errors += errors
+            progress.bytes += result.records[0].get("size") or 0 if result.records else 0
+
+
+def _write_unit(conn: Connection, result: UnitResult) -> tuple[int, int]:
+    unit_id = result.item_id
+    records = result.records
+    head = {k: _db_value(k, v) for k, v in records[0].items() if k in _RECORD_FIELDS - {"path"}}
+    conn.execute(update(Item).where(Item.id == unit_id).values(**head))
+    conn.execute(delete(Item).where(Item.unit_id == unit_id))  # leftovers of an older run
+    evidence_id = conn.execute(select(Item.evidence_id).where(Item.id == unit_id)).scalar_one()
+    ids: dict[int, int] = {0: unit_id}
+    by_depth: dict[int, list[int]] = {}
+    for index in range(1, len(records)):
+        by_depth.setdefault(records[index]["depth"], []).append(index)
+    for depth in sorted(by_depth):
+        indices = by_depth[depth]
+        rows = [_child_row(records[i], evidence_id, unit_id, ids[records[i]["parent"]])
+                for i in indices]
+        new_ids = conn.execute(
+            insert(Item).returning(Item.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        ids.update(zip(indices, new_ids, strict=True))
+    errors = sum(1 for r in records if r.get("status") == "error")
+    return len(records), errors
+
+
+_CHILD_DEFAULTS = {"ordinal": 0, "entry": "file", "deleted": False, "extension_mismatch": False}
+
+
+def _child_row(record: dict[str, Any], evidence_id: int, unit_id: int,
+               parent_id: int) -> dict[str, Any]:
+    row = {k: None for k in _RECORD_FIELDS}
+    row.update(_CHILD_DEFAULTS)
+    row.update({k: _db_value(k, v) for k, v in record.items() if k in _RECORD_FIELDS})
+    row.update(evidence_id=evidence_id, unit_id=unit_id, parent_id=parent_id, fs_path=None)
+    return row
+
+
+def _db_value(key: str, value: Any) -> Any:
+    return record_json(value) if key == "exif" and value is not None else value
+
+
+def _evidence_totals(conn: Connection, evidence_id: int) -> dict[str, int]:
+    items = conn.execute(select(func.count()).select_from(Item).where(
+        Item.evidence_id == evidence_id)).scalar_one()
+    errors = conn.execute(select(func.count()).select_from(Item).where(
+        Item.evidence_id == evidence_id, Item.status == "error")).scalar_one()
+    return {"items": items, "errors": errors}

@@ -1,0 +1,336 @@
+"""The per-item work: read each item's bytes once, and everything that follows from them.
+
+``process_unit`` runs in a worker process on one top-level item of an evidence source and
+returns a record for it and for everything inside it (archive members, recursively).
+Every failure becomes an item error; nothing raises out of here for bad evidence.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from safeguard.config import Limits
+from safeguard.errors import ArchiveError, ArchiveLimitError, ItemError, ItemTimeout
+from safeguard.evidence import SOURCES
+from safeguard.evidence.archive import Member, detect_container, iter_members
+from safeguard.media.images import PdqMethod
+from safeguard.signals import PICTURE_SIGNALS, PictureContext
+from safeguard.signals.content_type import SNIFF_BYTES, sniff
+from safeguard.signals.crypto import DigestBuilder
+
+CHUNK = 1024 * 1024
+#: containers read strictly front to back: hashed while their members are read (one pass)
+STREAMED_CONTAINERS = frozenset({"tar", "gzip", "bzip2", "xz"})
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    item_id: int
+    source: str
+    evidence: bytes
+    locator: bytes
+    path: str
+    size: int | None
+    limits: Limits
+    pdq_method: PdqMethod = "reference"
+    digests_only: bool = False  # after a timeout or crash: hash, do not decode or expand
+    note: str | None = None  # why digests_only
+
+
+@dataclass
+class UnitResult:
+    item_id: int
+    #: records[0] is the unit itself; others carry "parent" (index of their container)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+def process_unit(task: UnitTask) -> UnitResult:
+    result = UnitResult(task.item_id)
+    walker = _Walker(task, result)
+    try:
+        source = SOURCES.get(task.source)(_as_path(task.evidence))
+        stream = source.open_item(task.locator)
+    except OSError as exc:
+        result.records.append(_error_record(f"cannot open: {_os_reason(exc)}"))
+        return result
+    except ItemError as exc:
+        result.records.append(_error_record(str(exc)))
+        return result
+    with stream:
+        walker.item(stream, task.path, depth=0, parent=None, reopen=stream)
+    return result
+
+
+def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference") -> dict[str, Any]:
+    """Everything `safeguard hash` prints for one file (containers are not expanded)."""
+    from safeguard.evidence.base import display_name, open_readonly
+
+    task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method)
+    result = UnitResult(0)
+    with open_readonly(path) as stream:
+        _Walker(task, result, expand=False).item(stream, task.path, 0, None, None)
+    return result.records[0]
+
+
+class _Walker:
+    def __init__(self, task: UnitTask, result: UnitResult, expand: bool = True) -> None:
+        self.task = task
+        self.limits = task.limits
+        self.result = result
+        self.expand = expand and not task.digests_only
+
+    def item(
+        self,
+        stream: BinaryIO,
+        path: str,
+        depth: int,
+        parent: int | None,
+        reopen: BinaryIO | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one item read from ``stream`` (and, for containers, its members)."""
+        index = len(self.result.records)
+        record: dict[str, Any] = {"path": path, "depth": depth, "status": "done", "error": None}
+        if parent is not None:
+            record["parent"] = parent
+        record.update(extra or {})
+        self.result.records.append(record)
+        builder = DigestBuilder()
+        try:
+            head = _read_head(stream, SNIFF_BYTES)
+        except (OSError, ItemError) as exc:
+            self._fail(record, _reason(exc))
+            return
+        builder.update(head)
+        content = sniff(head, path)
+        record["type"] = content.mime
+        record["extension_mismatch"] = content.extension_mismatch
+        container = detect_container(head) if self.expand else None
+        if container and depth >= self.limits.max_archive_depth:
+            self._error(record, f"nested archive not opened: depth limit "
+                        f"{self.limits.max_archive_depth} reached")
+            container = None
+        picture = content.is_picture and not self.task.digests_only
+        kept: list[bytes] = [head]
+        try:
+            if container in STREAMED_CONTAINERS:
+                tee = _HashingReader(_Prefixed(head, stream), builder, skip=len(head))
+                self._members(container, tee, path, depth, index)
+                _drain(tee, None)
+            elif container and reopen is not None:
+                _drain(stream, builder)
+                reopen.seek(0)
+                self._members(container, reopen, path, depth, index)
+            elif container:
+                limit = self.limits.max_nested_archive_bytes
+                if _drain(stream, builder, kept, limit):
+                    self._members(container, io.BytesIO(b"".join(kept)), path, depth, index)
+                else:
+                    self._error(record, f"{container} archive not opened: larger than the "
+                                f"in-memory limit for nested archives ({limit} bytes)")
+            elif picture:
+                picture = _drain(stream, builder, kept, self.limits.max_picture_bytes)
+                if not picture:
+                    self._error(record, f"picture not decoded: larger than "
+                                f"{self.limits.max_picture_bytes} bytes")
+            else:
+                _drain(stream, builder)
+        except (OSError, ItemError) as exc:
+            self._fail(record, _reason(exc))
+            return
+        digest = builder.digest()
+        record.update(md5=digest.md5, sha1=digest.sha1, sha256=digest.sha256, size=digest.size)
+        if self.task.digests_only and self.task.note:
+            self._error(record, self.task.note)
+        if picture:
+            self._picture(record, b"".join(kept))
+
+    def _members(self, kind: str, fileobj: BinaryIO, path: str, depth: int, index: int) -> None:
+        seen: dict[str, int] = {}
+        try:
+            for member in iter_members(kind, fileobj, self.limits, path):
+                self._member(member, path, depth, index, seen)
+        except ArchiveLimitError as exc:
+            self._error(self.result.records[index], str(exc))
+        except ArchiveError as exc:
+            self._error(self.result.records[index], f"{kind} archive: {exc}")
+
+    def _member(
+        self, member: Member, path: str, depth: int, parent: int, seen: dict[str, int]
+    ) -> None:
+        member_path = f"{path}!{member.name}"
+        ordinal = seen.get(member_path, 0)
+        seen[member_path] = ordinal + 1
+        extra = {"ordinal": ordinal, "entry": member.kind, "size": member.size,
+                 "mtime": member.mtime, "link_target": member.link_target}
+        if member.stream is None or member.error:
+            record = {"path": member_path, "depth": depth + 1, "parent": parent, **extra,
+                      "status": "error" if member.error else "done", "error": member.error}
+            self.result.records.append(record)
+            return
+        del extra["size"]  # the bytes actually read count, not the declared size
+        self.item(member.stream, member_path, depth + 1, parent, None, extra)
+
+    def _picture(self, record: dict[str, Any], data: bytes) -> None:
+        context = PictureContext(data, self.limits, self.task.pdq_method)
+        for picture_signal in PICTURE_SIGNALS:
+            try:
+                with _time_limit(self.limits.item_timeout):
+                    record.update(picture_signal.compute(context))
+            except ItemError as exc:
+                self._error(record, str(exc))
+
+    def _fail(self, record: dict[str, Any], reason: str) -> None:
+        """Reading the item failed: no digests (they would be of partial data)."""
+        for key in ("md5", "sha1", "sha256"):
+            record.pop(key, None)
+        self._error(record, reason)
+
+    @staticmethod
+    def _error(record: dict[str, Any], reason: str) -> None:
+        record["status"] = "error"
+        previous = record.get("error")
+        if not previous:
+            record["error"] = reason
+        elif reason not in previous.split("; "):
+            record["error"] = f"{previous}; {reason}"
+
+
+def record_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _error_record(reason: str) -> dict[str, Any]:
+    return {"status": "error", "error": reason}
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``stream``: peeked bytes put back in front."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                out = bytes(self._head) + self._stream.read()
+                self._head = memoryview(b"")
+                return out
+            out = bytes(self._head[:size])
+            self._head = self._head[size:]
+            return out
+        return self._stream.read(size)
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads through to ``stream`` and feeds every byte past ``skip`` to ``builder``."""
+
+    def __init__(self, stream: io.RawIOBase, builder: DigestBuilder, skip: int) -> None:
+        self._stream = stream
+        self._builder = builder
+        self._skip = skip
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            if self._skip:
+                cut = min(self._skip, len(data))
+                self._skip -= cut
+                if cut < len(data):
+                    self._builder.update(data[cut:])
+            else:
+                self._builder.update(data)
+        return data
+
+
+def _read_head(stream: BinaryIO, size: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _drain(
+    stream: Any, builder: DigestBuilder | None, kept: list[bytes] | None = None, limit: int = 0
+) -> bool:
+    """Read ``stream`` to its end into ``builder``; keep the bytes while they fit ``limit``.
+    Returns whether everything was kept."""
+    keep = kept is not None and limit > 0
+    held = sum(len(k) for k in kept) if kept else 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return keep
+        if builder is not None:
+            builder.update(chunk)
+        if keep and kept is not None:
+            held += len(chunk)
+            if held > limit:
+                keep = False
+                kept.clear()
+            else:
+                kept.append(chunk)
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """A soft per-item limit for Python-level work (the pool's hard limit backs it up)."""
+    if seconds <= 0 or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None, _on_alarm):
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _on_alarm(_signum: int, _frame: Any) -> None:
+    raise ItemTimeout("timed out while decoding")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ItemError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"read error: {_os_reason(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _os_reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def _as_path(raw: bytes) -> Any:
+    import os
+    from pathlib import Path
+
+    return Path(os.fsdecode(raw))
+
+
+ProcessFn = Callable[[UnitTask], UnitResult]

@@ -1,0 +1,89 @@
+"""Signals computed from an item's bytes, registered in one table.
+
+Digests (``crypto``) and the content type (``content_type``) are taken from every item as
+its bytes stream past. Picture signals run on each picture's bytes, sharing one opened
+image through :class:`PictureContext`; each returns the item fields it fills and raises
+``ItemError`` for what it cannot compute. A new picture signal is a module plus one line in
+``PICTURE_SIGNALS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from PIL import Image
+
+from safeguard.config import Limits
+from safeguard.media.images import PdqMethod, open_picture
+from safeguard.provenance.exif import camera_metadata
+from safeguard.signals import pdq
+
+
+class PictureContext:
+    """One picture's bytes, opened once (header only) for every signal that asks."""
+
+    def __init__(self, data: bytes, limits: Limits, pdq_method: PdqMethod) -> None:
+        self.data = data
+        self.limits = limits
+        self.pdq_method = pdq_method
+        self._image: Image.Image | None = None
+
+    @property
+    def image(self) -> Image.Image:
+        if self._image is None:
+            self._image = open_picture(self.data, self.limits.max_image_pixels)
+        return self._image
+
+
+class PictureSignal(Protocol):
+    name: ClassVar[str]
+
+    def compute(self, picture: PictureContext) -> dict[str, Any]: ...
+
+
+class PdqSignal:
+    name: ClassVar[str] = "pdq"
+
+    def compute(self, picture: PictureContext) -> dict[str, Any]:
+        result = pdq.pdq_from_bytes(
+            picture.data, picture.limits.max_image_pixels, picture.pdq_method
+        )
+        return {
+            "pdq": result.hash.hex,
+            "pdq_quality": result.hash.quality,
+            "pdq_dihedral": ",".join(result.dihedral),
+            "pdq_method": result.method,
+            "width": result.width,
+            "height": result.height,
+        }
+
+
+class CameraSignal:
+    name: ClassVar[str] = "exif"
+
+    def compute(self, picture: PictureContext) -> dict[str, Any]:
+        image = picture.image
+        fields: dict[str, Any] = {"width": image.size[0], "height": image.size[1]}
+        camera = camera_metadata(image)
+        if camera:
+            fields["exif"] = camera
+        return fields
+
+
+class SignalRegistry(tuple[PictureSignal, ...]):
+    """An ordered table of signals that refuses two signals of one name."""
+
+    def __new__(cls, signals: list[PictureSignal]) -> SignalRegistry:
+        names = [s.name for s in signals]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"signal registered twice: {', '.join(duplicates)}")
+        return super().__new__(cls, signals)
+
+
+PICTURE_SIGNALS = SignalRegistry(
+    [
+        CameraSignal(),
+        PdqSignal(),
+    ]
+)

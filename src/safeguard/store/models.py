@@ -1,0 +1,116 @@
+"""The case store's tables (SQLAlchemy 2). Schema changes go through Alembic migrations.
+
+Storage keys are plain column names chosen here, never derived from class names.
+Times are ISO-8601 text: UTC with ``Z`` where the source says so, no offset where it does
+not (zip members carry local time with no zone).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseInfo(Base):
+    __tablename__ = "case_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(128))
+    tool_version: Mapped[str] = mapped_column(String(32))
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute, display form
+    fs_path: Mapped[bytes] = mapped_column(LargeBinary)  # absolute, as the OS spells it
+    source: Mapped[str] = mapped_column(String(32))  # the evidence source that opened it
+    added_at: Mapped[str] = mapped_column(String(32))
+    added_by: Mapped[str] = mapped_column(String(128))
+    enumerated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("evidence_id", "path", "ordinal", name="uq_items_location"),
+        Index("ix_items_status", "evidence_id", "status", "depth"),
+        Index("ix_items_unit", "unit_id"),
+        Index("ix_items_md5", "md5"),
+        Index("ix_items_sha1", "sha1"),
+        Index("ix_items_sha256", "sha256"),
+        Index("ix_items_pdq", "pdq"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
+    path: Mapped[str] = mapped_column(Text)  # inside the evidence; `a.zip!dir/b.jpg`
+    ordinal: Mapped[int] = mapped_column(Integer, default=0)  # repeats of one path (zip dups)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # top-level item
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # container
+    depth: Mapped[int] = mapped_column(Integer, default=0)  # containers above it
+    fs_path: Mapped[bytes | None] = mapped_column(LargeBinary)  # to reopen top-level files
+    entry: Mapped[str] = mapped_column(String(16), default="file")  # file|symlink|special...
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    mtime: Mapped[str | None] = mapped_column(String(32))
+    atime: Mapped[str | None] = mapped_column(String(32))
+    ctime: Mapped[str | None] = mapped_column(String(32))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    type: Mapped[str | None] = mapped_column(String(128))
+    extension_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    md5: Mapped[str | None] = mapped_column(String(32))
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    pdq_dihedral: Mapped[str | None] = mapped_column(Text)  # 8 hex hashes, comma-separated
+    pdq_method: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    exif: Mapped[str | None] = mapped_column(Text)  # canonical JSON
+    link_target: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
+    started_at: Mapped[str] = mapped_column(String(32))
+    finished_at: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # running|finished
+    workers: Mapped[int] = mapped_column(Integer)
+    resumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    actor: Mapped[str] = mapped_column(String(128))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    object: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

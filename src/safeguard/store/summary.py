@@ -1,0 +1,103 @@
+"""What the store holds, as the CLI and scripts see it: case summaries and item records.
+
+``ITEM_FIELDS`` is the `safeguard items --json` contract: keys are only ever added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from safeguard.signals.content_type import PICTURE_TYPES
+from safeguard.signals.pdq import MIN_MATCH_QUALITY
+from safeguard.store.cases import Case, case_info
+from safeguard.store.models import Evidence, Item, Scan
+
+ITEM_FIELDS = (
+    "path", "size", "type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "deleted",
+    "status", "error", "evidence", "container", "depth", "ordinal", "entry", "mtime", "atime",
+    "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
+)
+
+
+def iter_items(case: Case, status: str | None = None, page: int = 2000) -> Iterator[dict[str, Any]]:
+    parent = aliased(Item)
+    last = 0
+    while True:
+        query = (
+            select(Item, Evidence.path.label("evidence_path"), parent.path.label("container"))
+            .join(Evidence, Evidence.id == Item.evidence_id)
+            .outerjoin(parent, parent.id == Item.parent_id)
+            .where(Item.id > last)
+            .order_by(Item.id)
+            .limit(page)
+        )
+        if status:
+            query = query.where(Item.status == status)
+        with case.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        for item, evidence_path, container in rows:
+            yield _record(item, evidence_path, container)
+        last = rows[-1][0].id
+
+
+def _record(item: Item, evidence_path: str, container: str | None) -> dict[str, Any]:
+    record = {key: getattr(item, key, None) for key in ITEM_FIELDS}
+    record["evidence"] = evidence_path
+    record["container"] = container
+    record["deleted"] = bool(item.deleted)
+    record["extension_mismatch"] = bool(item.extension_mismatch)
+    record["exif"] = json.loads(item.exif) if item.exif else None
+    return record
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    info = case_info(case)
+    with case.engine.connect() as conn:
+        def count(*where: Any) -> int:
+            return conn.execute(select(func.count()).select_from(Item).where(*where)).scalar_one()
+
+        by_status = dict(
+            conn.execute(select(Item.status, func.count()).group_by(Item.status)).all())
+        by_type = dict(conn.execute(
+            select(Item.type, func.count()).where(Item.type.is_not(None))
+            .group_by(Item.type).order_by(func.count().desc(), Item.type)).all())
+        evidence = [
+            {"path": e.path, "source": e.source, "added_at": e.added_at, "added_by": e.added_by,
+             "enumerated": bool(e.enumerated)}
+            for e in conn.execute(select(Evidence).order_by(Evidence.id)).scalars()
+        ]
+        scans = conn.execute(select(func.count()).select_from(Scan)).scalar_one()
+        last_scan = conn.execute(select(Scan).order_by(Scan.id.desc()).limit(1)).scalars().first()
+        counts = {
+            "items": sum(by_status.values()),
+            "done": by_status.get("done", 0),
+            "errors": by_status.get("error", 0),
+            "pending": by_status.get("pending", 0),
+            "pictures": count(Item.type.in_(sorted(PICTURE_TYPES))),
+            "pdq": count(Item.pdq.is_not(None)),
+            "pdq_low_quality": count(Item.pdq_quality < MIN_MATCH_QUALITY),
+            "extension_mismatch": count(Item.extension_mismatch.is_(True)),
+            "archive_members": count(Item.depth > 0),
+        }
+    return {
+        "case": info.name,
+        "created_at": info.created_at,
+        "created_by": info.created_by,
+        "tool_version": info.tool_version,
+        "folder": str(case.folder),
+        "evidence": evidence,
+        "counts": counts,
+        "by_type": by_type,
+        "scans": scans,
+        "last_scan": None if last_scan is None else {
+            "started_at": last_scan.started_at, "finished_at": last_scan.finished_at,
+            "status": last_scan.status, "workers": last_scan.workers,
+        },
+    }

@@ -1,0 +1,30 @@
+from safeguard.signals.content_type import EMPTY, UNKNOWN, claimed_type, sniff
+from tests.conftest import jpeg_bytes, png_bytes, scene
+
+
+def test_type_comes_from_content_not_extension() -> None:
+    png = png_bytes(scene(1))
+    renamed = sniff(png, "holiday/invoice.jpg")
+    assert (renamed.mime, renamed.extension_mismatch, renamed.is_picture) == (
+        "image/png", True, True)
+    honest = sniff(png, "holiday/photo.PNG")
+    assert (honest.mime, honest.extension_mismatch) == ("image/png", False)
+
+
+def test_jpeg_extensions_all_agree() -> None:
+    jpeg = jpeg_bytes(scene(2))
+    for name in ("a.jpg", "a.jpeg", "a.JPE", "a.jfif", "no_extension", "archive.zip!x.jpg"):
+        assert sniff(jpeg, name) == sniff(jpeg, "a.jpg")
+        assert not sniff(jpeg, name).extension_mismatch
+
+
+def test_unknown_and_empty_content() -> None:
+    assert sniff(b"plain words", "notes.txt").mime == UNKNOWN
+    assert not sniff(b"plain words", "notes.jpg").extension_mismatch  # unknown proves nothing
+    assert sniff(b"", "empty.jpg").mime == EMPTY
+
+
+def test_claimed_type_reads_the_last_name_part() -> None:
+    assert claimed_type("outer.zip!inner/pic.heic") == "image/heic"
+    assert claimed_type("outer.zip!inner/README") is None
+    assert claimed_type(".hidden") is None
