@@ -54,7 +54,7 @@ def scene(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     channels = []
     for _ in range(3):
-        fx, fy, phase = rng.uniform(0.5, 4, 2).tolist() + [rng.uniform(0, 6.28)]
+        fx, fy, phase = [*rng.uniform(0.5, 4, 2).tolist(), rng.uniform(0, 6.28)]
         channels.append(127 + 120 * np.sin(x / w * fx * 6.28 + phase) * np.cos(y / h * fy * 3.14))
     pixels = np.stack(channels, axis=2)
     for _ in range(4):

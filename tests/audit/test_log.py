@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 
 import pytest
@@ -29,7 +30,7 @@ def test_chain_links_and_hash_rule(engine: Engine) -> None:
         assert verify(conn).ok and verify(conn).events == 5
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0]["prev_hash"] == GENESIS
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after["prev_hash"] == before["hash"]
     first = rows[0]
     body = {k: first[k] for k in ("seq", "time", "actor", "action", "object", "prev_hash")}
@@ -60,7 +61,8 @@ def test_rehashed_event_breaks_the_next_link(engine: Engine) -> None:
     assert (result.first_bad, result.reason) == (4, "its content does not match its hash")
     with engine.begin() as conn:
         # a forger who recomputes event 4's hash still breaks event 5's link
-        row = conn.execute(AuditEvent.__table__.select().where(AuditEvent.seq == 4)).mappings().one()
+        table = AuditEvent.__table__
+        row = conn.execute(table.select().where(AuditEvent.seq == 4)).mappings().one()
         from safeguard.audit.log import event_hash
 
         fields = dict(row, details=json.loads(row["details"]), object="forged")

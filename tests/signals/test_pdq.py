@@ -150,7 +150,7 @@ def test_unreadable_pictures_raise_picture_error(data: bytes, message: str) -> N
 
 def test_truncated_jpeg_is_an_error_not_a_partial_hash() -> None:
     data = jpeg_bytes(scene(5, (800, 600)))
-    with pytest.raises(PictureError, match="^truncated"):
+    with pytest.raises(PictureError, match=r"^truncated"):
         pdq_from_bytes(data[: len(data) // 2], LIMIT)
 
 

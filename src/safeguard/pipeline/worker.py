@@ -146,7 +146,7 @@ class _Walker:
             self._fail(record, _reason(exc))
             return
         digest = builder.digest()
-        record.update(md5=digest.md5, sha1=digest.sha1, sha256=digest.sha256, size=digest.size)
+        record.update(md5=digest.md5, sha1=digest.sha1, sha256=digest.sha256, size=builder.size)
         if self.task.digests_only and self.task.note:
             self._error(record, self.task.note)
         if picture:

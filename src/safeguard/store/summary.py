@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
@@ -38,8 +38,8 @@ def iter_items(case: Case, status: str | None = None, page: int = 2000) -> Itera
         )
         if status:
             query = query.where(Item.status == status)
-        with case.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        with Session(case.engine) as session:
+            rows = session.execute(query).all()
         if not rows:
             return
         for item, evidence_path, container in rows:
@@ -71,10 +71,11 @@ def case_summary(case: Case) -> dict[str, Any]:
         evidence = [
             {"path": e.path, "source": e.source, "added_at": e.added_at, "added_by": e.added_by,
              "enumerated": bool(e.enumerated)}
-            for e in conn.execute(select(Evidence).order_by(Evidence.id)).scalars()
+            for e in Session(bind=conn).execute(select(Evidence).order_by(Evidence.id)).scalars()
         ]
         scans = conn.execute(select(func.count()).select_from(Scan)).scalar_one()
-        last_scan = conn.execute(select(Scan).order_by(Scan.id.desc()).limit(1)).scalars().first()
+        last_scan = Session(bind=conn).execute(
+            select(Scan).order_by(Scan.id.desc()).limit(1)).scalars().first()
         counts = {
             "items": sum(by_status.values()),
             "done": by_status.get("done", 0),

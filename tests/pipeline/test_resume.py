@@ -1,0 +1,116 @@
+"""Kill a scan (SIGKILL, the whole process group) at several points; resuming must end with
+exactly the store a clean scan makes: every item once, nothing pending, nothing re-hashed."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from safeguard.config import Limits, load_settings
+from safeguard.pipeline.scan import scan
+from safeguard.store.cases import create_case, open_case
+from safeguard.store.summary import iter_items
+from tests.conftest import jpeg_bytes, png_bytes, scene
+
+N_FILES = 1000
+
+
+def build_corpus(root: Path) -> None:
+    root.mkdir()
+    for n in range(N_FILES - 1):
+        folder = root / f"d{n % 10}"
+        folder.mkdir(exist_ok=True)
+        if n % 3 == 0:
+            (folder / f"f{n}.txt").write_bytes(f"file {n}\n".encode() * (n % 7))
+        elif n % 3 == 1:
+            (folder / f"p{n}.png").write_bytes(png_bytes(scene(n, (96, 72))))
+        else:
+            (folder / f"j{n}.jpg").write_bytes(jpeg_bytes(scene(n, (640, 480))))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n in range(150):
+            zf.writestr(f"album/{n}.png", png_bytes(scene(10_000 + n, (64, 48))))
+    (root / "album.zip").write_bytes(buf.getvalue())
+
+
+def finished_units(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM items WHERE depth = 0 AND status != 'pending'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def start_scan(home: Path, evidence: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "safeguard", "--home", str(home), "scan", str(evidence),
+         "--case", "killed", "--workers", "2", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
+def kill_when(proc: subprocess.Popen[bytes], db: Path, units: int) -> int:
+    """SIGKILL the scan's whole process group once ``units`` are written; returns how many
+    were written at the kill (the scan must still have been running)."""
+    deadline = time.monotonic() + 120
+    while finished_units(db) < units:
+        assert proc.poll() is None, "the scan finished before the kill point"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert proc.poll() is None, "the scan finished before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return finished_units(db)
+
+
+def comparable(case) -> list[tuple]:
+    rows = []
+    for record in iter_items(case):
+        record.pop("evidence")
+        rows.append(tuple(sorted(record.items(), key=lambda kv: kv[0])))
+    return sorted(rows, key=lambda r: (dict(r)["path"], dict(r)["ordinal"]))
+
+
+@pytest.mark.slow
+def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    build_corpus(evidence)
+    home = tmp_path / "home"
+    settings = load_settings(home)
+    clean = create_case(settings, "clean")
+    scan(clean, evidence, Limits(), workers=2)
+    expected = comparable(clean)
+    assert len(expected) == N_FILES + 150
+
+    killed = create_case(settings, "killed")
+    db = killed.db_path
+    # 1: killed as soon as anything is written (enumeration just done)
+    written = [kill_when(start_scan(home, evidence), db, 0)]
+    # 2 and 3: killed mid-way, each time in a resumed run
+    for target in (250, 650):
+        written.append(kill_when(start_scan(home, evidence), db, target))
+    assert written[1] < N_FILES and written[2] < N_FILES
+    final = start_scan(home, evidence)
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()
+    summary = __import__("json").loads(out.decode().splitlines()[-1])
+    assert summary["resumed"] is True
+    assert summary["units"] == N_FILES - written[-1]  # nothing finished is processed again
+    assert summary["total_items"] == N_FILES + 150
+
+    reopened = open_case(settings, "killed")
+    assert comparable(reopened) == expected
+    with reopened.engine.connect() as conn:
+        from safeguard.audit.log import verify
+
+        assert verify(conn).ok
