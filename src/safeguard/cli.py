@@ -21,7 +21,7 @@ from rich.table import Table
 
 from safeguard import __version__
 from safeguard.config import Settings, load_settings
-from safeguard.errors import SafeguardError
+from safeguard.errors import SafeguardError, os_reason
 from safeguard.media.images import PdqMethod
 
 app = typer.Typer(
@@ -234,7 +234,7 @@ def hash_cmd(
         try:
             result = hash_file(os.fsencode(path), limits, "fast" if fast_pdq else "reference")
         except OSError as exc:
-            result = {"status": "error", "error": f"cannot open: {exc.strerror or exc}"}
+            result = {"status": "error", "error": f"cannot open: {os_reason(exc)}"}
         for key in ("type", "md5", "sha1", "sha256"):
             record[key] = result.get(key)
         if result.get("pdq"):

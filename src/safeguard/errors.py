@@ -63,3 +63,8 @@ class PictureError(ItemError):
 
 class ItemTimeout(ItemError):
     pass
+
+
+def os_reason(exc: OSError) -> str:
+    """An OS error as the short lower-case phrase recorded on items: 'permission denied'."""
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()

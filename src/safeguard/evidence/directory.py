@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
+from safeguard.errors import os_reason
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
 
 
@@ -31,13 +32,9 @@ def _stat_item(rel: bytes, st: os.stat_result, full: bytes) -> Item:
             target = display_name(os.readlink(full))
         except OSError as exc:
             target = None
-            return Item(path, None, st.st_size, entry="symlink", error=_os_reason(exc), **times)
+            return Item(path, None, st.st_size, entry="symlink", error=os_reason(exc), **times)
         return Item(path, None, st.st_size, entry="symlink", link_target=target, **times)
     return Item(path, None, None, entry="special", **times)
-
-
-def _os_reason(exc: OSError) -> str:
-    return (exc.strerror or type(exc).__name__).lower()
 
 
 class DirectorySource:
@@ -66,7 +63,7 @@ class DirectorySource:
             except OSError as exc:
                 yield Item(
                     display_name(rel_dir or b"."), None, None, entry="directory",
-                    error=f"cannot list folder: {_os_reason(exc)}",
+                    error=f"cannot list folder: {os_reason(exc)}",
                 )
                 continue
             subdirs = []
@@ -75,7 +72,7 @@ class DirectorySource:
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
-                    yield Item(display_name(rel), None, None, error=_os_reason(exc))
+                    yield Item(display_name(rel), None, None, error=os_reason(exc))
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append(rel)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from safeguard.config import Limits
-from safeguard.errors import ArchiveError, ArchiveLimitError, ItemError, ItemTimeout
+from safeguard.errors import (
+    ArchiveError,
+    ArchiveLimitError,
+    ItemError,
+    ItemTimeout,
+    os_reason,
+)
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import Member, detect_container, iter_members
 from safeguard.media.images import PdqMethod
@@ -58,7 +64,7 @@ def process_unit(task: UnitTask) -> UnitResult:
         source = SOURCES.get(task.source)(_as_path(task.evidence))
         stream = source.open_item(task.locator)
     except OSError as exc:
-        result.records.append(_error_record(f"cannot open: {_os_reason(exc)}"))
+        result.records.append(_error_record(f"cannot open: {os_reason(exc)}"))
         return result
     except ItemError as exc:
         result.records.append(_error_record(str(exc)))
@@ -318,12 +324,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ItemError):
         return str(exc)
     if isinstance(exc, OSError):
-        return f"read error: {_os_reason(exc)}"
+        return f"read error: {os_reason(exc)}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _os_reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc) or type(exc).__name__).lower()
 
 
 def _as_path(raw: bytes) -> Any:
