@@ -40,7 +40,7 @@ def test_hash_of_non_picture_and_errors(cli, tmp_path: Path) -> None:
     result = cli("hash", text, broken, missing, "--json")
     assert result.code == 1  # some file could not be fully hashed
     notes, truncated, absent = result.json_lines()
-    assert notes == {"path": str(text), "type": "application/octet-stream",
+    assert notes == {"path": str(text), "type": "text/plain",
                      "md5": "900150983cd24fb0d6963f7d28e17f72",
                      "sha1": "a9993e364706816aba3e25717850c26c9cd0d89d",
                      "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}

@@ -1,4 +1,11 @@
-from safeguard.signals.content_type import EMPTY, UNKNOWN, claimed_type, sniff
+from safeguard.signals.content_type import (
+    EMPTY,
+    TEXT,
+    UNKNOWN,
+    ContentType,
+    claimed_type,
+    sniff,
+)
 from tests.conftest import jpeg_bytes, png_bytes, scene
 
 
@@ -18,9 +25,15 @@ def test_jpeg_extensions_all_agree() -> None:
         assert not sniff(jpeg, name).extension_mismatch
 
 
-def test_unknown_and_empty_content() -> None:
-    assert sniff(b"plain words", "notes.txt").mime == UNKNOWN
-    assert not sniff(b"plain words", "notes.jpg").extension_mismatch  # unknown proves nothing
+def test_text_unknown_and_empty_content() -> None:
+    assert sniff("plain words, ünïcode\n".encode(), "notes.txt") == ContentType(TEXT, False)
+    assert sniff(b"plain words", "notes.jpg") == ContentType(TEXT, True)
+    for name in ("data.csv", "page.html", "x.json", "run.log", "README"):
+        assert sniff(b"a,b\n1,2\n", name) == ContentType(TEXT, False), name
+    assert sniff(b"abc\xe2\x82", "cut.txt").mime == TEXT  # a character cut by the head
+    binary = b"\x00\x01\x02binary"
+    assert sniff(binary, "blob.txt") == ContentType(UNKNOWN, False)  # unknown proves nothing
+    assert sniff(b"\xff\xfe not utf-8 at all", "x.jpg").mime == UNKNOWN
     assert sniff(b"", "empty.jpg").mime == EMPTY
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import filetype
 
 UNKNOWN = "application/octet-stream"
+TEXT = "text/plain"
 EMPTY = "application/x-empty"
 #: how many leading bytes sniffing needs (tar's magic sits at offset 257)
 SNIFF_BYTES = 8192
@@ -72,10 +73,13 @@ def sniff(head: bytes, name: str) -> ContentType:
     if not head:
         return ContentType(EMPTY, False)
     kind = filetype.guess(head)
-    mime = _normal(kind.mime) if kind else UNKNOWN
+    mime = _normal(kind.mime) if kind else (TEXT if _looks_like_text(head) else UNKNOWN)
     claimed = claimed_type(name)
-    mismatch = claimed is not None and mime != UNKNOWN and claimed != mime
-    return ContentType(mime, mismatch)
+    if claimed is None or mime == UNKNOWN:
+        return ContentType(mime, False)
+    if mime == TEXT:  # text has many names (.csv, .json, .html ...): only media claims differ
+        return ContentType(mime, claimed.split("/")[0] in ("image", "video", "audio"))
+    return ContentType(mime, claimed != mime)
 
 
 def claimed_type(name: str) -> str | None:
@@ -85,6 +89,17 @@ def claimed_type(name: str) -> str | None:
     ext = "." + base.rsplit(".", 1)[-1].lower()
     mime = _EXTRA_EXTENSIONS.get(ext) or mimetypes.types_map.get(ext)
     return _normal(mime) if mime else None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """UTF-8 (ASCII included) with no control bytes but tab, CR, LF and FF."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # only a character cut at the end of the head is fine
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return not any(ord(c) < 32 and c not in "\t\n\r\f" for c in text)
 
 
 def _normal(mime: str) -> str:
