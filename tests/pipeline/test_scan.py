@@ -13,7 +13,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from safeguard.config import Limits, load_settings
@@ -254,3 +256,19 @@ def test_unreadable_file_is_an_item_error(settings) -> None:
         assert items["open.png"]["status"] == "done", items["open.png"]["error"]
     finally:
         shutil.rmtree(base)
+
+
+def test_picture_over_the_byte_limit_keeps_exact_digests(tmp_path: Path, settings) -> None:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    noise = np.random.default_rng(12).integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
+    data = jpeg_bytes(Image.fromarray(noise))
+    assert len(data) > 2 * 1024 * 1024  # more than one read chunk past the limit
+    (evidence / "big.jpg").write_bytes(data)
+    case = create_case(settings, "c11")
+    scan(case, evidence, dataclasses.replace(LIMITS, max_picture_bytes=10_000), workers=1)
+    [record] = list(iter_items(case))
+    assert record["status"] == "error"
+    assert record["error"] == "picture not decoded: larger than 10000 bytes"
+    assert (record["md5"], record["sha256"], record["size"]) == (
+        hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data))

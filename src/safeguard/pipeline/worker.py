@@ -11,6 +11,7 @@ import io
 import json
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -142,7 +143,8 @@ class _Walker:
                     self._error(record, f"{container} archive not opened: larger than the "
                                 f"in-memory limit for nested archives ({limit} bytes)")
             elif picture:
-                picture = _drain(stream, builder, kept, self.limits.max_picture_bytes)
+                # the kept bytes are hashed below, in a thread beside the decode
+                picture = _drain(stream, builder, kept, self.limits.max_picture_bytes, defer=True)
                 if not picture:
                     self._error(record, f"picture not decoded: larger than "
                                 f"{self.limits.max_picture_bytes} bytes")
@@ -151,12 +153,15 @@ class _Walker:
         except (OSError, ItemError) as exc:
             self._fail(record, _reason(exc))
             return
+        if picture:
+            data = b"".join(kept)
+            hashing = _hasher().submit(builder.update, memoryview(data)[len(head):])
+            self._picture(record, data)
+            hashing.result()
         digest = builder.digest()
         record.update(md5=digest.md5, sha1=digest.sha1, sha256=digest.sha256, size=builder.size)
         if self.task.digests_only and self.task.note:
             self._error(record, self.task.note)
-        if picture:
-            self._picture(record, b"".join(kept))
 
     def _members(self, kind: str, fileobj: BinaryIO, path: str, depth: int, index: int) -> None:
         seen: dict[str, int] = {}
@@ -276,9 +281,15 @@ def _read_head(stream: BinaryIO, size: int) -> bytes:
 
 
 def _drain(
-    stream: Any, builder: DigestBuilder | None, kept: list[bytes] | None = None, limit: int = 0
+    stream: Any,
+    builder: DigestBuilder | None,
+    kept: list[bytes] | None = None,
+    limit: int = 0,
+    defer: bool = False,
 ) -> bool:
     """Read ``stream`` to its end into ``builder``; keep the bytes while they fit ``limit``.
+    ``kept`` starts with the head, which is hashed already. With ``defer`` the kept bytes are
+    left for the caller to hash (the bytes that do not fit are hashed here).
     Returns whether everything was kept."""
     keep = kept is not None and limit > 0
     held = sum(len(k) for k in kept) if kept else 0
@@ -286,15 +297,32 @@ def _drain(
         chunk = stream.read(CHUNK)
         if not chunk:
             return keep
-        if builder is not None:
-            builder.update(chunk)
         if keep and kept is not None:
             held += len(chunk)
-            if held > limit:
-                keep = False
-                kept.clear()
-            else:
+            if held <= limit:
                 kept.append(chunk)
+                if not defer and builder is not None:
+                    builder.update(chunk)
+                continue
+            keep = False
+            if defer and builder is not None:
+                for part in kept[1:]:
+                    builder.update(part)
+            kept.clear()
+        if builder is not None:
+            builder.update(chunk)
+
+
+_HASHER: ThreadPoolExecutor | None = None
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One thread per worker for digests (hashlib releases the GIL, and so does the JPEG
+    decoder), so a picture's digests cost no time beside its decode when a core is free."""
+    global _HASHER
+    if _HASHER is None:
+        _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digests")
+    return _HASHER
 
 
 @contextmanager
