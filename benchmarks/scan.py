@@ -226,6 +226,7 @@ def build_corpus(counts: dict[str, int], cores: int) -> tuple[dict[str, list[Pat
                     print(f"  {done + 1}/{len(tasks)}", flush=True)
         wall = time.perf_counter() - start
         print(f"generated in {wall:.1f} s")
+        os.sync()  # write the new files back now, not under the first timed mode
     files = {p.key: [_picture_path(p, i) for i in range(counts[p.key])] for p in SETS}
     facts: dict[str, Any] = {"dir": str(CORPUS_DIR), "generated": len(tasks), "wall": wall}
     for pset in SETS:
@@ -413,7 +414,14 @@ def run_scan(evidence: Path, n: int, workers: int, read_hashes: bool) -> dict:
     try:
         cli(home, "case", "create", CASE)
         out, wall, peak = cli(
-            home, "scan", str(evidence), "--case", CASE, "--workers", str(workers), "--json",
+            home,
+            "scan",
+            str(evidence),
+            "--case",
+            CASE,
+            "--workers",
+            str(workers),
+            "--json",
             sample=True,
         )
         summary = _last_json(out, "scan --json")
@@ -575,8 +583,11 @@ def print_targets(res: Results, cores: int) -> list[dict[str, Any]]:
     print("targets (12 MP unless noted; ratios of medians measured side by side):")
     if floor and b1:
         ratio = floor / b1
-        line("(b, 1 worker) within 1.2× of the full-decode floor", ratio <= 1.2,
-             f"floor/b1 = {ratio:.2f}×")
+        line(
+            "(b, 1 worker) within 1.2× of the full-decode floor",
+            ratio <= 1.2,
+            f"floor/b1 = {ratio:.2f}×",
+        )
     else:
         line("(b, 1 worker) within 1.2× of the full-decode floor", None, "needs floor and b1")
     if a and b1:
@@ -597,8 +608,11 @@ def print_targets(res: Results, cores: int) -> list[dict[str, Any]]:
     want = 0.9 * cores
     if scale:
         detail = ", ".join(f"{r:.2f}× ({label})" for label, r in scale)
-        line(f"all cores ≈ {cores}× one worker", all(r >= want for _, r in scale),
-             f"{detail} (pass ≥ {want:.1f}×)")
+        line(
+            f"all cores ≈ {cores}× one worker",
+            all(r >= want for _, r in scale),
+            f"{detail} (pass ≥ {want:.1f}×)",
+        )
     else:
         line(f"all cores ≈ {cores}× one worker", None, "needs b1 and ball")
     return targets
@@ -629,7 +643,11 @@ def print_distances(res: Results, counts: dict[str, int]) -> tuple[dict, list[di
                 f"{missing:>9}"
             )
             report.setdefault(pset.key, {})[mode] = {
-                "identical": same, "n": len(ref), "mean": mean, "max": worst, "missing": missing,
+                "identical": same,
+                "n": len(ref),
+                "mean": mean,
+                "max": worst,
+                "missing": missing,
             }
             if mode.startswith("b"):
                 ok = same == len(ref)
@@ -642,16 +660,23 @@ def print_distances(res: Results, counts: dict[str, int]) -> tuple[dict, list[di
     return report, targets
 
 
-
 class Bench:
     """One benchmark run: the repetitions of the timed modes, then the memory scans."""
 
     def __init__(
-        self, files: dict[str, list[Path]], counts: dict[str, int], cores: int, reps: int,
+        self,
+        files: dict[str, list[Path]],
+        counts: dict[str, int],
+        cores: int,
+        reps: int,
         modes: list[str],
     ) -> None:
         self.files, self.counts, self.cores, self.reps, self.modes = (
-            files, counts, cores, reps, modes,
+            files,
+            counts,
+            cores,
+            reps,
+            modes,
         )
         self.sets = [p for p in SETS if counts[p.key] > 0]
         self.res = Results()
@@ -659,7 +684,10 @@ class Bench:
         self.b_reason: str | None = None
         self.evidence: dict[str, Path] = {}
         self.fns: dict[str, Callable[[bytes], str | None]] = {
-            "a": mode_a, "r": mode_r, "floor": mode_floor, "scaled": mode_scaled,
+            "a": mode_a,
+            "r": mode_r,
+            "floor": mode_floor,
+            "scaled": mode_scaled,
         }
         for stale in CORPUS_ROOT.glob("run-*"):
             pid = stale.name.removeprefix("run-")
@@ -680,9 +708,7 @@ class Bench:
                 self.modes.remove("fast")
         if any(m in self.modes for m in ("b1", "ball", "mem")):
             for pset in self.sets:
-                self.evidence[pset.key] = link_folder(
-                    self.run_dir / pset.key, self.files[pset.key]
-                )
+                self.evidence[pset.key] = link_folder(self.run_dir / pset.key, self.files[pset.key])
             try:
                 cli(self.run_dir / "probe-home", "--help")
             except CliUnavailable as exc:
@@ -718,9 +744,11 @@ class Bench:
             self.res.peaks.setdefault(pset.key, {}).setdefault(mode, []).append(scan["peak_rss"])
             if rep == 0:
                 self.res.hashes.setdefault(pset.key, {})[mode] = scan["hashes"]
+            own = scan["seconds"]
+            own_rate = f"{n / own:.2f} items/s" if isinstance(own, int | float) and own > 0 else "?"
             extra = (
-                f"  (scan: items={scan['items']} errors={scan['errors']} "
-                f"seconds={scan['seconds']}; peak RSS {scan['peak_rss'] / 2**20:.0f} MiB)"
+                f"  (scan: items={scan['items']} errors={scan['errors']} seconds={own}, "
+                f"its own rate {own_rate}; peak RSS {scan['peak_rss'] / 2**20:.0f} MiB)"
             )
             if scan["items"] != n or scan["errors"]:
                 self.res.scan_notes.append(
@@ -786,12 +814,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions; median reported")
     parser.add_argument("--quick", action="store_true", help="smoke run: n12=20 n1=40 reps=1")
     parser.add_argument(
-        "--modes", type=parse_modes, default=list(ALL_MODES),
+        "--modes",
+        type=parse_modes,
+        default=list(ALL_MODES),
         help="comma list of a, r, floor, scaled, fast, b1, ball, mem (aliases f, b, all)",
     )
     parser.add_argument("--json", dest="json_out", type=Path, help="also write results here")
     parser.add_argument(
-        "--no-malloc-tuning", action="store_true",
+        "--no-malloc-tuning",
+        action="store_true",
         help="run the in-process modes with glibc's default malloc settings",
     )
     args = parser.parse_args(argv)
@@ -856,8 +887,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{n_half} pictures {p_half / 2**20:.0f} MiB, {n_full} pictures "
             f"{p_full / 2**20:.0f} MiB"
         )
-        print(f"  {verdict(ok)}  memory stays flat: {ratio:.2f}× for 2× the pictures "
-              "(pass ≤ 1.2×)")
+        print(f"  {verdict(ok)}  memory stays flat: {ratio:.2f}× for 2× the pictures (pass ≤ 1.2×)")
         memory["ratio"] = ratio
         targets.append({"target": "memory flat", "result": verdict(ok), "detail": f"{ratio:.2f}×"})
     else:

@@ -19,7 +19,6 @@ from typing import Any, BinaryIO
 from safeguard.config import Limits
 from safeguard.errors import (
     ArchiveError,
-    ArchiveLimitError,
     ItemError,
     ItemTimeout,
     os_reason,
@@ -134,7 +133,7 @@ class _Walker:
             elif container and reopen is not None:
                 _drain(stream, builder)
                 reopen.seek(0)
-                self._members(container, reopen, path, depth, index)
+                self._members(container, io.BufferedReader(reopen, CHUNK), path, depth, index)
             elif container:
                 limit = self.limits.max_nested_archive_bytes
                 if _drain(stream, builder, kept, limit):
@@ -168,10 +167,8 @@ class _Walker:
         try:
             for member in iter_members(kind, fileobj, self.limits, path):
                 self._member(member, path, depth, index, seen)
-        except ArchiveLimitError as exc:
+        except ArchiveError as exc:  # limits included; members read so far are kept
             self._error(self.result.records[index], str(exc))
-        except ArchiveError as exc:
-            self._error(self.result.records[index], f"{kind} archive: {exc}")
 
     def _member(
         self, member: Member, path: str, depth: int, parent: int, seen: dict[str, int]
@@ -197,6 +194,8 @@ class _Walker:
                     record.update(picture_signal.compute(context))
             except ItemError as exc:
                 self._error(record, str(exc))
+            except Exception as exc:  # a decoder's own defect: this item's error, not the unit's
+                self._error(record, f"{picture_signal.name} failed: {_reason(exc)}")
 
     def _fail(self, record: dict[str, Any], reason: str) -> None:
         """Reading the item failed: no digests (they would be of partial data)."""
