@@ -7,10 +7,13 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import shutil
+import struct
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.models import AuditEvent
 from safeguard.store.summary import iter_items
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.conftest import SHARED, jpeg_bytes, png_bytes, scene
 from tests.pipeline import faults
 
 LIMITS = Limits()
@@ -272,3 +275,71 @@ def test_picture_over_the_byte_limit_keeps_exact_digests(tmp_path: Path, setting
     assert record["error"] == "picture not decoded: larger than 10000 bytes"
     assert (record["md5"], record["sha256"], record["size"]) == (
         hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height``: a decompression bomb's calling card."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_bombs_are_item_errors_and_the_scan_goes_on(tmp_path: Path, settings) -> None:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    (evidence / "bomb.png").write_bytes(_png_header_only(100_000, 100_000))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.bin", bytes(64 * 1024 * 1024))
+        zf.writestr("fine.txt", b"still here\n")
+    (evidence / "bomb.zip").write_bytes(buf.getvalue())
+    (evidence / "after.png").write_bytes(png_bytes(scene(20)))
+    case = create_case(settings, "c12")
+    summary = scan(case, evidence, LIMITS, workers=2)
+    items = by_path(case)
+    assert items["bomb.png"]["status"] == "error"
+    assert items["bomb.png"]["error"] == (
+        "decompression bomb: 100000x100000 = 10000000000 pixels exceeds the limit of 178956970")
+    assert items["bomb.png"]["md5"] == hashlib.md5((evidence / "bomb.png").read_bytes()).hexdigest()
+    zeros = items["bomb.zip!zeros.bin"]
+    assert zeros["status"] == "error" and zeros["md5"] is None
+    assert re.fullmatch(r"zip bomb suspected: compression ratio \d+:1 exceeds the limit of 200:1",
+                        zeros["error"]), zeros["error"]
+    assert zeros["size"] == 64 * 1024 * 1024  # the declared size, kept as evidence
+    assert items["bomb.zip!fine.txt"]["status"] == "done"
+    assert items["bomb.zip"]["status"] == "done"
+    assert items["after.png"]["status"] == "done"
+    assert summary.errors == 2
+
+
+def test_hostile_member_names_are_kept_and_nothing_is_written(tmp_path: Path, settings) -> None:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../escape.txt", b"x")
+        zf.writestr("/etc/cron.d/evil", b"y")
+    (evidence / "traversal.zip").write_bytes(buf.getvalue())
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    cwd_before = sorted(os.listdir("."))
+    case = create_case(settings, "c13")
+    scan(case, SHARED / "archives", LIMITS, workers=2)
+    scan(case, evidence, LIMITS, workers=1)
+    members = sorted(p for p in by_path(case) if "!" in p)
+    assert members == [
+        "tar-absolute_paths.tar!/folder/syslog", "tar-absolute_paths.tar!/folder/wtmp.1",
+        "tar-mixed_paths.tar!/folder/syslog", "tar-mixed_paths.tar!folder/wtmp.1",
+        "tar-with_directory.tar!folder/syslog", "tar-with_directory.tar!folder/wtmp.1",
+        "traversal.zip!../../escape.txt", "traversal.zip!/etc/cron.d/evil",
+        "zip-absolute_paths.zip!/folder/syslog", "zip-absolute_paths.zip!/folder/wtmp.1",
+        "zip-mixed_paths.zip!/folder/syslog", "zip-mixed_paths.zip!folder/wtmp.1",
+        "zip-with_directory.zip!folder/syslog", "zip-with_directory.zip!folder/wtmp.1",
+    ]
+    assert all(r["status"] == "done" for r in by_path(case).values())
+    assert sorted(str(p) for p in tmp_path.rglob("*") if "home" not in p.parts) == [
+        b for b in before if "home" not in Path(b).parts]
+    assert sorted(os.listdir(".")) == cwd_before

@@ -1,0 +1,51 @@
+"""`safeguard scan`, `items` and `case show` from the command line, as a script sees them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import jpeg_bytes, png_bytes, scene
+
+
+def make_evidence(root: Path) -> None:
+    root.mkdir()
+    (root / "a.jpg").write_bytes(jpeg_bytes(scene(1)))
+    (root / "b.png").write_bytes(png_bytes(scene(2)))
+    (root / "broken.jpg").write_bytes(jpeg_bytes(scene(3, (600, 400)))[:2000])
+
+
+def test_scan_json_summary_and_case_counts(cli, tmp_path: Path) -> None:
+    evidence = tmp_path / "ev"
+    make_evidence(evidence)
+    cli("case", "create", "k")
+    result = cli("scan", evidence, "--case", "k", "--workers", "1", "--json")
+    assert result.code == 0, result.err
+    summary = result.json()
+    assert set(summary) == {"case", "evidence", "source", "resumed", "units", "items", "errors",
+                            "bytes", "seconds", "total_items", "total_errors"}
+    assert (summary["case"], summary["evidence"], summary["source"], summary["resumed"]) == (
+        "k", str(evidence), "directory", False)
+    assert (summary["units"], summary["items"], summary["errors"]) == (3, 3, 1)
+    assert summary["bytes"] == sum(p.stat().st_size for p in evidence.iterdir())
+    shown = cli("case", "show", "k", "--json").json()
+    assert shown["counts"] == {"items": 3, "done": 2, "errors": 1, "pending": 0, "pictures": 3,
+                               "pdq": 2, "pdq_low_quality": 0, "extension_mismatch": 0,
+                               "archive_members": 0}
+    assert shown["by_type"] == {"image/jpeg": 2, "image/png": 1}
+    assert shown["last_scan"]["status"] == "finished"
+    errors = cli("items", "k", "--status", "error", "--json").json_lines()
+    assert [e["path"] for e in errors] == ["broken.jpg"]
+    assert errors[0]["error"].startswith("truncated JPEG")
+    plain = cli("scan", evidence, "--case", "k")
+    assert plain.code == 0
+    assert plain.out.startswith(f"resumed {evidence}: 0 files, 0 items (0 errors)")
+
+
+def test_scan_errors_are_one_line(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    assert cli("scan", missing, "--case", "ghost").err.strip() == (
+        f"error: case 'ghost' does not exist in {tmp_path / 'home' / 'cases'} "
+        "(create it with: safeguard case create ghost)")
+    cli("case", "create", "k")
+    result = cli("scan", missing, "--case", "k")
+    assert (result.code, result.err.strip()) == (1, f"error: evidence not found: {missing}")
