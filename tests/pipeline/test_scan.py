@@ -343,3 +343,13 @@ def test_hostile_member_names_are_kept_and_nothing_is_written(tmp_path: Path, se
     assert sorted(str(p) for p in tmp_path.rglob("*") if "home" not in p.parts) == [
         b for b in before if "home" not in Path(b).parts]
     assert sorted(os.listdir(".")) == cwd_before
+
+
+def test_evidence_given_through_a_symlink_is_resolved(tmp_path: Path, settings) -> None:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    (evidence / "a.txt").write_bytes(b"a")
+    (tmp_path / "mount").symlink_to(evidence)
+    case = create_case(settings, "c14")
+    summary = scan(case, tmp_path / "mount", LIMITS, workers=1)
+    assert (summary.evidence, summary.source, summary.units) == (str(evidence), "directory", 1)

@@ -86,7 +86,8 @@ def scan(
 ) -> ScanSummary:
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
-    evidence_path = evidence_path.expanduser().absolute()
+    # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
+    evidence_path = evidence_path.expanduser().resolve()
     with _scan_lock(case):
         source = SOURCES.detect(evidence_path)
         actor = audit.current_actor()
@@ -298,7 +299,7 @@ def _write(case: Case, results: list[UnitResult], progress: Progress) -> None:
             progress.done += 1
             progress.items += written
             progress.errors += errors
-            progress.bytes += result.records[0].get("size") or 0 if result.records else 0
+            progress.bytes += result.records[0].get("size") or 0
 
 
 def _write_unit(conn: Connection, result: UnitResult) -> tuple[int, int]:

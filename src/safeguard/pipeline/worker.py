@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from safeguard.config import Limits
@@ -25,6 +27,7 @@ from safeguard.errors import (
 )
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import Member, detect_container, iter_members
+from safeguard.evidence.base import display_name, open_readonly
 from safeguard.media.images import PdqMethod
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
@@ -54,7 +57,6 @@ class UnitResult:
     item_id: int
     #: records[0] is the unit itself; others carry "parent" (index of their container)
     records: list[dict[str, Any]] = field(default_factory=list)
-    bytes_read: int = 0
 
 
 def process_unit(task: UnitTask) -> UnitResult:
@@ -76,8 +78,6 @@ def process_unit(task: UnitTask) -> UnitResult:
 
 def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference") -> dict[str, Any]:
     """Everything `safeguard hash` prints for one file (containers are not expanded)."""
-    from safeguard.evidence.base import display_name, open_readonly
-
     task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method)
     result = UnitResult(0)
     with open_readonly(path) as stream:
@@ -355,10 +355,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _as_path(raw: bytes) -> Any:
-    import os
-    from pathlib import Path
-
+def _as_path(raw: bytes) -> Path:
     return Path(os.fsdecode(raw))
 
 
