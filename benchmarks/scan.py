@@ -84,12 +84,13 @@ MODE_LABELS = {
     "r": "(r) reference: decode + CImg rule",
     "floor": "(f) floor: full decode",
     "scaled": "(f) floor: DCT-scaled decode",
+    "floorall": "(f) floor: full decode, all cores",
     "fast": "fast mode (pdq_from_bytes fast)",
     "b1": "(b) safeguard scan, 1 worker",
     "ball": "(b) safeguard scan, all cores",
 }
 ALL_MODES = (*MODE_LABELS, "mem")
-ALIASES = {"f": ("floor", "scaled"), "b": ("b1", "ball"), "all": ALL_MODES}
+ALIASES = {"f": ("floor", "scaled", "floorall"), "b": ("b1", "ball"), "all": ALL_MODES}
 
 
 # --------------------------------------------------------------------------- corpus
@@ -299,6 +300,23 @@ def mode_floor(data: bytes) -> None:
 
 def mode_scaled(data: bytes) -> None:
     simplejpeg.decode_jpeg(data, colorspace="RGB", min_width=PDQ_SIDE, min_height=PDQ_SIDE)
+
+
+def _decode_files(paths: list[str]) -> None:
+    for path in paths:
+        simplejpeg.decode_jpeg(Path(path).read_bytes(), colorspace="RGB")
+
+
+def run_floor_all(files: list[Path], cores: int) -> float:
+    """The decode floor on every core at once (one process each): what this machine's cores
+    give in parallel, the ceiling of the all-cores scan's scaling."""
+    shares = [[str(p) for p in files[i::cores]] for i in range(cores)]
+    with multiprocessing.get_context("fork").Pool(cores) as pool:  # fork keeps mallopt
+        pool.map(_decode_files, [share[:1] for share in shares])  # warm the workers
+        start = time.perf_counter()
+        pool.map(_decode_files, shares, chunksize=1)
+        elapsed = time.perf_counter() - start
+    return len(files) / elapsed
 
 
 def make_mode_fast() -> Callable[[bytes], str]:
@@ -615,6 +633,14 @@ def print_targets(res: Results, cores: int) -> list[dict[str, Any]]:
         )
     else:
         line(f"all cores ≈ {cores}× one worker", None, "needs b1 and ball")
+    machine = [(p.label, res.median(p.key, "floorall"), res.median(p.key, "floor")) for p in SETS]
+    machine_detail = ", ".join(f"{every / one:.2f}× ({label})" for label, every, one in machine
+                               if every and one)
+    if machine_detail:
+        print(f"  INFO  the decode floor itself on all cores vs one: {machine_detail} "
+              "(this machine's parallel ceiling)")
+        targets.append({"target": "decode floor scaling", "result": "INFO",
+                        "detail": machine_detail})
     return targets
 
 
@@ -756,6 +782,8 @@ class Bench:
                     f"{scan['errors']} errors for {n} pictures"
                 )
                 extra += "  WARNING: item count/errors"
+        elif mode == "floorall":
+            ips = run_floor_all(self.files[pset.key], self.cores)
         else:
             ips, hashes = run_inprocess(self.fns[mode], self.files[pset.key])
             if rep == 0 and hashes:

@@ -20,9 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from safeguard import __version__
-from safeguard.config import Settings, load_settings
+from safeguard.config import PdqMethod, Settings, load_settings
 from safeguard.errors import SafeguardError, os_reason
-from safeguard.media.images import PdqMethod
 
 app = typer.Typer(
     help="Safeguard: offline forensic triage of seized media.",

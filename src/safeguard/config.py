@@ -11,8 +11,12 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Literal
 
 from safeguard.errors import SafeguardError
+
+#: how PDQ decodes JPEGs: the reference hasher's full decode, or DCT-scaled (docs/pdq.md)
+PdqMethod = Literal["reference", "fast"]
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

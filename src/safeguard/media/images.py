@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pillow_heif
 import simplejpeg
 from PIL import Image, ImageFile
 
+from safeguard.config import PdqMethod
 from safeguard.errors import PictureError
 
 pillow_heif.register_heif_opener()
@@ -29,7 +29,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # open_picture applies the configured pixel limit itself, to every picture, with one message
 Image.MAX_IMAGE_PIXELS = None
 
-PdqMethod = Literal["reference", "fast"]
 PDQ_SIDE = 512
 
 

@@ -28,12 +28,11 @@ from pebble import ProcessExpired, ProcessPool
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
-from safeguard.config import Limits
+from safeguard.config import Limits, PdqMethod
 from safeguard.errors import ScanLockedError
 from safeguard.evidence import SOURCES
 from safeguard.evidence import Item as SourceItem
-from safeguard.media.images import PdqMethod
-from safeguard.pipeline.worker import ProcessFn, UnitResult, UnitTask, process_unit, record_json
+from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Scan
@@ -82,7 +81,7 @@ def scan(
     workers: int | None = None,
     pdq_method: PdqMethod = "reference",
     on_progress: Callable[[Progress], None] | None = None,
-    process: ProcessFn = process_unit,
+    process: ProcessFn = run_unit,
 ) -> ScanSummary:
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
@@ -108,7 +107,8 @@ def scan(
                 select(func.count()).select_from(Item).where(
                     Item.evidence_id == evidence_id, Item.depth == 0, Item.status == "pending")
             ).scalar_one()
-        _run_pool(case, tasks, workers, progress, on_progress, process)
+        if progress.total:
+            _run_pool(case, tasks, workers, progress, on_progress, process)
         with case.engine.begin() as conn:
             totals = _evidence_totals(conn, evidence_id)
             conn.execute(update(Scan).where(Scan.id == scan_id).values(
@@ -338,7 +338,7 @@ def _child_row(record: dict[str, Any], evidence_id: int, unit_id: int,
 
 
 def _db_value(key: str, value: Any) -> Any:
-    return record_json(value) if key == "exif" and value is not None else value
+    return audit.canonical_json(value) if key == "exif" and value is not None else value
 
 
 def _evidence_totals(conn: Connection, evidence_id: int) -> dict[str, int]:

@@ -8,17 +8,15 @@ Every failure becomes an item error; nothing raises out of here for bad evidence
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from safeguard.config import Limits
+from safeguard.config import Limits, PdqMethod
 from safeguard.errors import (
     ArchiveError,
     ItemError,
@@ -28,7 +26,7 @@ from safeguard.errors import (
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import Member, detect_container, iter_members
 from safeguard.evidence.base import display_name, open_readonly
-from safeguard.media.images import PdqMethod
+from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
 from safeguard.signals.crypto import DigestBuilder
@@ -36,27 +34,6 @@ from safeguard.signals.crypto import DigestBuilder
 CHUNK = 1024 * 1024
 #: containers read strictly front to back: hashed while their members are read (one pass)
 STREAMED_CONTAINERS = frozenset({"tar", "gzip", "bzip2", "xz"})
-
-
-@dataclass(frozen=True)
-class UnitTask:
-    item_id: int
-    source: str
-    evidence: bytes
-    locator: bytes
-    path: str
-    size: int | None
-    limits: Limits
-    pdq_method: PdqMethod = "reference"
-    digests_only: bool = False  # after a timeout or crash: hash, do not decode or expand
-    note: str | None = None  # why digests_only
-
-
-@dataclass
-class UnitResult:
-    item_id: int
-    #: records[0] is the unit itself; others carry "parent" (index of their container)
-    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def process_unit(task: UnitTask) -> UnitResult:
@@ -213,10 +190,6 @@ class _Walker:
             record["error"] = f"{previous}; {reason}"
 
 
-def record_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _error_record(reason: str) -> dict[str, Any]:
     return {"status": "error", "error": reason}
 
@@ -358,5 +331,3 @@ def _reason(exc: BaseException) -> str:
 def _as_path(raw: bytes) -> Path:
     return Path(os.fsdecode(raw))
 
-
-ProcessFn = Callable[[UnitTask], UnitResult]

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Protocol
 
 from PIL import Image
 
-from safeguard.config import Limits
-from safeguard.media.images import PdqMethod, open_picture
+from safeguard.config import Limits, PdqMethod
+from safeguard.media.images import open_picture
 from safeguard.provenance.exif import camera_metadata
 from safeguard.signals import pdq
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pdqhash
 
-from safeguard.media.images import DecodedPicture, PdqMethod, decode_for_pdq
+from safeguard.config import PdqMethod
+from safeguard.media.images import DecodedPicture, decode_for_pdq
 
 PDQ_HEX_LENGTH = 64
 #: hashes below this quality are stored and flagged, never matched (DESIGN.md)

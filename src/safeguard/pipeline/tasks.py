@@ -1,0 +1,43 @@
+"""What the scan driver sends to its workers and gets back: small and cheap to import.
+
+The driver never imports the decoders; ``run_unit`` imports the worker in the worker
+process (where the forkserver has preloaded it already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeguard.config import Limits, PdqMethod
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    item_id: int
+    source: str
+    evidence: bytes
+    locator: bytes
+    path: str
+    size: int | None
+    limits: Limits
+    pdq_method: PdqMethod = "reference"
+    digests_only: bool = False  # after a timeout or crash: hash, do not decode or expand
+    note: str | None = None  # why digests_only
+
+
+@dataclass
+class UnitResult:
+    item_id: int
+    #: records[0] is the unit itself; others carry "parent" (index of their container)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+ProcessFn = Callable[[UnitTask], UnitResult]
+
+
+def run_unit(task: UnitTask) -> UnitResult:
+    from safeguard.pipeline.worker import process_unit
+
+    return process_unit(task)
