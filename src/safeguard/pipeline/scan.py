@@ -15,12 +15,14 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,7 @@ def scan(
     evidence_path = evidence_path.expanduser().resolve()
     with _scan_lock(case):
         source = SOURCES.detect(evidence_path)
+        _boot_workers()
         actor = audit.current_actor()
         evidence_id, resumed = _evidence_row(case, evidence_path, source.name, actor)
         with case.engine.begin() as conn:
@@ -226,14 +229,22 @@ def _hard_timeout(task: UnitTask) -> float:
     return limits.item_timeout + (task.size or 0) / (1024 * 1024) * limits.timeout_per_mib
 
 
+def _boot_workers() -> None:
+    """Start the forkserver, which imports the decoders once for every worker, in the
+    background while the driver enumerates the evidence."""
+    for key, value in WORKER_ENV.items():
+        os.environ.setdefault(key, value)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["safeguard.pipeline.worker"])
+    threading.Thread(target=forkserver.ensure_running, name="forkserver-boot",
+                     daemon=True).start()
+
+
 def _run_pool(
     case: Case, tasks: Iterator[UnitTask], workers: int, progress: Progress,
     on_progress: Callable[[Progress], None] | None, process: ProcessFn,
 ) -> None:
-    for key, value in WORKER_ENV.items():
-        os.environ.setdefault(key, value)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["safeguard.pipeline.worker"])
     window = workers * 4
     results: list[UnitResult] = []
     last_write = time.monotonic()
