@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from safeguard.store.models import CaseInfo
 
 CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DB_FILE = "case.db"
+#: written last when a case is created: a folder without it is not a case
+MARKER = "case.json"
 
 
 @dataclass
@@ -57,7 +60,7 @@ def _engine(settings: Settings, folder: Path) -> Engine:
 
 def create_case(settings: Settings, name: str) -> Case:
     folder = case_folder(settings, name)
-    if (folder / DB_FILE).exists():
+    if (folder / MARKER).exists() or (folder / DB_FILE).exists():
         raise CaseError(f"case {name!r} exists already ({folder})")
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -72,6 +75,8 @@ def create_case(settings: Settings, name: str) -> Case:
                  "tool_version": __version__},
             )
             audit.append(conn, "case.created", name, {"tool_version": __version__}, actor)
+        marker = {"case": name, "created_at": created, "database": _database_kind(settings)}
+        (folder / MARKER).write_text(json.dumps(marker) + "\n", "utf-8")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -80,7 +85,7 @@ def create_case(settings: Settings, name: str) -> Case:
 
 def open_case(settings: Settings, name: str) -> Case:
     folder = case_folder(settings, name)
-    if not (folder / DB_FILE).is_file():
+    if not (folder / MARKER).is_file():
         raise CaseError(
             f"case {name!r} does not exist in {settings.cases_dir} "
             f"(create it with: safeguard case create {name})"
@@ -93,7 +98,11 @@ def open_case(settings: Settings, name: str) -> Case:
 def list_cases(settings: Settings) -> list[str]:
     if not settings.cases_dir.is_dir():
         return []
-    return sorted(p.parent.name for p in settings.cases_dir.glob(f"*/{DB_FILE}"))
+    return sorted(p.parent.name for p in settings.cases_dir.glob(f"*/{MARKER}"))
+
+
+def _database_kind(settings: Settings) -> str:
+    return "url" if settings.database_url else "sqlite"
 
 
 def case_info(case: Case) -> CaseInfo:
