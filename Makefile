@@ -4,7 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install sysdeps test lint demo bench clean
+
+# Tools the disk-image tests build images with (root installs them with apt-get).
+SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk
+sysdeps:
+	@missing=; for t in $(SYSTOOLS); do PATH="$$PATH:/sbin:/usr/sbin" command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing e2fsprogs dosfstools mtools fdisk with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    e2fsprogs dosfstools mtools fdisk >/dev/null; fi
 
 install: $(STAMP)
 
@@ -20,7 +29,7 @@ $(STAMP): pyproject.toml
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-test: install lint
+test: install sysdeps lint
 	$(BIN)/python -m pytest -q
 
 demo: install

@@ -116,6 +116,12 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     out.print(f"folder: {summary['folder']}")
     for ev in summary["evidence"]:
         out.print(f"evidence: {ev['path']} ({ev['source']}, added {ev['added_at']})")
+        acquisition = ev["acquisition"] or {}
+        if ev["verification"]:
+            stored = ", ".join(f"{k} {v}" for k, v in acquisition.get("stored", {}).items())
+            out.print(f"  verification: {ev['verification']}" + (f" ({stored})" if stored else ""))
+        if acquisition.get("sha256"):
+            out.print(f"  sha256: {acquisition['sha256']}")
     counts = summary["counts"]
     out.print(f"items: {counts['items']}  done: {counts['done']}  errors: {counts['errors']}  "
               f"pending: {counts['pending']}")

@@ -32,8 +32,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from safeguard.audit import log as audit
 from safeguard.config import Limits, PdqMethod
 from safeguard.errors import ScanLockedError
-from safeguard.evidence import SOURCES
+from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
+from safeguard.evidence.base import display_name
 from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
@@ -94,6 +95,7 @@ def scan(
         _boot_workers()
         actor = audit.current_actor()
         evidence_id, resumed = _evidence_row(case, evidence_path, source.name, actor)
+        _record_acquisition(case, evidence_id, source, actor)
         with case.engine.begin() as conn:
             scan_id = conn.execute(
                 insert(Scan).returning(Scan.id),
@@ -152,8 +154,7 @@ def _scan_lock(case: Case) -> Iterator[None]:
 
 
 def _evidence_row(case: Case, path: Path, source: str, actor: str) -> tuple[int, bool]:
-    display = os.fsdecode(os.fsencode(path)).encode("utf-8", "surrogateescape").decode(
-        "utf-8", "backslashreplace")
+    display = display_name(os.fsencode(path))
     with case.engine.begin() as conn:
         row = conn.execute(select(Evidence.id).where(Evidence.path == display)).first()
         if row:
@@ -166,6 +167,26 @@ def _evidence_row(case: Case, path: Path, source: str, actor: str) -> tuple[int,
         audit.append(conn, "evidence.added", display,
                      {"evidence": evidence_id, "source": source}, actor)
         return evidence_id, False
+
+
+def _record_acquisition(case: Case, evidence_id: int, source: Source, actor: str) -> None:
+    """Once per evidence: what the source knows of its acquisition (an E01's stored hashes
+    checked against a fresh hash of the media, a raw image's SHA256), into the case and the
+    audit log. A scan killed while hashing the image does it again on resume."""
+    acquire = getattr(source, "acquisition", None)
+    if acquire is None:
+        return
+    with case.engine.connect() as conn:
+        row = conn.execute(select(Evidence.path, Evidence.acquisition)
+                           .where(Evidence.id == evidence_id)).one()
+    if row.acquisition is not None:
+        return
+    details = acquire()
+    with case.engine.begin() as conn:
+        conn.execute(update(Evidence).where(Evidence.id == evidence_id).values(
+            verification=details.get("verification"), acquisition=audit.canonical_json(details)))
+        audit.append(conn, "evidence.verified", row.path, {"evidence": evidence_id, **details},
+                     actor)
 
 
 def _enumerate(case: Case, evidence_id: int, items: Iterator[SourceItem]) -> None:

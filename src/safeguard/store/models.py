@@ -45,6 +45,9 @@ class Evidence(Base):
     added_at: Mapped[str] = mapped_column(String(32))
     added_by: Mapped[str] = mapped_column(String(128))
     enumerated: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: verified | mismatch | not stored (disk images); None for folders and files
+    verification: Mapped[str | None] = mapped_column(String(16))
+    acquisition: Mapped[str | None] = mapped_column(Text)  # canonical JSON, the source's own
 
 
 class Item(Base):

@@ -70,7 +70,8 @@ def case_summary(case: Case) -> dict[str, Any]:
             .group_by(Item.type).order_by(func.count().desc(), Item.type)).all())
         evidence = [
             {"path": e.path, "source": e.source, "added_at": e.added_at, "added_by": e.added_by,
-             "enumerated": bool(e.enumerated)}
+             "enumerated": bool(e.enumerated), "verification": e.verification,
+             "acquisition": json.loads(e.acquisition) if e.acquisition else None}
             for e in Session(bind=conn).execute(select(Evidence).order_by(Evidence.id)).scalars()
         ]
         scans = conn.execute(select(func.count()).select_from(Scan)).scalar_one()
