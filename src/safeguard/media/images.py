@@ -70,9 +70,13 @@ def reference_sample(pixels: np.ndarray) -> np.ndarray:
 
 
 def decode_for_pdq(
-    data: bytes, max_pixels: int, method: PdqMethod = "reference"
+    data: bytes,
+    max_pixels: int,
+    method: PdqMethod = "reference",
+    opened: Image.Image | None = None,
 ) -> DecodedPicture:
-    img = open_picture(data, max_pixels)
+    """``opened``: the picture already opened by ``open_picture`` (it is not opened twice)."""
+    img = opened if opened is not None else open_picture(data, max_pixels)
     width, height = img.size
     fmt = img.format or "unknown"
     pixels = None

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 from PIL import Image
 
 from safeguard.config import Limits, PdqMethod
+from safeguard.errors import PictureError
 from safeguard.media.images import open_picture
 from safeguard.provenance.exif import camera_metadata
 from safeguard.signals import pdq
@@ -26,12 +27,19 @@ class PictureContext:
         self.data = data
         self.limits = limits
         self.pdq_method = pdq_method
-        self._image: Image.Image | None = None
+        self._image: Image.Image | PictureError | None = None
 
     @property
     def image(self) -> Image.Image:
+        """The opened picture; a picture that cannot be opened raises the same error to
+        every signal that asks."""
         if self._image is None:
-            self._image = open_picture(self.data, self.limits.max_image_pixels)
+            try:
+                self._image = open_picture(self.data, self.limits.max_image_pixels)
+            except PictureError as exc:
+                self._image = exc
+        if isinstance(self._image, PictureError):
+            raise self._image
         return self._image
 
 
@@ -46,7 +54,7 @@ class PdqSignal:
 
     def compute(self, picture: PictureContext) -> dict[str, Any]:
         result = pdq.pdq_from_bytes(
-            picture.data, picture.limits.max_image_pixels, picture.pdq_method
+            picture.data, picture.limits.max_image_pixels, picture.pdq_method, picture.image
         )
         return {
             "pdq": result.hash.hex,

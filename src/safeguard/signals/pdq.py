@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pdqhash
+from PIL import Image
 
 from safeguard.config import PdqMethod
 from safeguard.media.images import DecodedPicture, decode_for_pdq
@@ -76,6 +77,8 @@ def hash_pixels(picture: DecodedPicture, method: PdqMethod) -> PdqResult:
     )
 
 
-def pdq_from_bytes(data: bytes, max_pixels: int, method: PdqMethod = "reference") -> PdqResult:
+def pdq_from_bytes(
+    data: bytes, max_pixels: int, method: PdqMethod = "reference", opened: Image.Image | None = None
+) -> PdqResult:
     """Decode a picture and hash it; raises PictureError for pictures that cannot be read."""
-    return hash_pixels(decode_for_pdq(data, max_pixels, method), method)
+    return hash_pixels(decode_for_pdq(data, max_pixels, method, opened), method)
