@@ -462,7 +462,7 @@ def run_scan(evidence: Path, n: int, workers: int, read_hashes: bool) -> dict:
                 except json.JSONDecodeError:
                     continue
                 if isinstance(row, dict) and row.get("pdq") and row.get("path"):
-                    name = str(row["path"]).replace("\\", "/").rsplit("/", 1)[-1]
+                    name = str(row["path"])  # relative to the evidence folder
                     result["hashes"][name] = str(row["pdq"]).lower()
         return result
     finally:
