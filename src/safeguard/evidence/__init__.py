@@ -2,10 +2,12 @@
 
 from safeguard.evidence.base import Item, Source, SourceRegistry
 from safeguard.evidence.directory import DirectorySource, FileSource
+from safeguard.evidence.diskimage import DiskImageSource
 
 SOURCES = SourceRegistry(
     [
         DirectorySource,
+        DiskImageSource,
         FileSource,
     ]
 )

@@ -1,0 +1,640 @@
+"""Forensic disk images: EWF/E01 (libewf) and raw images, single or split (The Sleuth Kit).
+
+Detection looks at content only: an EWF image by its signature (its segments are found with
+``pyewf.glob`` and each is checked: number, complete section chain); a raw image (one file,
+or split ``.000``/``.001``… given as its first segment) when TSK finds in it a file system,
+or a volume system with a partition inside the image. Zips, pictures and other files are
+left to ``FileSource``.
+
+Paths. With a volume system (MBR, GPT, ...), the allocated partitions are numbered 1, 2, ...
+in TSK's order (by start; gaps, tables and extended-partition containers are not counted)
+and each path starts with ``p<N>/``. A partition with no file system TSK can read is one
+item ``p<N>``, ``entry="partition"``, with that as its error. A volume system none of whose
+partitions can be read, over a file system at offset 0 (a damaged or spurious partition
+table), is read as that file system. With no volume system paths have no prefix. Names
+that are not UTF-8 are shown as ``\\xNN``; a name repeated in one folder (a deleted and a
+live ``x.jpg``) gets ``#2``, ``#3``... (live entries keep the plain name).
+
+Entries. Folders are walked (each inode once: no loops), not listed. ``.``/``..`` and TSK's
+virtual files (``$MBR``, ``$FAT1``...) are skipped; its virtual folder ``$OrphanFiles`` is
+walked: its files are deleted files whose name is gone. Real metadata files (NTFS ``$MFT``,
+HFS+ ``$CatalogFile``) are files. ``deleted``: the name or the metadata is unallocated, or
+a folder above is deleted. A deleted name whose metadata is gone, or now belongs to another
+file, is listed without data. NTFS named ``$DATA`` streams and HFS+ resource forks are items
+of their own: ``file.jpg:stream``, ``file:rsrc`` (not for NTFS metadata files, whose
+``$BadClus:$Bad`` spans the volume). Times of 0 are taken as unset.
+
+Hostile metadata. A file that claims to be larger than the whole image is listed with that
+size and an error, and not read; any read is bounded by the declared size, the image size
+and the data TSK returns, in chunks of at most 1 MiB.
+
+Locators are compact JSON: ``{"o": partition byte offset, "i": inode, "t": TSK attribute
+type, "a": attribute id}`` (``t=1, a=-1``: the default data). Each process opens an image
+and its file systems once and keeps them in a small cache, so workers reopen nothing.
+``acquisition()`` hashes the media: an E01's stored MD5/SHA1 checked, a raw image's SHA256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import re
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import pyewf
+import pytsk3
+
+from safeguard.errors import EvidenceError, ItemError
+from safeguard.evidence.archive import detect_container
+from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
+from safeguard.signals.content_type import sniff
+
+EWF_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
+HASH_CHUNK = 4 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
+_SECTION = 76  # EWF1 section descriptor: type[16], next[8], size[8], padding[40], adler32[4]
+_CACHE_SIZE = 4
+_DEFAULT_ATTR = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, -1)
+_SPLIT_RAW = re.compile(rb"^(.*\.)(000|001)$")
+_TSK_PREFIX = re.compile(r"^\w+: \([\w.]+:\d+\) ")
+_DIRS = (pytsk3.TSK_FS_META_TYPE_DIR, pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
+#: seconds the walk may go without progress (TSK loops on some corrupt file systems)
+STALL_SECONDS = 120.0
+_Key = tuple[int, int]  # (partition offset, folder inode)
+_Stall = tuple[_Key | None, str, str] | None  # (folder, its path, why) when the walk stalled
+
+
+# ---- the media: EWF or raw segments, as TSK reads it ---------------------------------------
+
+
+class _RawReader:
+    """Raw segments read as one, each following the one before."""
+
+    def __init__(self, paths: list[bytes]) -> None:
+        self._files = [open_readonly(p) for p in paths]  # closed when the reader is dropped
+        self._spans: list[tuple[int, int, int]] = []  # (fd, start, end) in the media
+        self.size = 0
+        for handle in self._files:
+            end = self.size + os.fstat(handle.fileno()).st_size
+            self._spans.append((handle.fileno(), self.size, end))
+            self.size = end
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        parts: list[bytes] = []
+        for fd, start, end in self._spans:
+            if size > 0 and start <= offset < end:
+                data = os.pread(fd, min(size, end - offset), offset - start)
+                if not data:
+                    break
+                parts.append(data)
+                offset += len(data)
+                size -= len(data)
+        return b"".join(parts)
+
+
+class _EwfReader:
+    def __init__(self, paths: list[bytes]) -> None:
+        self._files = [open_readonly(p) for p in paths]
+        self.handle = pyewf.handle()
+        self.handle.open_file_objects(self._files)
+        self.size = int(self.handle.get_media_size())
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        return bytes(self.handle.read_buffer_at_offset(min(size, self.size - offset), offset))
+
+
+_Reader = _RawReader | _EwfReader
+
+
+class _TskImage(pytsk3.Img_Info):  # type: ignore[misc]
+    def __init__(self, reader: _Reader) -> None:
+        self._reader = reader
+        super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self._reader.read_at(offset, size)
+
+    def get_size(self) -> int:
+        return self._reader.size
+
+
+# ---- segments ------------------------------------------------------------------------------
+
+
+def _ewf_segments(path: Path) -> list[bytes]:
+    try:
+        names = [os.fsencode(n) for n in pyewf.glob(os.fsdecode(path))]
+    except Exception as exc:
+        raise EvidenceError(f"cannot find the EWF segments of {path.name}: {exc}") from None
+    for number, segment in enumerate(names, 1):
+        if _ewf_last_section(segment, number) == b"done":
+            return names[:number]
+    raise EvidenceError(f"missing EWF segment: {_next_segment(_name(names[-1]))}")
+
+
+def _ewf_last_section(segment: bytes, number: int) -> bytes:
+    """Walk one segment's section chain to its last section: ``done`` or ``next``."""
+    name = _name(segment)
+    with open_readonly(segment) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        header = handle.read(13)
+        if header[:8] != EWF_SIGNATURE:
+            raise EvidenceError(f"not an EWF segment: {name}")
+        if len(header) < 13:
+            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes)")
+        if (found := int.from_bytes(header[9:11], "little")) != number:
+            raise EvidenceError(f"EWF segment {name} is number {found}, expected {number}")
+        offset = 13
+        while True:
+            descriptor = os.pread(handle.fileno(), _SECTION, offset) if offset < size else b""
+            if len(descriptor) < _SECTION:
+                raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, "
+                                    f"a section at offset {offset} is missing)")
+            kind = descriptor[:16].rstrip(b"\0")
+            if kind in (b"done", b"next"):
+                return kind
+            following = int.from_bytes(descriptor[16:24], "little")
+            if following <= offset:
+                raise EvidenceError(f"corrupt EWF segment: {name} (its section chain "
+                                    f"loops at offset {offset})")
+            offset = following
+
+
+def _next_segment(name: str) -> str:
+    """The segment after ``name``: E01 … E99, then EAA … EZZ, FAA … ZZZ."""
+    stem, ext = name[:-3], name[-3:]
+    if ext[1:].isdigit() and ext[1:] != "99":
+        return f"{stem}{ext[0]}{int(ext[1:]) + 1:02d}"
+    first = ord("a" if ext.islower() else "A")
+    value = 0 if ext[1:].isdigit() else sum((ord(c) - first) * 26 ** (2 - i)
+                                             for i, c in enumerate(ext)) + 1
+    word = "".join(chr(first + value // 26 ** (2 - i) % 26) for i in range(3))
+    return stem + (ext[0] + word[1:] if ext[1:].isdigit() else word)
+
+
+def _raw_segments(full: bytes) -> list[bytes]:
+    """``name.000`` or ``name.001`` and the consecutive segments after it, else the file."""
+    segments = [full]
+    if match := _SPLIT_RAW.match(full):
+        number = int(match.group(2)) + 1
+        while os.path.isfile(candidate := match.group(1) + b"%03d" % number):
+            segments.append(candidate)
+            number += 1
+    return segments
+
+
+def _name(path: bytes) -> str:
+    return display_name(os.path.basename(path))
+
+
+# ---- the opened image, cached per process --------------------------------------------------
+
+
+@dataclass
+class _Volume:
+    label: str  # "" (no volume system) or "p1", "p2", ...
+    offset: int  # in bytes, in the media
+    fs: Any  # pytsk3.FS_Info, or None when TSK reads no file system there
+    inside: bool = True  # the partition lies within the media
+
+
+@dataclass
+class _Image:
+    format: str  # "ewf" | "raw"
+    segments: list[bytes]
+    reader: _Reader
+    stored: dict[str, str]  # hashes stored in an EWF image
+    tsk: _TskImage  # kept alive beside the file systems read through it
+    volumes: list[_Volume] = field(default_factory=list)
+
+    def fs_at(self, offset: int) -> Any:
+        for volume in self.volumes:
+            if volume.offset == offset and volume.fs is not None:
+                return volume.fs
+        raise ItemError(f"no file system at offset {offset} of the image")
+
+
+_IMAGES: dict[tuple[bytes, int, int], _Image] = {}
+
+
+def _key(path: Path) -> tuple[bytes, int, int]:
+    full = os.fsencode(path.absolute())
+    st = os.stat(full)
+    return (full, st.st_size, st.st_mtime_ns)
+
+
+def _image(path: Path) -> _Image:
+    """The image at ``path``, opened once per process (EvidenceError when it cannot be)."""
+    key = _key(path)
+    if key in _IMAGES:
+        return _IMAGES[key]
+    with open_readonly(key[0]) as handle:
+        ewf = handle.read(8) == EWF_SIGNATURE
+    stored: dict[str, str] = {}
+    if ewf:
+        segments = _ewf_segments(path)
+        try:
+            ewf_reader = _EwfReader(segments)
+            values = ewf_reader.handle.get_hash_values().items()
+        except OSError as exc:
+            raise EvidenceError(f"cannot open EWF image {path.name}: {_reason(exc)}") from None
+        stored = {k.lower(): v.lower() for k, v in values if k.lower() in ("md5", "sha1") and v}
+        reader: _Reader = ewf_reader
+    else:
+        segments = _raw_segments(key[0])
+        reader = _RawReader(segments)
+    tsk = _TskImage(reader)
+    image = _Image("ewf" if ewf else "raw", segments, reader, stored, tsk, _layout(tsk))
+    while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
+        del _IMAGES[next(iter(_IMAGES))]
+    _IMAGES[key] = image
+    return image
+
+
+def _layout(tsk: _TskImage) -> list[_Volume]:
+    volumes: list[_Volume] = []
+    try:
+        system = pytsk3.Volume_Info(tsk)
+    except (OSError, RuntimeError):
+        system = None
+    if system is not None:
+        block = system.info.block_size
+        for part in system:
+            if part.flags & pytsk3.TSK_VS_PART_FLAG_ALLOC:
+                offset = part.start * block
+                inside = offset > 0 and offset + part.len * block <= tsk.get_size()
+                volumes.append(_Volume(f"p{len(volumes) + 1}", offset, _open_fs(tsk, offset),
+                                       inside))
+        if any(v.fs is not None for v in volumes):
+            return volumes
+    fs = _open_fs(tsk, 0)
+    return [_Volume("", 0, fs)] if fs is not None else volumes
+
+
+def _open_fs(tsk: _TskImage, offset: int) -> Any:
+    try:
+        return pytsk3.FS_Info(tsk, offset=offset)
+    except (OSError, RuntimeError):
+        return None
+
+
+# ---- the source ----------------------------------------------------------------------------
+
+
+class DiskImageSource:
+    name: ClassVar[str] = "diskimage"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        try:
+            if path.is_symlink() or not path.is_file():
+                return False
+            with open_readonly(os.fsencode(path)) as handle:
+                head = handle.read(8192)
+            if head.startswith(EWF_SIGNATURE):
+                return True  # a broken EWF image is still one: opening it says what is wrong
+            if len(head) < 512 or detect_container(head) or sniff(head, "").is_picture:
+                return False
+            if any(v.fs is not None or v.inside for v in _image(path).volumes):
+                return True
+            _IMAGES.pop(_key(path), None)
+        except Exception:  # detection never raises: the file is then not a disk image
+            pass
+        return False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._image = _image(path)
+        except OSError as exc:
+            raise EvidenceError(f"cannot open disk image {path.name}: {_reason(exc)}") from None
+
+    def items(self) -> Iterator[Item]:
+        """The walk runs in a child process: a folder TSK never finishes listing (it loops
+        on some corrupt file systems) is killed after STALL_SECONDS without progress, recorded
+        as an error, and the walk starts again without it (folders done are not sent again)."""
+        done: set[_Key] = set()
+        bad: set[_Key] = set()
+        while True:
+            stalled = yield from self._child_items(done, bad)
+            if stalled is None:
+                return
+            key, folder, reason = stalled
+            yield Item(folder, None, None, entry="directory", error=f"cannot list folder "
+                       f"(listing incomplete): {reason}")
+            if key is None:
+                return
+            bad.add(key)
+
+    def _child_items(self, done: set[_Key], bad: set[_Key]) -> Generator[Item, None, _Stall]:
+        context = multiprocessing.get_context("forkserver")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_walk_child, daemon=True, args=(
+            sender, os.fsencode(self.path.absolute()), done, bad))
+        child.start()
+        sender.close()
+        current: tuple[_Key | None, str] = (None, "media")
+        try:
+            while True:
+                if not receiver.poll(STALL_SECONDS):
+                    return (*current, f"no progress in {STALL_SECONDS:.0f} s")
+                try:
+                    message = receiver.recv()
+                except EOFError:
+                    child.join(5)
+                    return (*current, f"the reader crashed (exit code {child.exitcode})")
+                if message is None:
+                    return None
+                if isinstance(message, list):
+                    yield from message
+                elif message[0] == "folder":
+                    current = (message[1], message[2])
+                elif message[0] == "done":
+                    done.add(message[1])
+                else:  # "fail": an exception in the child
+                    return (*current, message[1])
+        finally:
+            child.kill()
+            child.join()
+            receiver.close()
+
+    def open_item(self, locator: bytes) -> BinaryIO:
+        try:
+            spec = json.loads(locator)
+            offset, inode, kind, ident = (int(spec[k]) for k in ("o", "i", "t", "a"))
+        except (ValueError, KeyError, TypeError):
+            raise ItemError("not a disk-image locator") from None
+        try:
+            file = self._image.fs_at(offset).open_meta(inode=inode)
+            size = _attr_size(file, kind, ident)
+        except (OSError, RuntimeError) as exc:
+            raise ItemError(f"cannot open inode {inode}: {_reason(exc)}") from None
+        stream = _TskStream(file, kind, ident, min(size, self._image.reader.size))
+        return stream  # type: ignore[return-value]
+
+    def acquisition(self) -> dict[str, Any]:
+        image = self._image
+        details: dict[str, Any] = {"format": image.format,
+                                   "segments": [_name(s) for s in image.segments],
+                                   "media_size": image.reader.size}
+        if image.format == "raw":
+            sha256 = hashlib.sha256()
+            try:
+                _hash_media(image.reader, [sha256])
+            except OSError as exc:
+                raise EvidenceError(f"cannot read {self.path.name}: {_reason(exc)}") from None
+            return {**details, "sha256": sha256.hexdigest(), "verification": "not stored"}
+        md5, sha1 = hashlib.md5(), hashlib.sha1()
+        try:
+            _hash_media(image.reader, [md5, sha1])
+            computed = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
+        except OSError as exc:  # corrupt chunks: recorded, and the image cannot verify
+            computed, details["error"] = {}, f"media unreadable: {_reason(exc)}"
+        stored = image.stored
+        verification = ("not stored" if not stored else "verified"
+                        if all(computed.get(k) == v for k, v in stored.items()) else "mismatch")
+        return {**details, "stored": stored, "computed": computed, "verification": verification}
+
+
+def _hash_media(reader: _Reader, hashes: list[Any]) -> None:
+    offset = 0
+    while offset < reader.size:
+        data = reader.read_at(offset, min(HASH_CHUNK, reader.size - offset))
+        if not data:
+            raise OSError(f"no data at offset {offset} of {reader.size}")
+        for h in hashes:
+            h.update(data)
+        offset += len(data)
+
+
+# ---- walking a file system -----------------------------------------------------------------
+
+
+def _walk_child(sender: Any, path: bytes, done: set[_Key], bad: set[_Key]) -> None:
+    """In the child: send the items in batches, each folder's start and end, then None."""
+    batch: list[Item] = []
+    try:
+        for event in _events(_image(Path(os.fsdecode(path))), done, bad):
+            if isinstance(event, Item):
+                batch.append(event)
+                if len(batch) < 500:
+                    continue
+            if batch:
+                sender.send(batch)
+                batch = []
+            if not isinstance(event, Item):
+                sender.send(event)
+        sender.send(batch)
+        sender.send(None)
+    except Exception as exc:
+        sender.send(batch)
+        sender.send(("fail", f"{type(exc).__name__}: {_reason(exc)}"))
+
+
+def _events(image: _Image, done: set[_Key], bad: set[_Key]) -> Iterator[Item | tuple]:
+    """Items, and ("folder", key, path) before / ("done", key) after each folder's items."""
+    if not image.volumes:
+        yield Item("media", None, None, entry="partition",
+                   error="no volume system or file system TSK can read in the media")
+    for volume in image.volumes:
+        if volume.fs is None:
+            key = (volume.offset, -1)
+            if key not in done:
+                yield Item(volume.label, None, None, entry="partition",
+                           error=f"partition {volume.label}: no file system TSK can read")
+                yield ("done", key)
+        else:
+            yield from _walk(volume, image.reader.size, done, bad)
+
+
+def _walk(
+    volume: _Volume, media_size: int, done: set[_Key], bad: set[_Key]
+) -> Iterator[Item | tuple]:
+    fs = volume.fs
+    prefix = f"{volume.label}/" if volume.label else ""
+    root = fs.info.root_inum
+    seen = {root}
+    stack: list[tuple[int, str, bool]] = [(root, "", False)]
+    while stack:
+        inode, rel, deleted_above = stack.pop()
+        key = (volume.offset, inode)
+        if key in bad:
+            continue
+        send = key not in done
+        yield ("folder", key, prefix + (rel.rstrip("/") or "."))
+        try:  # live entries first, so that they keep the plain name
+            entries = sorted(fs.open_dir(inode=inode), key=lambda f: (
+                f.info.name.name, bool(f.info.name.flags & pytsk3.TSK_FS_NAME_FLAG_UNALLOC)))
+        except (OSError, RuntimeError) as exc:
+            if send and not deleted_above:  # a deleted folder is often gone: no error for it
+                yield Item(prefix + (rel.rstrip("/") or "."), None, None, entry="directory",
+                           error=f"cannot list folder: {_reason(exc)}")
+            entries = []
+        taken: set[str] = set()
+        subdirs: list[tuple[int, str, bool]] = []
+        for file in entries:
+            name, meta = file.info.name, file.info.meta
+            kind = meta.type if meta is not None else None
+            if (name.name in (b".", b"..") or kind == pytsk3.TSK_FS_META_TYPE_VIRT
+                    or name.type == pytsk3.TSK_FS_NAME_TYPE_VIRT):
+                continue
+            if meta is None and name.type in (pytsk3.TSK_FS_NAME_TYPE_DIR,
+                                              pytsk3.TSK_FS_NAME_TYPE_UNDEF):
+                continue  # nothing known of it: an empty orphan slot, a gone folder's name
+            name_gone = bool(name.flags & pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
+            meta_gone = meta is not None and bool(meta.flags & pytsk3.TSK_FS_META_FLAG_UNALLOC)
+            deleted = deleted_above or name_gone or meta_gone
+            path = rel + _unique(taken, display_name(name.name))
+            if kind in _DIRS:
+                # a deleted name whose folder inode is in use again points at another folder
+                if meta.addr not in seen and not (name_gone and not meta_gone):
+                    seen.add(meta.addr)
+                    subdirs.append((meta.addr, path + "/", deleted))
+                continue
+            if not send:
+                continue
+            try:
+                yield from _file_items(file, prefix + path, deleted, name_gone and not meta_gone,
+                                       volume, media_size)
+            except (OSError, RuntimeError) as exc:
+                yield Item(prefix + path, None, None, deleted=deleted,
+                           error=f"unreadable metadata: {_reason(exc)}")
+        stack.extend(reversed(subdirs))
+        yield ("done", key)
+
+
+def _unique(taken: set[str], name: str) -> str:
+    candidate, count = name, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{name}#{count}"
+    taken.add(candidate)
+    return candidate
+
+
+def _file_items(
+    file: Any, path: str, deleted: bool, reused: bool, volume: _Volume, media_size: int
+) -> list[Item]:
+    meta, name = file.info.meta, file.info.name
+    entry = {pytsk3.TSK_FS_NAME_TYPE_REG: "file", pytsk3.TSK_FS_NAME_TYPE_LNK: "symlink"}
+    if meta is None or reused:  # metadata gone, or now another file's (listed on its own)
+        error = None if deleted else f"no metadata for inode {name.meta_addr}"
+        return [Item(path, None, None, deleted=deleted, error=error,
+                     entry=entry.get(name.type, "special"))]
+    times = {k: _time(meta, k) for k in ("mtime", "atime", "ctime")}
+    if meta.type == pytsk3.TSK_FS_META_TYPE_LNK:
+        return [Item(path, None, meta.size, deleted=deleted, entry="symlink",
+                     link_target=_link_target(file), **times)]
+    if meta.type != pytsk3.TSK_FS_META_TYPE_REG:
+        return [Item(path, None, None, deleted=deleted, entry="special", **times)]
+    items = [_data_item(path, volume.offset, meta.addr, _DEFAULT_ATTR, meta.size, deleted,
+                        media_size, times)]
+    ftype = volume.fs.info.ftype
+    ntfs = bool(ftype & pytsk3.TSK_FS_TYPE_NTFS_DETECT)
+    if (ntfs and meta.addr >= 16) or ftype & pytsk3.TSK_FS_TYPE_HFS_DETECT:
+        for attr in file:
+            info = attr.info
+            if info.type == pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA and info.name:
+                stream = info.name
+            elif info.type == pytsk3.TSK_FS_ATTR_TYPE_HFS_RSRC and info.size:
+                stream = b"rsrc"
+            else:
+                continue
+            items.append(_data_item(f"{path}:{display_name(stream)}", volume.offset, meta.addr,
+                                    (info.type, info.id), info.size, deleted, media_size, times))
+    return items
+
+
+def _data_item(
+    path: str, offset: int, inode: int, attr: tuple[int, int], size: int, deleted: bool,
+    media_size: int, times: dict[str, str | None],
+) -> Item:
+    locator = json.dumps({"o": offset, "i": inode, "t": int(attr[0]), "a": int(attr[1])},
+                         separators=(",", ":")).encode()
+    error = None
+    if size > media_size:
+        error = (f"declared size {size} bytes is larger than the image ({media_size} bytes): "
+                 "metadata not trusted, not read")
+    return Item(path, locator, size, deleted=deleted, error=error, **times)
+
+
+def _time(meta: Any, which: str) -> str | None:
+    seconds = getattr(meta, which, 0)
+    return iso_utc(seconds + getattr(meta, f"{which}_nano", 0) / 1e9) if seconds else None
+
+
+def _link_target(file: Any) -> str | None:
+    if link := file.info.meta.link:
+        return display_name(link if isinstance(link, bytes) else link.encode())
+    try:
+        data = file.read_random(0, min(file.info.meta.size, 4096))
+    except OSError:
+        return None
+    return display_name(data) if data else None
+
+
+def _attr_size(file: Any, kind: int, ident: int) -> int:
+    if (kind, ident) == _DEFAULT_ATTR:
+        return max(int(file.info.meta.size), 0)
+    for attr in file:
+        if attr.info.type == kind and attr.info.id == ident:
+            return max(int(attr.info.size), 0)
+    raise ItemError(f"no data stream {kind}-{ident} in inode {file.info.meta.addr}")
+
+
+def _reason(exc: BaseException) -> str:
+    """TSK's and libewf's messages, cut to their first line."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _TSK_PREFIX.sub("", text)
+
+
+class _TskStream(io.RawIOBase):
+    """A file's data through TSK: read-only, seekable, bounded by its size."""
+
+    def __init__(self, file: Any, kind: int, ident: int, size: int) -> None:
+        super().__init__()
+        self._file, self._kind, self._ident = file, kind, ident
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
+        if want <= 0:
+            return 0
+        try:
+            data = self._file.read_random(self._pos, want, self._kind, self._ident)
+        except OSError as exc:
+            raise ItemError(f"read error at offset {self._pos}: {_reason(exc)}") from None
+        if not data:
+            raise ItemError(f"read error at offset {self._pos}: no data")
+        got = min(len(data), want)
+        memoryview(buffer).cast("B")[:got] = data[:got]
+        self._pos += got
+        return got
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

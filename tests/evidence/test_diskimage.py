@@ -1,0 +1,451 @@
+"""Disk images (EWF/E01, raw, split raw; MBR, GPT, none): exact listings and data, pictures
+found through the real scan, and bad input. Benign generated pictures only.
+
+Expected values of the shared images were obtained without TSK: the ext2 images with
+``ewfexport`` (ewf-tools) to raw, then ``debugfs -R "cat /path"`` and ``ls -l``;
+``iso9660.raw`` and ``hfsplus.raw`` with ``7z x`` (and ``isoinfo -l``); the stored MD5 with
+``ewfinfo``, the media SHA1 with ``sha1sum`` of the exported raw image. HFS+ metadata files
+are checked against the extents of the volume header, parsed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import struct
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from safeguard.config import Limits, load_settings
+from safeguard.errors import EvidenceError
+from safeguard.evidence import SOURCES
+from safeguard.evidence.base import Item
+from safeguard.evidence.diskimage import DiskImageSource, _next_segment
+from safeguard.pipeline.scan import scan
+from safeguard.signals.pdq import pdq_from_bytes
+from safeguard.store.cases import create_case
+from safeguard.store.summary import iter_items
+from tests.conftest import PDQ_REF, SHARED, jpeg_bytes, png_bytes, scene
+
+DISKS = SHARED / "disk-images"
+LIMITS = Limits()
+SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+
+PASSWORDS = ("file", 116, "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252")
+A_FILE = ("file", 53, "4a49638d0e1055fd9e4c17fef7fdf4d6ccf892b6d9c2f64164203c4bfb0ec92d")
+ANOTHER = ("file", 22, "c7fbc0e821c0871805a99584c6a384533909f68a6bbe9a2a687d28d9f3b10c16")
+LINK = ("symlink", 24, "a_directory/another_file")
+EXT2 = {
+    "passwords.txt": PASSWORDS,
+    "a_directory/a_file": A_FILE,
+    "a_directory/another_file": ANOTHER,
+    "a_link": LINK,
+}
+EXT2_MD5 = "196066add11fb71c4c49cf1bb50d6d24"
+EXT2_SHA1 = "4766c63c7acd5175015e3e8b90013a827e63f4ee"
+HFS_META = {"$AllocationFile": 0x70, "$ExtentsFile": 0xC0, "$CatalogFile": 0x110,
+            "$AttributesFile": 0x160}
+EXPECTED = {
+    "ext2.E01": EXT2,
+    "ext2.split.E01": EXT2,
+    "ímynd.dd": {
+        **EXT2,
+        # deleted names whose inode is gone (debugfs -R "ls -ld /a_directory": <0>)
+        "a_directory/.another_file.swp": ("deleted", None, None),
+        "a_directory/another_file~": ("deleted", None, None),
+    },
+    "iso9660.raw": {
+        "PASSWORDS.TXT": PASSWORDS,
+        "A_DIRECTORY/A_FILE": A_FILE,
+        "A_DIRECTORY/ANOTHER_FILE": ANOTHER,
+    },
+    "hfsplus.raw": {
+        **EXT2,
+        "a_directory/a_resourcefork": ("file", 0, hashlib.sha256(b"").hexdigest()),
+        "a_directory/a_resourcefork:rsrc": (
+            "file", 17, "8c9eea71ce8d2f7c15dd3918235881aa9067f87df6e147639c60601c9028fb3a"),
+        ".fseventsd/00000000171494cb": (
+            "file", 161, "f668578232ceb08dba9f9f3e091565fc8cc11cec63e450f3b850e04c453c51dd"),
+        ".fseventsd/00000000171494cc": (
+            "file", 72, "96ab3370de0590836a68157441daec7ba58caabb4f2d2f954059e085ec5b975e"),
+        ".fseventsd/fseventsd-uuid": (
+            "file", 36, "4a3a8010129b8b03eaf0a57b2947dea402e69e8e718e7bde36f5e4204df547ff"),
+        "$BadBlockFile": ("file", 0, hashlib.sha256(b"").hexdigest()),
+        **{name: ("hfs", offset, None) for name, offset in HFS_META.items()},
+    },
+}
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=SBIN_PATH)
+    if found is None:
+        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
+    return found
+
+
+def run(*args: str | Path, stdin: bytes | None = None) -> None:
+    env = {**os.environ, "PATH": SBIN_PATH, "MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C"}
+    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], input=stdin,
+                   check=True, capture_output=True, env=env)
+
+
+def read_all(source: DiskImageSource, item: Item) -> bytes:
+    assert item.locator is not None
+    with source.open_item(item.locator) as stream:
+        return stream.read()
+
+
+def listing(path: Path) -> dict[str, Item]:
+    items = list(DiskImageSource(path).items())
+    assert len({i.path for i in items}) == len(items)
+    return {i.path: i for i in items}
+
+
+def hfs_metadata_file(image: bytes, header_offset: int) -> bytes:
+    """An HFS+ metadata file read from its fork in the volume header (no TSK)."""
+    header = image[1024:1536]
+    block_size = struct.unpack(">I", header[0x28:0x2C])[0]
+    size = struct.unpack(">Q", header[header_offset:header_offset + 8])[0]
+    data = b""
+    for i in range(8):
+        start, count = struct.unpack(">II", header[header_offset + 16 + 8 * i:][:8])
+        data += image[start * block_size:(start + count) * block_size]
+    return data[:size]
+
+
+# ---- the shared images ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shared_image_listing_and_data(name: str) -> None:
+    path = DISKS / name
+    assert DiskImageSource.detect(path)
+    assert SOURCES.detect(path).name == "diskimage"
+    source = DiskImageSource(path)
+    items = listing(path)
+    assert sorted(items) == sorted(EXPECTED[name])
+    image = path.read_bytes()
+    for rel, (kind, size, value) in EXPECTED[name].items():
+        item = items[rel]
+        assert item.error is None, rel
+        if kind == "symlink":
+            assert (item.entry, item.size, item.link_target, item.locator) == (
+                "symlink", size, value, None), rel
+        elif kind == "deleted":
+            assert (item.entry, item.deleted, item.size, item.locator) == (
+                "file", True, None, None), rel
+        elif kind == "hfs":
+            data = hfs_metadata_file(image, size)
+            assert (item.size, read_all(source, item)) == (len(data), data), rel
+        else:
+            data = read_all(source, item)
+            assert (item.entry, item.deleted, item.size, len(data)) == ("file", False, size,
+                                                                       size), rel
+            assert hashlib.sha256(data).hexdigest() == value, rel
+
+
+def test_shared_image_times() -> None:
+    items = listing(DISKS / "ímynd.dd")
+    # debugfs -R "stat /a_directory/a_file": mtime 2012-05-25 15:59:14 UTC
+    assert items["a_directory/a_file"].mtime == "2012-05-25T15:59:14.000000Z"
+    assert items["a_directory/a_file"].atime is not None
+    ext2 = listing(DISKS / "ext2.E01")
+    assert ext2["passwords.txt"].mtime == "2021-07-22T14:07:32.000000Z"
+
+
+@pytest.mark.parametrize("name", ["ext2.E01", "ext2.split.E01"])
+def test_ewf_acquisition_verified(name: str) -> None:
+    details = DiskImageSource(DISKS / name).acquisition()
+    assert details == {
+        "format": "ewf",
+        "segments": ["ext2.E01"] if name == "ext2.E01" else ["ext2.split.E01", "ext2.split.E02"],
+        "media_size": 4194304,
+        "stored": {"md5": EXT2_MD5},
+        "computed": {"md5": EXT2_MD5, "sha1": EXT2_SHA1},
+        "verification": "verified",
+    }
+
+
+@pytest.mark.parametrize("name", ["iso9660.raw", "hfsplus.raw", "ímynd.dd"])
+def test_raw_acquisition_hashes_the_image(name: str) -> None:
+    path = DISKS / name
+    assert DiskImageSource(path).acquisition() == {
+        "format": "raw", "segments": [name], "media_size": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "verification": "not stored",
+    }
+
+
+def test_next_ewf_segment_names() -> None:
+    names = ["x.E01", "x.E09", "x.E99", "x.EAZ", "x.EZZ", "x.e99", "x.s01"]
+    assert [_next_segment(n) for n in names] == [
+        "x.E02", "x.E10", "x.EAA", "x.EBA", "x.FAA", "x.eaa", "x.s02"]
+
+
+def test_image_opened_once_per_process() -> None:
+    first = DiskImageSource(DISKS / "ext2.E01")
+    again = DiskImageSource(DISKS / "ext2.E01")
+    assert first._image is again._image
+
+
+def test_stream_is_bounded_and_seekable() -> None:
+    source = DiskImageSource(DISKS / "ext2.E01")
+    item = listing(DISKS / "ext2.E01")["passwords.txt"]
+    assert item.locator is not None
+    with source.open_item(item.locator) as stream:
+        data = stream.read()
+        assert stream.read(10) == b""
+        assert stream.seek(0, os.SEEK_END) == len(data) == 116
+        stream.seek(5)
+        assert (stream.read(4), stream.tell()) == (data[5:9], 9)
+        assert io.BufferedReader(stream).read(3) == data[9:12]  # what the worker wraps it in
+
+
+# ---- detection -----------------------------------------------------------------------------
+
+
+def test_other_files_are_not_disk_images(tmp_path: Path) -> None:
+    zips = sorted((SHARED / "archives").glob("*.zip"))
+    jpeg = next(iter(sorted(PDQ_REF.rglob("*.jpg"))))
+    assert zips
+    for path in [*zips, jpeg]:
+        assert not DiskImageSource.detect(path), path
+        assert SOURCES.detect(path).name == "file"
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("inner.png", png_bytes(scene(1)))
+    for name in ("image.E01", "disk.dd", "disk.001"):  # names never decide
+        (tmp_path / name).write_bytes(zipped.getvalue())
+        assert SOURCES.detect(tmp_path / name).name == "file", name
+    (tmp_path / "random.dd").write_bytes(os.urandom(1 << 20))
+    (tmp_path / "tiny.dd").write_bytes(b"\0" * 100)
+    os.mkfifo(tmp_path / "pipe")
+    for path in ["random.dd", "tiny.dd", "pipe", "missing.E01", "."]:
+        assert not DiskImageSource.detect(tmp_path / path), path
+
+
+# ---- images built here, scanned through the real pipeline -----------------------------------
+
+
+@pytest.fixture
+def settings(home: Path):
+    return load_settings(home)
+
+
+def scan_image(settings, image: Path, name: str = "c1") -> dict[str, dict]:
+    case = create_case(settings, name)
+    summary = scan(case, image, LIMITS, workers=2)
+    assert summary.source == "diskimage"
+    records = list(iter_items(case))
+    assert len({r["path"] for r in records}) == len(records)
+    return {r["path"]: r for r in records}
+
+
+def pdq(data: bytes) -> str:
+    return pdq_from_bytes(data, LIMITS.max_image_pixels).hash.hex
+
+
+def assert_picture(record: dict, data: bytes, deleted: bool = False) -> None:
+    assert (record["status"], record["error"], record["deleted"]) == ("done", None, deleted)
+    assert (record["sha256"], record["size"]) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert record["pdq"] == pdq(data)
+
+
+def build_ext4(root: Path, files: dict[bytes, bytes], image: Path, size: str = "8M") -> Path:
+    for rel, data in files.items():
+        full = os.path.join(os.fsencode(root), rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as handle:
+            handle.write(data)
+    run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, image, size)
+    return image
+
+
+def build_fat(tmp_path: Path, files: dict[str, bytes], image: Path) -> Path:
+    run("mkfs.vfat", "-C", image, "4096")
+    for rel, data in files.items():
+        (tmp_path / "src").write_bytes(data)
+        if "/" in rel:
+            run("mmd", "-D", "s", "-i", image, "::" + rel.rsplit("/", 1)[0])
+        run("mcopy", "-D", "o", "-i", image, tmp_path / "src", "::" + rel)
+    return image
+
+
+def test_ext4_scan_finds_every_picture(tmp_path: Path, settings) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("inner.png", png_bytes(scene(4)))
+    files = {
+        b"photos/a.jpg": jpeg_bytes(scene(1, (800, 600))),
+        b"photos/b.png": png_bytes(scene(2)),
+        b"gone.jpg": jpeg_bytes(scene(3)),
+        b"odd\xff\xfename.jpg": jpeg_bytes(scene(5)),
+        b"pics.zip": inner.getvalue(),
+        b"notes.txt": b"meeting notes\n",
+    }
+    root = tmp_path / "root"
+    image = build_ext4(root, files, tmp_path / "ext4.img")
+    run("debugfs", "-w", "-R", "rm /gone.jpg", image)
+    items = scan_image(settings, image)
+    assert sorted(items) == sorted([
+        "photos/a.jpg", "photos/b.png", "gone.jpg", "odd\\xff\\xfename.jpg", "pics.zip",
+        "pics.zip!inner.png", "notes.txt"])
+    assert_picture(items["photos/a.jpg"], files[b"photos/a.jpg"])
+    assert_picture(items["photos/b.png"], files[b"photos/b.png"])
+    assert_picture(items["odd\\xff\\xfename.jpg"], files[b"odd\xff\xfename.jpg"])
+    assert_picture(items["gone.jpg"], files[b"gone.jpg"], deleted=True)  # debugfs rm keeps data
+    assert items["pics.zip!inner.png"]["pdq"] == pdq(png_bytes(scene(4)))
+    assert items["pics.zip!inner.png"]["container"] == "pics.zip"
+    assert items["notes.txt"]["sha256"] == hashlib.sha256(b"meeting notes\n").hexdigest()
+    assert items["photos/a.jpg"]["mtime"] is not None
+
+
+def test_fat_scan_recovers_deleted_pictures(tmp_path: Path, settings) -> None:
+    files = {"a.jpg": jpeg_bytes(scene(6)), "sub/b.png": png_bytes(scene(7)),
+             "c.jpg": jpeg_bytes(scene(8, (640, 480))), "d.jpg": jpeg_bytes(scene(16))}
+    image = build_fat(tmp_path, files, tmp_path / "fat.img")
+    run("mdel", "-i", image, "::a.jpg", "::d.jpg")
+    items = scan_image(settings, image)
+    # FAT marks a deleted entry by overwriting its first character (TSK shows "_"): the two
+    # deleted names are the same, and the second one gets "#2" rather than being lost
+    assert sorted(items) == ["_.jpg", "_.jpg#2", "c.jpg", "sub/b.png"]
+    assert {items["_.jpg"]["pdq"], items["_.jpg#2"]["pdq"]} == {
+        pdq(files["a.jpg"]), pdq(files["d.jpg"])}
+    for record in (items["_.jpg"], items["_.jpg#2"]):
+        original = files["a.jpg"] if record["pdq"] == pdq(files["a.jpg"]) else files["d.jpg"]
+        assert_picture(record, original, deleted=True)
+    assert_picture(items["sub/b.png"], files["sub/b.png"])
+    assert_picture(items["c.jpg"], files["c.jpg"])
+
+
+@pytest.mark.parametrize("label", ["dos", "gpt"])
+def test_partitioned_image_with_a_garbage_partition(tmp_path: Path, settings, label: str) -> None:
+    files = {"a.jpg": jpeg_bytes(scene(9)), "sub/b.png": png_bytes(scene(10))}
+    fat = build_fat(tmp_path, files, tmp_path / "fat.img")
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as handle:
+        handle.truncate(20 * 1024 * 1024)
+    run("sfdisk", "-q", disk, stdin=f"label: {label}\nstart=2048, size=8192\n"
+        "start=12288, size=8192\n".encode())
+    with open(disk, "r+b") as handle:
+        handle.seek(2048 * 512)
+        handle.write(fat.read_bytes())
+        handle.seek(12288 * 512)
+        handle.write(os.urandom(4 * 1024 * 1024))
+    assert SOURCES.detect(disk).name == "diskimage"
+    items = scan_image(settings, disk)
+    assert sorted(items) == ["p1/a.jpg", "p1/sub/b.png", "p2"]
+    assert_picture(items["p1/a.jpg"], files["a.jpg"])
+    assert_picture(items["p1/sub/b.png"], files["sub/b.png"])
+    assert (items["p2"]["entry"], items["p2"]["status"], items["p2"]["error"]) == (
+        "partition", "error", "partition p2: no file system TSK can read")
+
+
+def test_ntfs_alternate_data_stream(tmp_path: Path, settings) -> None:
+    tool("mkntfs")
+    tool("ntfscp")
+    image = tmp_path / "ntfs.img"
+    with open(image, "wb") as handle:
+        handle.truncate(8 * 1024 * 1024)
+    run("mkntfs", "-q", "-F", "-f", image)
+    visible, hidden = jpeg_bytes(scene(11)), png_bytes(scene(12))
+    (tmp_path / "v").write_bytes(visible)
+    (tmp_path / "h").write_bytes(hidden)
+    run("ntfscp", image, tmp_path / "v", "a.jpg")
+    run("ntfscp", "-N", "hidden", image, tmp_path / "h", "a.jpg")
+    items = scan_image(settings, image)
+    assert_picture(items["a.jpg"], visible)
+    assert_picture(items["a.jpg:hidden"], hidden)
+    assert "$MFT" in items and not any(p.startswith("$OrphanFiles") for p in items)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_split_raw_image(tmp_path: Path, first: int) -> None:
+    files = {b"a.jpg": jpeg_bytes(scene(13)), b"big.bin": os.urandom(3 * 1024 * 1024)}
+    whole = build_ext4(tmp_path / "root", files, tmp_path / "whole.img").read_bytes()
+    part = len(whole) // 3 + 1000  # segments not aligned to blocks
+    for n in range(3):
+        (tmp_path / f"disk.{first + n:03d}").write_bytes(whole[n * part:(n + 1) * part])
+    path = tmp_path / f"disk.{first:03d}"
+    assert SOURCES.detect(path).name == "diskimage"
+    source = DiskImageSource(path)
+    items = listing(path)
+    assert sorted(items) == ["a.jpg", "big.bin"]
+    for rel, data in files.items():
+        assert read_all(source, items[rel.decode()]) == data
+    assert source.acquisition() == {
+        "format": "raw", "segments": [f"disk.{first + n:03d}" for n in range(3)],
+        "media_size": len(whole), "sha256": hashlib.sha256(whole).hexdigest(),
+        "verification": "not stored"}
+
+
+# ---- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kib", [0.01, 1, 6, 11])
+def test_truncated_e01(tmp_path: Path, kib: float) -> None:
+    path = tmp_path / "ext2.E01"
+    path.write_bytes((DISKS / "ext2.E01").read_bytes()[: int(kib * 1024)])
+    assert DiskImageSource.detect(path)
+    with pytest.raises(EvidenceError) as err:
+        SOURCES.detect(path)
+    message = str(err.value)
+    assert message.startswith("truncated EWF segment: ext2.E01 (") and "\n" not in message
+
+
+def test_missing_ewf_segment(tmp_path: Path, settings) -> None:
+    shutil.copy(DISKS / "ext2.split.E01", tmp_path)
+    path = tmp_path / "ext2.split.E01"
+    with pytest.raises(EvidenceError, match=r"^missing EWF segment: ext2\.split\.E02$"):
+        SOURCES.detect(path)
+    with pytest.raises(EvidenceError, match="missing EWF segment"):
+        scan(create_case(settings, "c1"), path, LIMITS, workers=1)
+
+
+def test_ewf_segment_out_of_order(tmp_path: Path) -> None:
+    shutil.copy(DISKS / "ext2.split.E02", tmp_path / "x.E01")
+    with pytest.raises(EvidenceError, match=r"^EWF segment x\.E01 is number 2, expected 1$"):
+        DiskImageSource(tmp_path / "x.E01")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_garbage_partition_table_over_a_file_system(tmp_path: Path, seed: int) -> None:
+    data = jpeg_bytes(scene(14))
+    image = build_ext4(tmp_path / "root", {b"a.jpg": data}, tmp_path / "ext4.img")
+    rng = __import__("random").Random(seed)
+    with open(image, "r+b") as handle:  # the boot sector: random, then a valid MBR signature
+        handle.write(rng.randbytes(510) + (b"\x55\xaa" if seed % 2 else b""))
+    assert SOURCES.detect(image).name == "diskimage"
+    items = listing(image)
+    assert list(items) == ["a.jpg"]
+    assert read_all(DiskImageSource(image), items["a.jpg"]) == data
+
+
+def test_size_larger_than_the_image(tmp_path: Path, settings) -> None:
+    data = jpeg_bytes(scene(15))
+    image = build_ext4(tmp_path / "root", {b"huge.jpg": data, b"ok.jpg": data},
+                       tmp_path / "ext4.img")
+    run("debugfs", "-w", "-R", "sif /huge.jpg size 1000000000", image)
+    source = DiskImageSource(image)
+    huge = listing(image)["huge.jpg"]
+    assert huge.size == 1_000_000_000
+    assert huge.error == ("declared size 1000000000 bytes is larger than the image "
+                          "(8388608 bytes): metadata not trusted, not read")
+    started = time.monotonic()
+    read = read_all(source, huge)  # even read directly: bounded by the image
+    assert read[: len(data)] == data and len(read) <= image.stat().st_size
+    assert time.monotonic() - started < 10
+    items = scan_image(settings, image)
+    assert (items["huge.jpg"]["status"], items["huge.jpg"]["size"]) == ("error", 1_000_000_000)
+    assert_picture(items["ok.jpg"], data)
+
+
+def test_an_image_that_is_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "disk.E01"
+    shutil.copy(sorted((SHARED / "archives").glob("*.zip"))[0], path)
+    assert SOURCES.detect(path).name == "file"
