@@ -49,3 +49,25 @@ def test_scan_errors_are_one_line(cli, tmp_path: Path) -> None:
     cli("case", "create", "k")
     result = cli("scan", missing, "--case", "k")
     assert (result.code, result.err.strip()) == (1, f"error: evidence not found: {missing}")
+
+
+def test_e01_scan_is_verified_and_audited(cli) -> None:
+    from tests.conftest import SHARED
+
+    image = SHARED / "disk-images" / "ext2.E01"
+    cli("case", "create", "img")
+    summary = cli("scan", image, "--case", "img", "--json").json()
+    assert (summary["source"], summary["errors"]) == ("diskimage", 0)
+    shown = cli("case", "show", "img", "--json").json()
+    [evidence] = shown["evidence"]
+    assert evidence["verification"] == "verified"
+    acquisition = evidence["acquisition"]
+    assert acquisition["format"] == "ewf"
+    assert acquisition["stored"]["md5"] == acquisition["computed"]["md5"]
+    text = cli("case", "show", "img").out
+    assert f"verification: verified (md5 {acquisition['stored']['md5']}" in text
+    paths = {r["path"] for r in cli("items", "img", "--json").json_lines()}
+    assert {"a_directory/a_file", "a_directory/another_file", "passwords.txt"} <= paths
+    assert cli("audit", "verify", "img").code == 0
+    home_db = cli("audit", "verify", "img", "--json").json()
+    assert home_db["events"] == 5  # created, added, verified, started, finished

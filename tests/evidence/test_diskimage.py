@@ -24,7 +24,7 @@ import pytest
 
 from safeguard.config import Limits, load_settings
 from safeguard.errors import EvidenceError
-from safeguard.evidence import SOURCES
+from safeguard.evidence import SOURCES, diskimage
 from safeguard.evidence.base import Item
 from safeguard.evidence.diskimage import DiskImageSource, _next_segment
 from safeguard.pipeline.scan import scan
@@ -443,6 +443,21 @@ def test_size_larger_than_the_image(tmp_path: Path, settings) -> None:
     items = scan_image(settings, image)
     assert (items["huge.jpg"]["status"], items["huge.jpg"]["size"]) == ("error", 1_000_000_000)
     assert_picture(items["ok.jpg"], data)
+
+
+def test_a_folder_tsk_never_finishes_listing(tmp_path: Path, monkeypatch) -> None:
+    # one byte of the path-table location makes TSK 4.x loop forever listing the root folder
+    data = bytearray((DISKS / "iso9660.raw").read_bytes())
+    data[32919] = 30
+    path = tmp_path / "loop.iso"
+    path.write_bytes(data)
+    monkeypatch.setattr(diskimage, "STALL_SECONDS", 2.0)
+    started = time.monotonic()
+    items = listing(path)
+    assert time.monotonic() - started < 30
+    assert list(items) == ["."]
+    assert (items["."].entry, items["."].error) == (
+        "directory", "cannot list folder (listing incomplete): no progress in 2 s")
 
 
 def test_an_image_that_is_a_zip(tmp_path: Path) -> None:

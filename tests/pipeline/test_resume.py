@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -81,10 +82,20 @@ def comparable(case) -> list[tuple]:
     return sorted(rows, key=lambda r: (dict(r)["path"], dict(r)["ordinal"]))
 
 
+def ext4_image_of(folder: Path, image: Path) -> Path:
+    mke2fs = shutil.which("mke2fs") or "/sbin/mke2fs"
+    subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", "-d", str(folder), str(image), "64M"],
+                   check=True, capture_output=True)
+    return image
+
+
 @pytest.mark.slow
-def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["folder", "ext4 image"])
+def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
     evidence = tmp_path / "evidence"
     build_corpus(evidence)
+    if kind == "ext4 image":
+        evidence = ext4_image_of(evidence, tmp_path / "evidence.ext4")
     home = tmp_path / "home"
     settings = load_settings(home)
     clean = create_case(settings, "clean")
