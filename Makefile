@@ -7,13 +7,13 @@ STAMP  := $(VENV)/.installed
 .PHONY: install sysdeps test lint demo bench clean
 
 # Tools the disk-image tests build images with (root installs them with apt-get).
-SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk
+SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk mkntfs ntfscp
 sysdeps:
 	@missing=; for t in $(SYSTOOLS); do PATH="$$PATH:/sbin:/usr/sbin" command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing e2fsprogs dosfstools mtools fdisk with apt-get"; \
+	  echo "installing e2fsprogs dosfstools mtools fdisk ntfs-3g with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    e2fsprogs dosfstools mtools fdisk >/dev/null; fi
+	    e2fsprogs dosfstools mtools fdisk ntfs-3g >/dev/null; fi
 
 install: $(STAMP)
 

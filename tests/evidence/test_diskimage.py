@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from safeguard.config import Limits, load_settings
+from safeguard.config import Limits, Settings, load_settings
 from safeguard.errors import EvidenceError
 from safeguard.evidence import SOURCES, diskimage
 from safeguard.evidence.base import Item
@@ -233,11 +233,11 @@ def test_other_files_are_not_disk_images(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def settings(home: Path):
+def settings(home: Path) -> Settings:
     return load_settings(home)
 
 
-def scan_image(settings, image: Path, name: str = "c1") -> dict[str, dict]:
+def scan_image(settings: Settings, image: Path, name: str = "c1") -> dict[str, dict]:
     case = create_case(settings, name)
     summary = scan(case, image, LIMITS, workers=2)
     assert summary.source == "diskimage"
@@ -276,7 +276,7 @@ def build_fat(tmp_path: Path, files: dict[str, bytes], image: Path) -> Path:
     return image
 
 
-def test_ext4_scan_finds_every_picture(tmp_path: Path, settings) -> None:
+def test_ext4_scan_finds_every_picture(tmp_path: Path, settings: Settings) -> None:
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as zf:
         zf.writestr("inner.png", png_bytes(scene(4)))
@@ -305,7 +305,7 @@ def test_ext4_scan_finds_every_picture(tmp_path: Path, settings) -> None:
     assert items["photos/a.jpg"]["mtime"] is not None
 
 
-def test_fat_scan_recovers_deleted_pictures(tmp_path: Path, settings) -> None:
+def test_fat_scan_recovers_deleted_pictures(tmp_path: Path, settings: Settings) -> None:
     files = {"a.jpg": jpeg_bytes(scene(6)), "sub/b.png": png_bytes(scene(7)),
              "c.jpg": jpeg_bytes(scene(8, (640, 480))), "d.jpg": jpeg_bytes(scene(16))}
     image = build_fat(tmp_path, files, tmp_path / "fat.img")
@@ -324,7 +324,9 @@ def test_fat_scan_recovers_deleted_pictures(tmp_path: Path, settings) -> None:
 
 
 @pytest.mark.parametrize("label", ["dos", "gpt"])
-def test_partitioned_image_with_a_garbage_partition(tmp_path: Path, settings, label: str) -> None:
+def test_partitioned_image_with_a_garbage_partition(
+    tmp_path: Path, settings: Settings, label: str
+) -> None:
     files = {"a.jpg": jpeg_bytes(scene(9)), "sub/b.png": png_bytes(scene(10))}
     fat = build_fat(tmp_path, files, tmp_path / "fat.img")
     disk = tmp_path / "disk.img"
@@ -346,7 +348,7 @@ def test_partitioned_image_with_a_garbage_partition(tmp_path: Path, settings, la
         "partition", "error", "partition p2: no file system TSK can read")
 
 
-def test_ntfs_alternate_data_stream(tmp_path: Path, settings) -> None:
+def test_ntfs_alternate_data_stream(tmp_path: Path, settings: Settings) -> None:
     tool("mkntfs")
     tool("ntfscp")
     image = tmp_path / "ntfs.img"
@@ -398,7 +400,7 @@ def test_truncated_e01(tmp_path: Path, kib: float) -> None:
     assert message.startswith("truncated EWF segment: ext2.E01 (") and "\n" not in message
 
 
-def test_missing_ewf_segment(tmp_path: Path, settings) -> None:
+def test_missing_ewf_segment(tmp_path: Path, settings: Settings) -> None:
     shutil.copy(DISKS / "ext2.split.E01", tmp_path)
     path = tmp_path / "ext2.split.E01"
     with pytest.raises(EvidenceError, match=r"^missing EWF segment: ext2\.split\.E02$"):
@@ -426,7 +428,7 @@ def test_garbage_partition_table_over_a_file_system(tmp_path: Path, seed: int) -
     assert read_all(DiskImageSource(image), items["a.jpg"]) == data
 
 
-def test_size_larger_than_the_image(tmp_path: Path, settings) -> None:
+def test_size_larger_than_the_image(tmp_path: Path, settings: Settings) -> None:
     data = jpeg_bytes(scene(15))
     image = build_ext4(tmp_path / "root", {b"huge.jpg": data, b"ok.jpg": data},
                        tmp_path / "ext4.img")
@@ -445,7 +447,9 @@ def test_size_larger_than_the_image(tmp_path: Path, settings) -> None:
     assert_picture(items["ok.jpg"], data)
 
 
-def test_a_folder_tsk_never_finishes_listing(tmp_path: Path, monkeypatch) -> None:
+def test_a_folder_tsk_never_finishes_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # one byte of the path-table location makes TSK 4.x loop forever listing the root folder
     data = bytearray((DISKS / "iso9660.raw").read_bytes())
     data[32919] = 30

@@ -28,6 +28,11 @@ Hostile metadata. A file that claims to be larger than the whole image is listed
 size and an error, and not read; any read is bounded by the declared size, the image size
 and the data TSK returns, in chunks of at most 1 MiB.
 
+Stalls. TSK loops forever on some corrupt file systems, so the walk runs in a child process;
+a folder that makes no progress for STALL_SECONDS (or crashes the child) is recorded as a
+``directory`` item with the error, and the walk starts again without it, sending nothing
+twice. Workers' reads need nothing of the kind: the scan's per-item time limit stops them.
+
 Locators are compact JSON: ``{"o": partition byte offset, "i": inode, "t": TSK attribute
 type, "a": attribute id}`` (``t=1, a=-1``: the default data). Each process opens an image
 and its file systems once and keeps them in a small cache, so workers reopen nothing.
@@ -318,9 +323,7 @@ class DiskImageSource:
             raise EvidenceError(f"cannot open disk image {path.name}: {_reason(exc)}") from None
 
     def items(self) -> Iterator[Item]:
-        """The walk runs in a child process: a folder TSK never finishes listing (it loops
-        on some corrupt file systems) is killed after STALL_SECONDS without progress, recorded
-        as an error, and the walk starts again without it (folders done are not sent again)."""
+        """Every item, walked in a child process (see "Stalls" above)."""
         done: set[_Key] = set()
         bad: set[_Key] = set()
         while True:
@@ -330,7 +333,7 @@ class DiskImageSource:
             key, folder, reason = stalled
             yield Item(folder, None, None, entry="directory", error=f"cannot list folder "
                        f"(listing incomplete): {reason}")
-            if key is None:
+            if key is None or key in bad:
                 return
             bad.add(key)
 
