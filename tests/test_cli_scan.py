@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tests.conftest import jpeg_bytes, png_bytes, scene
@@ -66,8 +67,30 @@ def test_e01_scan_is_verified_and_audited(cli) -> None:
     assert acquisition["stored"]["md5"] == acquisition["computed"]["md5"]
     text = cli("case", "show", "img").out
     assert f"verification: verified (md5 {acquisition['stored']['md5']}" in text
-    paths = {r["path"] for r in cli("items", "img", "--json").json_lines()}
-    assert {"a_directory/a_file", "a_directory/another_file", "passwords.txt"} <= paths
+    records = {r["path"]: r for r in cli("items", "img", "--json").json_lines()}
+    assert {"a_directory/a_file", "a_directory/another_file", "passwords.txt"} <= set(records)
+    inodes = [r["inode"] for r in records.values() if r["entry"] == "file"]
+    assert all(isinstance(i, int) and i > 0 for i in inodes)
+    assert len(set(inodes)) == len(inodes)  # one inode per file in this image
     assert cli("audit", "verify", "img").code == 0
     home_db = cli("audit", "verify", "img", "--json").json()
     assert home_db["events"] == 5  # created, added, verified, started, finished
+
+
+def test_ext4_image_items_carry_birth_time_and_inode(cli, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "src"
+    make_evidence(folder)
+    image = tmp_path / "disk.ext4"
+    mke2fs = shutil.which("mke2fs") or "/sbin/mke2fs"
+    subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", "-d", str(folder), str(image), "8M"],
+                   check=True, capture_output=True)
+    cli("case", "create", "e4")
+    assert cli("scan", image, "--case", "e4", "--json").json()["source"] == "diskimage"
+    records = {r["path"]: r for r in cli("items", "e4", "--json").json_lines()}
+    for name in ("a.jpg", "b.png", "broken.jpg"):
+        assert records[name]["crtime"] is not None and records[name]["crtime"].endswith("Z")
+        assert records[name]["inode"] > 11  # past ext4's reserved inodes
+    assert records["a.jpg"]["md5"] == hashlib.md5((folder / "a.jpg").read_bytes()).hexdigest()

@@ -95,6 +95,8 @@ def test_scan_records_every_item_exactly(tmp_path: Path, settings) -> None:
             hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
             hashlib.sha256(data).hexdigest(), len(data)), rel
     a = items["photos/a.jpg"]
+    assert a["inode"] == os.stat(evidence / "photos/a.jpg").st_ino
+    assert items["shared/outer.zip!inner/dir/file.jpg"]["inode"] is None
     ref = pdq_from_bytes(files["photos/a.jpg"], LIMITS.max_image_pixels)
     assert (a["type"], a["pdq"], a["pdq_quality"], a["width"], a["height"], a["status"]) == (
         "image/jpeg", ref.hash.hex, ref.hash.quality, 1200, 900, "done")

@@ -30,6 +30,8 @@ class Item:
     mtime: str | None = None
     atime: str | None = None
     ctime: str | None = None
+    crtime: str | None = None  # birth time, where the file system keeps one
+    inode: int | None = None  # inode / MFT entry / directory-entry address
     deleted: bool = False
     entry: str = "file"  # file | symlink | special | directory
     link_target: str | None = None

@@ -23,6 +23,7 @@ def _stat_item(rel: bytes, st: os.stat_result, full: bytes) -> Item:
         "mtime": iso_utc(st.st_mtime),
         "atime": iso_utc(st.st_atime),
         "ctime": iso_utc(st.st_ctime),
+        "inode": st.st_ino,
     }
     path = display_name(rel)
     if stat.S_ISREG(mode):

@@ -531,8 +531,9 @@ def _file_items(
     if meta is None or reused:  # metadata gone, or now another file's (listed on its own)
         error = None if deleted else f"no metadata for inode {name.meta_addr}"
         return [Item(path, None, None, deleted=deleted, error=error,
-                     entry=entry.get(name.type, "special"))]
-    times = {k: _time(meta, k) for k in ("mtime", "atime", "ctime")}
+                     entry=entry.get(name.type, "special"), inode=name.meta_addr)]
+    times: dict[str, Any] = {k: _time(meta, k) for k in ("mtime", "atime", "ctime", "crtime")}
+    times["inode"] = meta.addr
     if meta.type == pytsk3.TSK_FS_META_TYPE_LNK:
         return [Item(path, None, meta.size, deleted=deleted, entry="symlink",
                      link_target=_link_target(file), **times)]
@@ -558,7 +559,7 @@ def _file_items(
 
 def _data_item(
     path: str, offset: int, inode: int, attr: tuple[int, int], size: int, deleted: bool,
-    media_size: int, times: dict[str, str | None],
+    media_size: int, times: dict[str, Any],
 ) -> Item:
     locator = json.dumps({"o": offset, "i": inode, "t": int(attr[0]), "a": int(attr[1])},
                          separators=(",", ":")).encode()

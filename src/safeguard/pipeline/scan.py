@@ -210,7 +210,8 @@ def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
     return {
         "evidence_id": evidence_id, "path": item.path, "ordinal": 0, "depth": 0,
         "fs_path": item.locator, "entry": item.entry, "size": item.size, "mtime": item.mtime,
-        "atime": item.atime, "ctime": item.ctime, "deleted": item.deleted,
+        "atime": item.atime, "ctime": item.ctime, "crtime": item.crtime, "inode": item.inode,
+        "deleted": item.deleted,
         "link_target": item.link_target, "extension_mismatch": False,
         "status": "pending" if readable else ("error" if item.error else "done"),
         "error": item.error,

@@ -75,6 +75,8 @@ class Item(Base):
     mtime: Mapped[str | None] = mapped_column(String(32))
     atime: Mapped[str | None] = mapped_column(String(32))
     ctime: Mapped[str | None] = mapped_column(String(32))
+    crtime: Mapped[str | None] = mapped_column(String(32))
+    inode: Mapped[int | None] = mapped_column(BigInteger)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     type: Mapped[str | None] = mapped_column(String(128))
     extension_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)

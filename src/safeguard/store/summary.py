@@ -21,6 +21,7 @@ ITEM_FIELDS = (
     "path", "size", "type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "deleted",
     "status", "error", "evidence", "container", "depth", "ordinal", "entry", "mtime", "atime",
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
+    "crtime", "inode",
 )
 
 
