@@ -22,7 +22,11 @@ _NOATIME = getattr(os, "O_NOATIME", 0)
 
 @dataclass
 class Item:
-    """One top-level file-like object of an evidence source."""
+    """One top-level file-like object of an evidence source.
+
+    ``path`` is unique among a source's items: the scan keys items by it (a source whose
+    format allows one name twice, like a deleted and a live file, makes the repeat unique).
+    """
 
     path: str  # inside the evidence, display form (undecodable bytes as \xNN)
     locator: bytes | None  # what the source needs to reopen it (None: nothing to read)
