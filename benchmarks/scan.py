@@ -474,6 +474,10 @@ def link_folder(folder: Path, files: list[Path]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for path in files:
         target = folder / path.name
+        if target.exists():
+            if os.path.samefile(path, target):
+                continue
+            target.unlink()  # never write through an old link into the corpus
         try:
             os.link(path, target)
         except OSError:
