@@ -94,3 +94,17 @@ def test_ext4_image_items_carry_birth_time_and_inode(cli, tmp_path: Path) -> Non
         assert records[name]["crtime"] is not None and records[name]["crtime"].endswith("Z")
         assert records[name]["inode"] > 11  # past ext4's reserved inodes
     assert records["a.jpg"]["md5"] == hashlib.md5((folder / "a.jpg").read_bytes()).hexdigest()
+
+
+def test_items_json_keys_are_the_documented_contract(cli, tmp_path: Path) -> None:
+    from safeguard.store.summary import ITEM_FIELDS
+
+    evidence = tmp_path / "ev"
+    make_evidence(evidence)
+    cli("case", "create", "c")
+    cli("scan", evidence, "--case", "c", "--workers", "1")
+    lines = cli("items", "c", "--json").json_lines()
+    assert len(lines) == 3
+    assert all(tuple(line) == ITEM_FIELDS for line in lines)
+    assert ITEM_FIELDS[:11] == ("path", "size", "type", "md5", "sha1", "sha256", "pdq",
+                                "pdq_quality", "deleted", "status", "error")
