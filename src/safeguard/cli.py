@@ -174,8 +174,12 @@ def scan_cmd(
     settings = _settings()
     opened = open_case(settings, case)
     method: PdqMethod = "fast" if fast_pdq else "reference"
-    with _ProgressView(quiet=as_json) as view:
-        summary = scan(opened, evidence, settings.limits, workers, method, view.update)
+    try:
+        with _ProgressView(quiet=as_json) as view:
+            summary = scan(opened, evidence, settings.limits, workers, method, view.update)
+    except KeyboardInterrupt:
+        err.print("interrupted: run the same command again to resume", markup=False)
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(summary.as_dict())
         return
@@ -289,7 +293,4 @@ def main(argv: list[str] | None = None) -> int:
     except SafeguardError as exc:
         err.print(f"error: {exc}", markup=False)
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted: run the same command again to resume", markup=False)
-        return 130
     return 0

@@ -4,6 +4,7 @@ exactly the store a clean scan makes: every item once, nothing pending, nothing 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -114,7 +115,7 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
     final = start_scan(home, evidence)
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
-    summary = __import__("json").loads(out.decode().splitlines()[-1])
+    summary = json.loads(out.decode().splitlines()[-1])
     assert summary["resumed"] is True
     assert summary["units"] == N_FILES - written[-1]  # nothing finished is processed again
     assert summary["total_items"] == N_FILES + 150
@@ -125,3 +126,41 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
         from safeguard.audit.log import verify
 
         assert verify(conn).ok
+
+
+def test_ctrl_c_is_audited_and_resumes(tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    for n in range(400):
+        (evidence / f"j{n}.jpg").write_bytes(jpeg_bytes(scene(n, (640, 480))))
+    home = tmp_path / "home"
+    settings = load_settings(home)
+    case = create_case(settings, "killed")
+    proc = start_scan(home, evidence)
+    deadline = time.monotonic() + 120
+    while finished_units(case.db_path) < 50:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == (
+        "interrupted: run the same command again to resume")
+    done_at_interrupt = finished_units(case.db_path)
+    assert 50 <= done_at_interrupt < 400
+    final = start_scan(home, evidence)
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err.decode()
+    summary = json.loads(out.decode().splitlines()[-1])
+    assert summary["units"] == 400 - done_at_interrupt
+    assert summary["total_items"] == 400 and summary["total_errors"] == 0
+    with open_case(settings, "killed").engine.connect() as conn:
+        from sqlalchemy import select
+
+        from safeguard.audit.log import verify
+        from safeguard.store.models import AuditEvent
+
+        actions = conn.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars().all()
+        assert verify(conn).ok
+    assert actions == ["case.created", "evidence.added", "scan.started", "scan.interrupted",
+                       "scan.resumed", "scan.finished"]

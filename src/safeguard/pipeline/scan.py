@@ -35,7 +35,7 @@ from safeguard.errors import ScanLockedError
 from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
 from safeguard.evidence.base import display_name
-from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit
+from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit, worker_init
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Scan
@@ -112,15 +112,25 @@ def scan(
                 select(func.count()).select_from(Item).where(
                     Item.evidence_id == evidence_id, Item.depth == 0, Item.status == "pending")
             ).scalar_one()
-        if progress.total:
-            _run_pool(case, tasks, workers, progress, on_progress, process)
-        with case.engine.begin() as conn:
-            totals = _evidence_totals(conn, evidence_id)
-            conn.execute(update(Scan).where(Scan.id == scan_id).values(
-                finished_at=audit.utc_now(), status="finished"))
-            audit.append(conn, "scan.finished", str(evidence_path),
-                         {"scan": scan_id, "units": progress.done, "items": progress.items,
-                          "errors": progress.errors, "bytes": progress.bytes, **totals}, actor)
+        status = "finished"
+        try:
+            if progress.total:
+                _run_pool(case, tasks, workers, progress, on_progress, process)
+        except KeyboardInterrupt:
+            status = "interrupted"  # what finished is written; the same command resumes
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            with case.engine.begin() as conn:
+                totals = _evidence_totals(conn, evidence_id)
+                conn.execute(update(Scan).where(Scan.id == scan_id).values(
+                    finished_at=audit.utc_now(), status=status))
+                audit.append(conn, f"scan.{status}", str(evidence_path),
+                             {"scan": scan_id, "units": progress.done, "items": progress.items,
+                              "errors": progress.errors, "bytes": progress.bytes, **totals},
+                             actor)
     return ScanSummary(
         case=case.name, evidence=str(evidence_path), source=source.name, resumed=resumed,
         units=progress.done, items=progress.items, errors=progress.errors,
@@ -270,7 +280,7 @@ def _run_pool(
     window = workers * 4
     results: list[UnitResult] = []
     last_write = time.monotonic()
-    with ProcessPool(max_workers=workers, context=context) as pool:
+    with ProcessPool(max_workers=workers, context=context, initializer=worker_init) as pool:
         inflight: dict[Future[UnitResult], UnitTask] = {}
         exhausted = False
         try:

@@ -6,6 +6,7 @@ process (where the forkserver has preloaded it already).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,11 @@ class UnitResult:
 
 
 ProcessFn = Callable[[UnitTask], UnitResult]
+
+
+def worker_init() -> None:
+    """Workers leave Ctrl-C to the driver, which writes what finished and stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_unit(task: UnitTask) -> UnitResult:
