@@ -115,7 +115,7 @@ def scan(
         status = "finished"
         try:
             if progress.total:
-                _run_pool(case, tasks, workers, progress, on_progress, process)
+                _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process)
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise
@@ -273,7 +273,7 @@ def _boot_workers() -> None:
 
 
 def _run_pool(
-    case: Case, tasks: Iterator[UnitTask], workers: int, progress: Progress,
+    case: Case, evidence_id: int, tasks: Iterator[UnitTask], workers: int, progress: Progress,
     on_progress: Callable[[Progress], None] | None, process: ProcessFn,
 ) -> None:
     context = multiprocessing.get_context("forkserver")
@@ -301,13 +301,13 @@ def _run_pool(
                 now = time.monotonic()
                 if results and (len(results) >= WRITE_EVERY_UNITS
                                 or now - last_write >= WRITE_EVERY_SECONDS):
-                    _write(case, results, progress)
+                    _write(case, evidence_id, results, progress)
                     results = []
                     last_write = now
                     if on_progress:
                         on_progress(progress)
         finally:
-            _write(case, results, progress)
+            _write(case, evidence_id, results, progress)
             if on_progress:
                 on_progress(progress)
             pool.stop()
@@ -332,26 +332,25 @@ def _outcome(future: Future[UnitResult], task: UnitTask,
     return replace(task, digests_only=True, note=f"{reason}; digests only")
 
 
-def _write(case: Case, results: list[UnitResult], progress: Progress) -> None:
+def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Progress) -> None:
     """Write finished units: each unit, and all it contains, in the same transaction."""
     if not results:
         return
     with case.engine.begin() as conn:
         for result in results:
-            written, errors = _write_unit(conn, result)
+            written, errors = _write_unit(conn, evidence_id, result)
             progress.done += 1
             progress.items += written
             progress.errors += errors
             progress.bytes += result.records[0].get("size") or 0
 
 
-def _write_unit(conn: Connection, result: UnitResult) -> tuple[int, int]:
+def _write_unit(conn: Connection, evidence_id: int, result: UnitResult) -> tuple[int, int]:
     unit_id = result.item_id
     records = result.records
     head = {k: _db_value(k, v) for k, v in records[0].items() if k in _RECORD_FIELDS - {"path"}}
     conn.execute(update(Item).where(Item.id == unit_id).values(**head))
     conn.execute(delete(Item).where(Item.unit_id == unit_id))  # leftovers of an older run
-    evidence_id = conn.execute(select(Item.evidence_id).where(Item.id == unit_id)).scalar_one()
     ids: dict[int, int] = {0: unit_id}
     by_depth: dict[int, list[int]] = {}
     for index in range(1, len(records)):
