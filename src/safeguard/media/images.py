@@ -38,7 +38,6 @@ class DecodedPicture:
     width: int  # of the original picture
     height: int
     format: str  # Pillow's format name: JPEG, PNG, ...
-    image: Image.Image  # opened (not necessarily decoded) image, for metadata readers
 
 
 def open_picture(data: bytes, max_pixels: int) -> Image.Image:
@@ -84,7 +83,7 @@ def decode_for_pdq(
         pixels = _decode_jpeg_turbo(data, method)
     if pixels is None:
         pixels = _decode_pillow(img)
-    return DecodedPicture(reference_sample(pixels), width, height, fmt, img)
+    return DecodedPicture(reference_sample(pixels), width, height, fmt)
 
 
 def _fast_scale(data: bytes) -> dict[str, int]:

@@ -15,11 +15,8 @@ from PIL import Image
 from safeguard.config import PdqMethod
 from safeguard.media.images import DecodedPicture, decode_for_pdq
 
-PDQ_HEX_LENGTH = 64
 #: hashes below this quality are stored and flagged, never matched (DESIGN.md)
 MIN_MATCH_QUALITY = 50
-#: default near-duplicate threshold in bits
-DEFAULT_THRESHOLD = 31
 
 #: order of ``pdqhash.compute_dihedral``'s variants
 DIHEDRAL_NAMES = (
@@ -39,10 +36,6 @@ class PdqHash:
     hex: str
     quality: int
 
-    @property
-    def value(self) -> int:
-        return int(self.hex, 16)
-
 
 @dataclass(frozen=True)
 class PdqResult:
@@ -60,9 +53,6 @@ def vector_to_hex(vector: np.ndarray) -> str:
 def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
-
-def is_pdq_hex(text: str) -> bool:
-    return len(text) == PDQ_HEX_LENGTH and all(c in "0123456789abcdef" for c in text.lower())
 
 
 def hash_pixels(picture: DecodedPicture, method: PdqMethod) -> PdqResult:
