@@ -65,6 +65,16 @@ class ItemTimeout(ItemError):
     pass
 
 
+def one_line(exc: BaseException, with_type: bool = False) -> str:
+    """An exception as one line for an item's error: its first line, blanks folded, or its
+    type name when it says nothing; ``with_type`` puts the type name in front."""
+    lines = str(exc).strip().splitlines()
+    text = " ".join(lines[0].split()) if lines else ""
+    if not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if with_type else text
+
+
 def os_reason(exc: OSError) -> str:
     """An OS error as the short lower-case phrase recorded on items: 'permission denied'."""
     return (exc.strerror or str(exc) or type(exc).__name__).lower()

@@ -29,7 +29,7 @@ from py7zr.exceptions import CrcError, PasswordRequired
 from py7zr.io import MemIO, Py7zIO, WriterFactory
 
 from safeguard.config import Limits
-from safeguard.errors import ArchiveError, ArchiveLimitError
+from safeguard.errors import ArchiveError, ArchiveLimitError, one_line
 
 CHUNK = 1024 * 1024  #: unit of reads, of queue hand-overs and of draining
 LINK_TARGET_MAX = 4096  #: bytes of a symlink's target read out of its member data
@@ -116,7 +116,7 @@ def _failing_as(message: str) -> Iterator[None]:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, CrcError):
         return "CRC check failed"
-    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
+    return one_line(exc)[:200]
 
 
 def _ratio_error(ratio: float, limits: Limits) -> str:

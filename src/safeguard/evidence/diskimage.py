@@ -55,7 +55,7 @@ from typing import Any, BinaryIO, ClassVar
 import pyewf
 import pytsk3
 
-from safeguard.errors import EvidenceError, ItemError
+from safeguard.errors import EvidenceError, ItemError, one_line
 from safeguard.evidence.archive import detect_container
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
 from safeguard.signals.content_type import sniff
@@ -596,8 +596,7 @@ def _attr_size(file: Any, kind: int, ident: int) -> int:
 
 def _reason(exc: BaseException) -> str:
     """TSK's and libewf's messages, cut to their first line."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return _TSK_PREFIX.sub("", text)
+    return _TSK_PREFIX.sub("", one_line(exc))
 
 
 class _TskStream(io.RawIOBase):

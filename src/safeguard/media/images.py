@@ -22,7 +22,7 @@ import simplejpeg
 from PIL import Image, ImageFile
 
 from safeguard.config import PdqMethod
-from safeguard.errors import PictureError
+from safeguard.errors import PictureError, one_line
 
 pillow_heif.register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -45,7 +45,7 @@ def open_picture(data: bytes, max_pixels: int) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
     except Exception as exc:
-        raise PictureError(f"not a readable picture: {_reason(exc)}") from None
+        raise PictureError(f"not a readable picture: {one_line(exc, with_type=True)}") from None
     width, height = img.size
     if width <= 0 or height <= 0:
         raise PictureError(f"picture has an empty size ({width}x{height})")
@@ -122,9 +122,9 @@ def _decode_pillow(img: Image.Image) -> np.ndarray:
         text = str(exc)
         if "truncated" in text or "broken data stream" in text:
             raise PictureError(f"truncated picture: {text}") from None
-        raise PictureError(f"corrupt picture: {_reason(exc)}") from None
+        raise PictureError(f"corrupt picture: {one_line(exc, with_type=True)}") from None
     except Exception as exc:
-        raise PictureError(f"corrupt picture: {_reason(exc)}") from None
+        raise PictureError(f"corrupt picture: {one_line(exc, with_type=True)}") from None
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
@@ -142,7 +142,3 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(img)[:, :, :3])
     return np.asarray(img.convert("RGB"))
 
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -21,6 +21,7 @@ from safeguard.errors import (
     ArchiveError,
     ItemError,
     ItemTimeout,
+    one_line,
     os_reason,
 )
 from safeguard.evidence import SOURCES
@@ -325,7 +326,7 @@ def _reason(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, OSError):
         return f"read error: {os_reason(exc)}"
-    return f"{type(exc).__name__}: {exc}"
+    return one_line(exc, with_type=True)
 
 
 def _as_path(raw: bytes) -> Path:
