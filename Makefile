@@ -38,7 +38,9 @@ demo: install
 	$(BIN)/python -m safeguard.demo .demo
 
 bench: install
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/scan.py
+	$(BIN)/python benchmarks/matching.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info

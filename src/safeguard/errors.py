@@ -9,7 +9,8 @@ the worker that met them.
     ├── EvidenceError               evidence that does not exist or no source can open
     ├── ScanLockedError             another scan holds the case
     ├── StoreError                  a case store that cannot be opened or migrated
-    └── AuditError                  an audit chain that does not verify
+    ├── AuditError                  an audit chain that does not verify
+    └── HashSetError                a hash set that cannot be read, imported or found
 
     ItemError                       one item could not be (fully) processed; message = reason
     ├── ArchiveError                a container that cannot be read (corrupt, truncated, ...)
@@ -43,6 +44,11 @@ class StoreError(SafeguardError):
 
 class AuditError(SafeguardError):
     pass
+
+
+class HashSetError(SafeguardError):
+    """A hash-set file or library problem; the message names the file and, for a parse
+    error, the line or byte where it was met."""
 
 
 class ItemError(Exception):

@@ -1,0 +1,1 @@
+"""Hash sets: formats in and out, category schemes, and the hash library."""
