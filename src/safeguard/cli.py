@@ -104,10 +104,13 @@ def case_list(as_json: JsonOpt = False) -> None:
 @case_app.command("show")
 def case_show(name: str, as_json: JsonOpt = False) -> None:
     """A case's details and counts: items, by type, by status, errors."""
+    from safeguard.hashsets.library import Library
     from safeguard.store.cases import open_case
     from safeguard.store.summary import case_summary
 
     summary = case_summary(open_case(_settings(), name))
+    matching = summary["matching"]
+    matching["library_generation"] = Library(_settings()).generation
     if as_json:
         _print_json(summary)
         return
@@ -132,6 +135,29 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     for mime, count in summary["by_type"].items():
         table.add_row(mime, str(count))
     out.print(table)
+    _print_matching(matching)
+
+
+def _print_matching(matching: dict[str, Any]) -> None:
+    last = matching["last_run"]
+    if last is None:
+        out.print("hash library: not matched yet")
+        return
+    out.print(f"hash library matches: {matching['items_matched']} items (exact: "
+              f"{matching['exact_items']}, PDQ only: {matching['pdq_only_items']}, "
+              f"known-good: {matching['known_good_items']})", markup=False)
+    if matching["library_generation"] > last["library_generation"]:
+        out.print("  the hash library has changed since: run safeguard match to match again",
+                  markup=False)
+    if matching["by_category"]:
+        out.print("  by category: " + ", ".join(
+            f"{code} {n}" for code, n in matching["by_category"].items()), markup=False)
+    for row in matching["by_set"]:
+        out.print(f"  {row['set']} {row['version'] or ''} ({row['purpose']}): "
+                  f"{row['items']} items", markup=False)
+    if matching["by_signal"]:
+        out.print("  by signal: " + ", ".join(
+            f"{signal} {n}" for signal, n in matching["by_signal"].items()), markup=False)
 
 
 @app.command("items")
@@ -166,17 +192,25 @@ def scan_cmd(
                                                 "(default: all cores).")] = None,
     as_json: JsonOpt = False,
     fast_pdq: FastOpt = False,
+    pdq_threshold: Annotated[int | None, typer.Option(
+        "--pdq-threshold", min=0, max=256, show_default=False,
+        help="Largest PDQ Hamming distance that matches (default 31).")] = None,
 ) -> None:
-    """Scan evidence into a case. Run it again after a kill to resume."""
+    """Scan evidence into a case, matching it against the hash library as it goes.
+    Run it again after a kill to resume."""
+    from safeguard.hashsets.library import Library
+    from safeguard.matching.matcher import Matcher
     from safeguard.pipeline.scan import scan
     from safeguard.store.cases import open_case
 
     settings = _settings()
     opened = open_case(settings, case)
     method: PdqMethod = "fast" if fast_pdq else "reference"
+    matcher = Matcher(Library(settings), pdq_threshold)
     try:
         with _ProgressView(quiet=as_json) as view:
-            summary = scan(opened, evidence, settings.limits, workers, method, view.update)
+            summary = scan(opened, evidence, settings.limits, workers, method, view.update,
+                           matcher=matcher)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None
@@ -187,7 +221,7 @@ def scan_cmd(
         f"{'resumed' if summary.resumed else 'scanned'} {summary.evidence}: "
         f"{summary.units} files, {summary.items} items ({summary.errors} errors) "
         f"in {summary.seconds:.1f} s; the case holds {summary.total_items} items of this "
-        f"evidence ({summary.total_errors} errors)"
+        f"evidence ({summary.total_errors} errors); {summary.matches} hash-library matches"
     )
 
 
@@ -294,3 +328,6 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {exc}", markup=False)
         return 1
     return 0
+
+# the hash-library verbs register themselves on `app`
+from safeguard import cli_library  # noqa: E402, F401

@@ -2,7 +2,8 @@
 
 Values come from, in order of precedence: command-line options, environment variables
 (``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
-(``[limits]`` table, keys as in :class:`Limits`), then the defaults below.
+(``[limits]`` table, keys as in :class:`Limits`; ``[matching]``, keys as in
+:class:`Matching`), then the defaults below.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from safeguard.errors import SafeguardError
 
 #: how PDQ decodes JPEGs: the reference hasher's full decode, or DCT-scaled (docs/pdq.md)
 PdqMethod = Literal["reference", "fast"]
+
+T = TypeVar("T")
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -54,10 +57,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Matching:
+    """How scanned items are matched against the hash library (docs/matching.md)."""
+
+    #: largest PDQ Hamming distance (of 256 bits) that is a match
+    pdq_threshold: int = 31
+    #: the category scheme every hash set's categories are mapped into (docs/categories.md)
+    scheme: str = "uk"
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str | None
     limits: Limits
+    matching: Matching = Matching()
 
     @property
     def cases_dir(self) -> Path:
@@ -71,20 +85,26 @@ def default_home() -> Path:
 
 def load_settings(home: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().absolute()
-    limits = Limits()
+    limits, matching = Limits(), Matching()
     config_file = home / "config.toml"
     if config_file.is_file():
         try:
-            table = tomllib.loads(config_file.read_text("utf-8")).get("limits", {})
+            config = tomllib.loads(config_file.read_text("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SafeguardError(f"{config_file}: not valid TOML: {exc}") from None
-        known = {f.name: f.type for f in fields(Limits)}
-        unknown = sorted(set(table) - set(known))
-        if unknown:
-            raise SafeguardError(f"{config_file}: unknown limit(s): {', '.join(unknown)}")
-        limits = replace(limits, **table)
+        limits = _table(config_file, config, "limits", limits, "limit")
+        matching = _table(config_file, config, "matching", matching, "matching setting")
     return Settings(
         home=home,
         database_url=os.environ.get("SAFEGUARD_DATABASE_URL") or None,
         limits=limits,
+        matching=matching,
     )
+
+
+def _table(config_file: Path, config: dict[str, Any], name: str, default: T, what: str) -> T:
+    table = config.get(name, {})
+    unknown = sorted(set(table) - {f.name for f in fields(default)})  # type: ignore[arg-type]
+    if unknown:
+        raise SafeguardError(f"{config_file}: unknown {what}(s): {', '.join(unknown)}")
+    return replace(default, **table)  # type: ignore[type-var]

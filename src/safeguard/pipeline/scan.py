@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessExpired, ProcessPool
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -38,7 +38,10 @@ from safeguard.evidence.base import display_name
 from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit, worker_init
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
-from safeguard.store.models import Evidence, Item, Scan
+from safeguard.store.models import Evidence, Item, Match, Scan
+
+if TYPE_CHECKING:
+    from safeguard.matching.matcher import Matcher
 
 ENUMERATE_BATCH = 2000
 WRITE_EVERY_UNITS = 256
@@ -72,6 +75,7 @@ class ScanSummary:
     seconds: float
     total_items: int  # items of this evidence in the store
     total_errors: int
+    matches: int = 0  # hash-library matches recorded for the items written in this run
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,7 +89,10 @@ def scan(
     pdq_method: PdqMethod = "reference",
     on_progress: Callable[[Progress], None] | None = None,
     process: ProcessFn = run_unit,
+    matcher: Matcher | None = None,
 ) -> ScanSummary:
+    """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
+    matched against the hash library in the same transaction."""
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
@@ -102,8 +109,19 @@ def scan(
                 {"evidence_id": evidence_id, "started_at": audit.utc_now(), "status": "running",
                  "workers": workers, "resumed": resumed, "actor": actor},
             ).scalar_one()
+            matching = None
+            details: dict[str, Any] = {"scan": scan_id, "workers": workers,
+                                       "pdq_method": pdq_method}
+            if matcher is not None:
+                from safeguard.matching.record import begin_run
+
+                matching = _Matching(matcher, begin_run(conn, matcher, "scan"))
+                details.update(match_run=matching.run_id,
+                               library_generation=matcher.generation,
+                               pdq_threshold=matcher.pdq_threshold,
+                               hash_sets=matcher.describe())
             audit.append(conn, "scan.resumed" if resumed else "scan.started", str(evidence_path),
-                         {"scan": scan_id, "workers": workers, "pdq_method": pdq_method}, actor)
+                         details, actor)
         _enumerate(case, evidence_id, source.items())
         progress = Progress()
         tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method)
@@ -115,7 +133,8 @@ def scan(
         status = "finished"
         try:
             if progress.total:
-                _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process)
+                _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process,
+                          matching)
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise
@@ -127,6 +146,10 @@ def scan(
                 totals = _evidence_totals(conn, evidence_id)
                 conn.execute(update(Scan).where(Scan.id == scan_id).values(
                     finished_at=audit.utc_now(), status=status))
+                if matching is not None:
+                    from safeguard.matching.record import finish_run
+
+                    totals["matches"] = finish_run(conn, matching.run_id)[1]
                 audit.append(conn, f"scan.{status}", str(evidence_path),
                              {"scan": scan_id, "units": progress.done, "items": progress.items,
                               "errors": progress.errors, "bytes": progress.bytes, **totals},
@@ -136,7 +159,14 @@ def scan(
         units=progress.done, items=progress.items, errors=progress.errors,
         bytes=progress.bytes, seconds=round(time.monotonic() - started, 3),
         total_items=totals["items"], total_errors=totals["errors"],
+        matches=totals.get("matches", 0),
     )
+
+
+@dataclass(frozen=True)
+class _Matching:
+    matcher: Matcher
+    run_id: int
 
 
 @contextmanager
@@ -275,6 +305,7 @@ def _boot_workers() -> None:
 def _run_pool(
     case: Case, evidence_id: int, tasks: Iterator[UnitTask], workers: int, progress: Progress,
     on_progress: Callable[[Progress], None] | None, process: ProcessFn,
+    matching: _Matching | None = None,
 ) -> None:
     context = multiprocessing.get_context("forkserver")
     window = workers * 4
@@ -301,13 +332,13 @@ def _run_pool(
                 now = time.monotonic()
                 if results and (len(results) >= WRITE_EVERY_UNITS
                                 or now - last_write >= WRITE_EVERY_SECONDS):
-                    _write(case, evidence_id, results, progress)
+                    _write(case, evidence_id, results, progress, matching)
                     results = []
                     last_write = now
                     if on_progress:
                         on_progress(progress)
         finally:
-            _write(case, evidence_id, results, progress)
+            _write(case, evidence_id, results, progress, matching)
             if on_progress:
                 on_progress(progress)
             pool.stop()
@@ -332,8 +363,10 @@ def _outcome(future: Future[UnitResult], task: UnitTask,
     return replace(task, digests_only=True, note=f"{reason}; digests only")
 
 
-def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Progress) -> None:
-    """Write finished units: each unit, and all it contains, in the same transaction."""
+def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Progress,
+           matching: _Matching | None = None) -> None:
+    """Write finished units: each unit, all it contains and their matches against the hash
+    library, in the same transaction."""
     if not results:
         return
     with case.engine.begin() as conn:
@@ -343,6 +376,13 @@ def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Pr
             progress.items += written
             progress.errors += errors
             progress.bytes += result.records[0].get("size") or 0
+        if matching is not None:
+            from safeguard.matching.record import match_items
+
+            units = [result.item_id for result in results]
+            ids = conn.execute(select(Item.id).where(
+                Item.id.in_(units) | Item.unit_id.in_(units))).scalars().all()
+            match_items(conn, matching.matcher, matching.run_id, ids)
 
 
 def _write_unit(conn: Connection, evidence_id: int, result: UnitResult) -> tuple[int, int]:
@@ -350,6 +390,8 @@ def _write_unit(conn: Connection, evidence_id: int, result: UnitResult) -> tuple
     records = result.records
     head = {k: _db_value(k, v) for k, v in records[0].items() if k in _RECORD_FIELDS - {"path"}}
     conn.execute(update(Item).where(Item.id == unit_id).values(**head))
+    old = select(Item.id).where(Item.unit_id == unit_id)
+    conn.execute(delete(Match).where(Match.item_id.in_(old) | (Match.item_id == unit_id)))
     conn.execute(delete(Item).where(Item.unit_id == unit_id))  # leftovers of an older run
     ids: dict[int, int] = {0: unit_id}
     by_depth: dict[int, list[int]] = {}

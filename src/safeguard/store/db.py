@@ -35,14 +35,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _alembic_config() -> Config:
+def _alembic_config(migrations: Path = MIGRATIONS) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+def head_revision(migrations: Path = MIGRATIONS) -> str | None:
+    return ScriptDirectory.from_config(_alembic_config(migrations)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -50,11 +50,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the store to the newest schema (a no-op when it is there already)."""
-    if current_revision(engine) == head_revision():
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS) -> None:
+    """Bring a database to the newest schema of ``migrations`` (the case store's by
+    default; the hash library has its own); a no-op when it is there already."""
+    if current_revision(engine) == head_revision(migrations):
         return
-    config = _alembic_config()
+    config = _alembic_config(migrations)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

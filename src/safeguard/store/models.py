@@ -119,3 +119,43 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MatchRun(Base):
+    """One pass of matching (during a scan, or ``safeguard match``) against the library."""
+
+    __tablename__ = "match_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # scan | match
+    started_at: Mapped[str] = mapped_column(String(32))
+    finished_at: Mapped[str | None] = mapped_column(String(32))
+    library_generation: Mapped[int] = mapped_column(Integer)
+    pdq_threshold: Mapped[int] = mapped_column(Integer)
+    sets: Mapped[str] = mapped_column(Text)  # canonical JSON: name, version, uid, purpose
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Match(Base):
+    """An item matched a hash-set entry: which set version, by which signal, how close."""
+
+    __tablename__ = "matches"
+    __table_args__ = (Index("ix_matches_item", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("match_runs.id"))
+    set_uid: Mapped[str] = mapped_column(String(32))
+    set_name: Mapped[str] = mapped_column(String(128))
+    set_version: Mapped[str | None] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(16))
+    entry_id: Mapped[int | None] = mapped_column(BigInteger)  # None: a digest-only set
+    media_id: Mapped[str | None] = mapped_column(Text)
+    signal: Mapped[str] = mapped_column(String(16))  # md5 | sha1 | sha256 | pdq
+    distance: Mapped[int] = mapped_column(Integer)  # 0 for exact digests
+    variant: Mapped[str | None] = mapped_column(String(16))  # the PDQ dihedral variant
+    category_given: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))  # in the library's scheme
+    scheme: Mapped[str | None] = mapped_column(String(64))
+    series: Mapped[str | None] = mapped_column(Text)

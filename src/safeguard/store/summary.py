@@ -15,13 +15,18 @@ from sqlalchemy.orm import Session, aliased
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case, case_info
-from safeguard.store.models import Evidence, Item, Scan
+from safeguard.store.models import Evidence, Item, Match, MatchRun, Scan
 
 ITEM_FIELDS = (
     "path", "size", "type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "deleted",
     "status", "error", "evidence", "container", "depth", "ordinal", "entry", "mtime", "atime",
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
-    "crtime", "inode",
+    "crtime", "inode", "matches", "known_good", "category_conflict",
+)
+#: keys of each entry of an item's ``matches`` list
+MATCH_FIELDS = (
+    "set", "version", "purpose", "signal", "distance", "variant", "category",
+    "category_given", "scheme", "media_id", "series",
 )
 
 
@@ -43,13 +48,36 @@ def iter_items(case: Case, status: str | None = None, page: int = 2000) -> Itera
             rows = session.execute(query).all()
         if not rows:
             return
+        matches = _matches_of(case, [row[0].id for row in rows])
         for item, evidence_path, container in rows:
-            yield _record(item, evidence_path, container)
+            yield _record(item, evidence_path, container, matches.get(item.id, []))
         last = rows[-1][0].id
 
 
-def _record(item: Item, evidence_path: str, container: str | None) -> dict[str, Any]:
+def _matches_of(case: Case, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {}
+    with case.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(select(Match).where(Match.item_id.in_(ids[start:start + 500]))
+                                .order_by(Match.item_id, Match.distance, Match.set_name,
+                                          Match.signal, Match.id)).mappings()
+            for row in rows:
+                found.setdefault(row["item_id"], []).append({
+                    "set": row["set_name"], "version": row["set_version"],
+                    **{key: row[key] for key in MATCH_FIELDS[2:]}})
+    return found
+
+
+def _record(item: Item, evidence_path: str, container: str | None,
+            matches: list[dict[str, Any]]) -> dict[str, Any]:
     record = {key: getattr(item, key, None) for key in ITEM_FIELDS}
+    record["matches"] = matches
+    # known-good takes an item out of review, never out of the record
+    record["known_good"] = any(m["purpose"] == "known_good" for m in matches)
+    # different sets (or entries) giving different categories: all kept, flagged
+    record["category_conflict"] = len({m["category"] or m["category_given"] for m in matches
+                                       if m["purpose"] != "known_good"
+                                       and (m["category"] or m["category_given"])}) > 1
     record["evidence"] = evidence_path
     record["container"] = container
     record["deleted"] = bool(item.deleted)
@@ -91,6 +119,7 @@ def case_summary(case: Case) -> dict[str, Any]:
         }
     return {
         "case": info.name,
+        "matching": _matching_summary(case),
         "created_at": info.created_at,
         "created_by": info.created_by,
         "tool_version": info.tool_version,
@@ -103,4 +132,40 @@ def case_summary(case: Case) -> dict[str, Any]:
             "started_at": last_scan.started_at, "finished_at": last_scan.finished_at,
             "status": last_scan.status, "workers": last_scan.workers,
         },
+    }
+
+
+def _matching_summary(case: Case) -> dict[str, Any]:
+    """What the hash library found: items and matches by set, signal and category."""
+    with case.engine.connect() as conn:
+        def grouped(*columns: Any) -> list[Any]:
+            return conn.execute(select(*columns, func.count(func.distinct(Match.item_id)))
+                                .group_by(*columns).order_by(*columns)).all()
+
+        last = Session(bind=conn).execute(
+            select(MatchRun).order_by(MatchRun.id.desc()).limit(1)).scalars().first()
+        matched = conn.execute(select(func.count(func.distinct(Match.item_id)))).scalar_one()
+        known_good = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
+            Match.purpose == "known_good")).scalar_one()
+        exact = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
+            Match.signal != "pdq")).scalar_one()
+        pdq_only = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
+            Match.signal == "pdq", Match.item_id.not_in(
+                select(Match.item_id).where(Match.signal != "pdq")))).scalar_one()
+        by_set = [{"set": name, "version": version, "purpose": purpose, "items": n}
+                  for name, version, purpose, n in grouped(
+                      Match.set_name, Match.set_version, Match.purpose)]
+        by_category = {f"{category or '?'}": n for category, n in grouped(Match.category)
+                       if category is not None}
+        by_signal = {signal: n for signal, n in grouped(Match.signal)}
+        unmapped = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
+            Match.category.is_(None), Match.category_given.is_not(None))).scalar_one()
+    return {
+        "items_matched": matched, "exact_items": exact, "pdq_only_items": pdq_only,
+        "known_good_items": known_good, "by_set": by_set, "by_category": by_category,
+        "by_signal": by_signal, "unmapped_category_items": unmapped,
+        "last_run": None if last is None else {
+            "trigger": last.trigger, "started_at": last.started_at,
+            "finished_at": last.finished_at, "library_generation": last.library_generation,
+            "pdq_threshold": last.pdq_threshold},
     }

@@ -1,0 +1,205 @@
+"""The hash-library verbs of the CLI: ``hashset import|list|show|remove|export``,
+``lookup`` and ``match`` (registered on ``safeguard.cli.app``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from safeguard.cli import JsonOpt, _print_json, _settings, app, err, out
+from safeguard.errors import HashSetError
+
+hashset_app = typer.Typer(help="Import, list, show, remove and export hash sets.",
+                          no_args_is_help=True)
+app.add_typer(hashset_app, name="hashset")
+
+ThresholdOpt = Annotated[
+    int | None,
+    typer.Option("--pdq-threshold", min=0, max=256, show_default=False,
+                 help="Largest PDQ Hamming distance that matches (default 31, or "
+                      "[matching] pdq_threshold in config.toml)."),
+]
+
+
+def _library() -> Any:
+    from safeguard.hashsets.library import Library
+
+    return Library(_settings())
+
+
+@hashset_app.command("import")
+def hashset_import(
+    file: Annotated[Path, typer.Argument(help="VICS JSON, ICSE CSV, a hash list or CSV, an "
+                                              "HMA PDQ CSV, or an NSRL RDSv3 database.")],
+    name: Annotated[str, typer.Option("--name", help="The set's name; importing a name "
+                                                     "again replaces the older version.")],
+    format: Annotated[str | None, typer.Option("--format", help="The file's format "
+                                               "(default: detected).")] = None,
+    purpose: Annotated[str | None, typer.Option(
+        "--purpose", help="known_bad, known_good, ai_generated or watch (default: the "
+                          "format's, else known_bad).")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="The supplier's "
+                                                "version or date of this set.")] = None,
+    supplier: Annotated[str | None, typer.Option("--supplier", help="Who supplied it.")
+                        ] = None,
+    scheme: Annotated[str | None, typer.Option(
+        "--scheme", help="The category scheme the file uses (default: the format's).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse the file at the first "
+                                         "invalid hash instead of skipping it.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a hash set into the library (atomic: a failed import changes nothing)."""
+    library = _library()
+    result = library.import_file(file, name, format=format, purpose=purpose, version=version,
+                                 supplier=supplier, scheme=scheme, strict=strict)
+    record, report = result.set, result.report
+    if as_json:
+        _print_json({**record.as_dict(), "replaced": result.replaced.as_dict()
+                     if result.replaced else None})
+        return
+    what = f"replaced version {result.replaced.version or '-'} of" if result.replaced \
+        else "imported"
+    out.print(f"{what} hash set {record.name} ({record.format}, {record.purpose}): "
+              f"{record.entries} entries", markup=False)
+    out.print(f"  digests: md5 {record.md5_count}, sha1 {record.sha1_count}, sha256 "
+              f"{record.sha256_count}, pdq {record.pdq_count}", markup=False)
+    for line in _report_lines(report.as_dict()):
+        out.print(f"  {line}", markup=False)
+
+
+def _report_lines(report: dict[str, Any]) -> list[str]:
+    lines = []
+    if report.get("invalid"):
+        lines.append(f"skipped {report['invalid']} invalid record(s), e.g. "
+                     + "; ".join(report["invalid_examples"][:3]))
+    if report.get("duplicates"):
+        lines.append(f"merged {report['duplicates']} duplicate(s)")
+    if report.get("unknown_fields"):
+        lines.append("ignored unknown field(s): " + ", ".join(
+            f"{k} ({v})" for k, v in report["unknown_fields"].items()))
+    if report.get("unknown_categories"):
+        lines.append("unknown category code(s), kept as given: " + ", ".join(
+            f"{k} ({v})" for k, v in report["unknown_categories"].items()))
+    lines.extend(report.get("warnings", []))
+    return lines
+
+
+@hashset_app.command("list")
+def hashset_list(as_json: JsonOpt = False) -> None:
+    """The library's hash sets."""
+    records = _library().sets()
+    if as_json:
+        _print_json([r.as_dict() for r in records])
+        return
+    if not records:
+        out.print("the hash library is empty (import a set with: safeguard hashset import)")
+        return
+    table = Table("name", "version", "format", "purpose", "entries", "imported",
+                  box=None, pad_edge=False)
+    for r in records:
+        table.add_row(r.name, r.version or "-", r.format, r.purpose, str(r.entries),
+                      r.imported_at)
+    out.print(table)
+
+
+@hashset_app.command("show")
+def hashset_show(name: str, as_json: JsonOpt = False) -> None:
+    """One hash set: where it came from, its counts and its import report."""
+    record = _library().get(name)
+    if as_json:
+        _print_json(record.as_dict())
+        return
+    for key, value in record.as_dict().items():
+        if key != "report":
+            out.print(f"{key}: {value if value is not None else '-'}", markup=False)
+    for line in _report_lines(record.report):
+        out.print(f"import: {line}", markup=False)
+
+
+@hashset_app.command("remove")
+def hashset_remove(name: str, as_json: JsonOpt = False) -> None:
+    """Remove a hash set from the library (cases keep the matches they recorded)."""
+    record = _library().remove(name)
+    if as_json:
+        _print_json({"removed": record.name, "version": record.version})
+    else:
+        out.print(f"removed hash set {record.name}", markup=False)
+
+
+@hashset_app.command("export")
+def hashset_export(
+    name: str,
+    format: Annotated[str, typer.Option("--format", help="vics, icse or text.")],
+    output: Annotated[Path, typer.Option("--out", help="The file to write ('-': stdout).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")
+                     ] = False,
+) -> None:
+    """Write a hash set out in a format other tools read."""
+    from safeguard.hashsets.export import export_set
+
+    count = export_set(_library(), name, format, output, force)
+    if str(output) != "-":
+        err.print(f"wrote {count} entries of {name} to {output}", markup=False)
+
+
+@app.command("lookup")
+def lookup(
+    hashes: Annotated[list[str] | None, typer.Argument(
+        help="MD5, SHA1, SHA256 or PDQ hex values.", show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read hashes from a file, one "
+                                              "per line ('-': stdin).")] = None,
+    pdq_threshold: ThresholdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Look hashes up in the library without scanning anything: one line per match."""
+    from safeguard.matching.lookup import lookup_hashes, parse_hashes
+
+    values: list[tuple[str, str]] = [(h, f"argument {i + 1}") for i, h in
+                                     enumerate(hashes or [])]
+    if file is not None:
+        try:
+            text = sys.stdin.read() if str(file) == "-" else file.read_text("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HashSetError(f"{file}: cannot read: {exc}") from None
+        values += [(line, f"line {n} of {file}") for n, line in
+                   enumerate(text.splitlines(), 1) if line.strip()
+                   and not line.lstrip().startswith("#")]
+    if not values:
+        raise HashSetError("give hashes to look up, or --file")
+    queries = parse_hashes(values)
+    found = lookup_hashes(_library(), queries, pdq_threshold)
+    for match in found:
+        if as_json:
+            _print_json(match)
+        else:
+            out.print(f"{match['query']}  {match['set']} {match['version'] or ''}  "
+                      f"{match['signal']} d={match['distance']}  "
+                      f"{match['category'] or match['category_given'] or '-'}", markup=False)
+    matched = len({m["query"] for m in found})
+    err.print(f"{matched} of {len(queries)} hash(es) matched", markup=False)
+
+
+@app.command("match")
+def match_cmd(
+    case: Annotated[str, typer.Argument(help="The case to match again.")],
+    pdq_threshold: ThresholdOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Match every item of a case against the library as it is now (after new sets)."""
+    from safeguard.matching.matcher import Matcher
+    from safeguard.matching.record import rematch_case
+    from safeguard.store.cases import open_case
+
+    opened = open_case(_settings(), case)
+    summary = rematch_case(opened, Matcher(_library(), pdq_threshold))
+    if as_json:
+        _print_json(summary.as_dict())
+        return
+    out.print(f"matched {summary.items} items of {case} against {summary.sets} hash set(s) "
+              f"(library generation {summary.library_generation}): {summary.matched_items} "
+              f"items matched, {summary.matches} matches; {summary.pdq_low_quality} "
+              f"pictures with PDQ quality < 50 not PDQ-matched", markup=False)

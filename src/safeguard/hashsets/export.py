@@ -1,0 +1,50 @@
+"""``safeguard hashset export``: a library set written out through its format's writer.
+
+The file is written beside its destination and renamed into place, so a failed export
+leaves no half-written file; an existing file is refused unless ``force``. Each export is
+an audit event in the library's chain, with the SHA256 of what was written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from safeguard.errors import HashSetError
+from safeguard.hashsets.formats import FORMATS
+from safeguard.hashsets.formats.base import SetInfo
+from safeguard.hashsets.library import Library, file_sha256
+
+
+def export_set(library: Library, name: str, format: str, output: Path,
+               force: bool = False) -> int:
+    record = library.get(name)
+    writer = FORMATS.get(format)
+    if record.digest_only:
+        raise HashSetError(f"hash set {name!r} holds digests only ({record.format}); "
+                           "export the file it was imported from")
+    info = SetInfo(name=record.name, version=record.version, supplier=record.supplier,
+                   scheme=record.scheme)
+    if str(output) == "-":
+        return writer.write(library.entries(record), sys.stdout.buffer, info)
+    if output.exists() and not force:
+        raise HashSetError(f"{output} exists; give --force to overwrite it")
+    folder = output.parent if str(output.parent) else Path(".")
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed after
+        dir=folder, prefix=f".{output.name}.", delete=False)
+    try:
+        with handle:
+            count = writer.write(library.entries(record), handle, info)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, output)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    digest = file_sha256(output)[0]
+    library.audit_log("hashset.exported", name, {
+        "version": record.version, "format": format, "entries": count,
+        "path": str(output.absolute()), "sha256": digest})
+    return count

@@ -1,0 +1,545 @@
+"""The hash library: every imported hash set of one home, shared by all its cases.
+
+Layout under ``HOME/library/``::
+
+    library.db          hash sets, their entries, the library's audit chain (SQLite)
+    library.lock        held (flock) by an import or removal: one change at a time
+    sets/UID/           one folder of index files per imported set version
+                        (md5/sha1/sha256 sorted arrays, pdq/ near-duplicate index)
+
+An import is atomic. Entries stream from the file into one database transaction; the index
+files are built in ``sets/UID.partial`` and renamed into place just before the commit. If
+anything fails, or the process is killed, the transaction never commits and the next change
+removes the orphaned folder: the library is as it was. Re-importing a name replaces the
+older version in the same transaction, so a reader sees either the old set or the new.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import uuid
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from safeguard import __version__
+from safeguard.audit import log as audit
+from safeguard.config import Settings
+from safeguard.errors import HashSetError
+from safeguard.hashsets.categories import Schemes, load_schemes
+from safeguard.hashsets.entry import PURPOSES, HashEntry, ImportReport
+from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
+from safeguard.matching.exact import WIDTHS, ExactIndex
+from safeguard.matching.pdq_index import PdqIndex
+from safeguard.store import db
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+DB_FILE = "library.db"
+KINDS = ("md5", "sha1", "sha256")
+ZERO_PDQ = "0" * 64
+#: entries inserted per executemany
+_BATCH = 20_000
+_ENTRY_COLUMNS = (
+    "id", "set_id", "md5", "sha1", "sha256", "pdq", "vpdq", "photodna", "media_id",
+    "category_given", "category", "series", "victim_identified", "offender_identified",
+    "distributed", "tags", "comments", "files", "extra",
+)
+
+
+@dataclass(frozen=True)
+class SetRecord:
+    """One imported hash set version, as ``hashset list/show`` and matches name it."""
+
+    id: int
+    uid: str
+    name: str
+    format: str
+    version: str | None
+    supplier: str | None
+    purpose: str
+    scheme: str
+    imported_at: str
+    imported_by: str
+    source_name: str
+    source_size: int
+    source_sha256: str
+    entries: int
+    md5_count: int
+    sha1_count: int
+    sha256_count: int
+    pdq_count: int
+    digest_only: bool
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        del record["id"]
+        return record
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    set: SetRecord
+    report: ImportReport
+    replaced: SetRecord | None
+
+
+class Library:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.folder = settings.home / "library"
+        self._engine: Engine | None = None
+        self._schemes: Schemes | None = None
+
+    # --- opening --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            url = self.settings.database_url
+            engine = db.make_engine(url.replace("{case}", "_library") if url
+                                    else db.sqlite_url(self.folder / DB_FILE))
+            try:
+                db.upgrade(engine, MIGRATIONS)
+            except Exception as exc:
+                raise HashSetError(f"hash library {self.folder / DB_FILE} cannot be opened: "
+                                   f"{exc}") from None
+            with engine.begin() as conn:
+                if conn.execute(select(LibraryInfo.id)).first() is None:
+                    conn.execute(insert(LibraryInfo), {
+                        "id": 1, "generation": 0, "scheme": self.settings.matching.scheme,
+                        "created_at": audit.utc_now()})
+            self._engine = engine
+        return self._engine
+
+    @property
+    def schemes(self) -> Schemes:
+        if self._schemes is None:
+            self._schemes = load_schemes(self.settings.home)
+        return self._schemes
+
+    @property
+    def sets_dir(self) -> Path:
+        return self.folder / "sets"
+
+    def info(self) -> LibraryInfo:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(LibraryInfo)).mappings().one()
+        return LibraryInfo(**row)
+
+    @property
+    def scheme(self) -> str:
+        return self.info().scheme
+
+    @property
+    def generation(self) -> int:
+        return self.info().generation
+
+    def sets(self) -> list[SetRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(HashSet).order_by(HashSet.name)).mappings().all()
+        return [_record(row) for row in rows if not row["name"].startswith("\0")]
+
+    def get(self, name: str) -> SetRecord:
+        for record in self.sets():
+            if record.name == name:
+                return record
+        known = ", ".join(r.name for r in self.sets()) or "none imported yet"
+        raise HashSetError(f"no hash set named {name!r} in the library (known: {known})")
+
+    def set_dir(self, record: SetRecord) -> Path:
+        return self.sets_dir / record.uid
+
+    # --- reading --------------------------------------------------------------------------
+
+    def exact_index(self, record: SetRecord, kind: str) -> ExactIndex | None:
+        if not getattr(record, f"{kind}_count"):
+            return None
+        return ExactIndex.open(self.set_dir(record), kind)
+
+    def pdq_index(self, record: SetRecord) -> PdqIndex | None:
+        if not record.pdq_count:
+            return None
+        return PdqIndex.open(self.set_dir(record) / "pdq")
+
+    def entries(self, record: SetRecord, page: int = 5000) -> Iterator[HashEntry]:
+        """The set's entries in import order, as the formats write them."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(Entry).where(Entry.set_id == record.id, Entry.id > last)
+                    .order_by(Entry.id).limit(page)).mappings().all()
+            if not rows:
+                return
+            for row in rows:
+                yield entry_from_row(row)
+            last = rows[-1]["id"]
+
+    def entry_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Library entries by id (for match details)."""
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(
+                    Entry.id, Entry.media_id, Entry.category_given, Entry.category,
+                    Entry.series).where(Entry.id.in_(ids[start:start + 500]))).mappings()
+                found.update((row["id"], dict(row)) for row in rows)
+        return found
+
+    # --- changing -------------------------------------------------------------------------
+
+    def import_file(
+        self,
+        path: Path,
+        name: str,
+        *,
+        format: str | Any | None = None,
+        purpose: str | None = None,
+        version: str | None = None,
+        supplier: str | None = None,
+        scheme: str | None = None,
+        strict: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Import ``path`` as hash set ``name`` (replacing an older version of that name).
+
+        ``format`` is a registered format name, a format object, or None to detect it.
+        """
+        name = name.strip()
+        if not name or name.startswith("\0") or len(name) > 128:
+            raise HashSetError(f"invalid hash set name {name!r}: 1-128 characters")
+        if not path.is_file():
+            raise HashSetError(f"{path}: no such file")
+        if format is None or isinstance(format, str):
+            from safeguard.hashsets.formats import FORMATS
+
+            reader = FORMATS.get(format) if format else FORMATS.detect(path)
+        else:
+            reader = format
+        purpose = purpose or reader.purpose or "known_bad"
+        if purpose not in PURPOSES:
+            raise HashSetError(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})")
+        scheme = scheme or reader.scheme
+        self.schemes.get(scheme)
+        source_sha256, source_size = file_sha256(path)
+        report = ImportReport()
+        with self._lock():
+            target = self.scheme
+            self._collect_garbage()
+            uid = uuid.uuid4().hex
+            partial = self.sets_dir / f"{uid}.partial"
+            partial.mkdir(parents=True)
+            final = self.sets_dir / uid
+            try:
+                with self.engine.begin() as conn:
+                    old = conn.execute(select(HashSet).where(HashSet.name == name)
+                                       ).mappings().first()
+                    set_id = conn.execute(insert(HashSet).returning(HashSet.id), {
+                        "uid": uid, "name": f"\0importing {uid}", "format": reader.name,
+                        "version": version, "supplier": supplier, "purpose": purpose,
+                        "scheme": scheme, "imported_at": audit.utc_now(),
+                        "imported_by": audit.current_actor(), "source_name": path.name,
+                        "source_size": source_size, "source_sha256": source_sha256,
+                        "entries": 0, "md5_count": 0, "sha1_count": 0, "sha256_count": 0,
+                        "pdq_count": 0, "digest_only": bool(getattr(reader, "digest_only",
+                                                                    False)),
+                        "report": "{}"}).scalar_one()
+                    if getattr(reader, "digest_only", False):
+                        counts = _import_digests(reader, path, report, partial, on_progress)
+                    else:
+                        loader = _EntryLoader(conn, set_id, self.schemes, scheme, target,
+                                              report)
+                        counts = loader.load(reader.read(path, report, strict), partial,
+                                             on_progress)
+                    if report.entries == 0:
+                        raise HashSetError(f"{path.name}: no entries to import"
+                                           + (f" ({report.invalid} invalid)"
+                                              if report.invalid else ""))
+                    if old is not None:
+                        conn.execute(delete(Entry).where(Entry.set_id == old["id"]))
+                        conn.execute(delete(HashSet).where(HashSet.id == old["id"]))
+                    conn.execute(update(HashSet).where(HashSet.id == set_id).values(
+                        name=name, entries=report.entries,
+                        report=audit.canonical_json(report.as_dict()), **counts))
+                    generation = _bump(conn)
+                    audit.append(conn, "hashset.imported", name, {
+                        "uid": uid, "version": version, "format": reader.name,
+                        "purpose": purpose, "scheme": scheme, "supplier": supplier,
+                        "source": path.name, "source_sha256": source_sha256,
+                        "entries": report.entries, "invalid": report.invalid,
+                        "duplicates": report.duplicates, "generation": generation,
+                        "replaced": None if old is None else {
+                            "uid": old["uid"], "version": old["version"]},
+                        "tool_version": __version__, **counts})
+                    partial.rename(final)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+            if old is not None:
+                shutil.rmtree(self.sets_dir / old["uid"], ignore_errors=True)
+        return ImportResult(self.get(name), report, None if old is None else _record(old))
+
+    def remove(self, name: str) -> SetRecord:
+        record = self.get(name)
+        with self._lock(), self.engine.begin() as conn:
+            conn.execute(delete(Entry).where(Entry.set_id == record.id))
+            conn.execute(delete(HashSet).where(HashSet.id == record.id))
+            generation = _bump(conn)
+            audit.append(conn, "hashset.removed", name, {
+                "uid": record.uid, "version": record.version, "entries": record.entries,
+                "generation": generation})
+        shutil.rmtree(self.set_dir(record), ignore_errors=True)
+        return record
+
+    def audit_log(self, action: str, obj: str, details: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            audit.append(conn, action, obj, details)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "library.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HashSetError("the hash library is being changed by another process "
+                                   "(an import or removal); try again when it ends") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _collect_garbage(self) -> None:
+        """Remove set folders no committed set names (left by a killed import or removal);
+        only called with the lock held, so no import is in flight."""
+        if not self.sets_dir.is_dir():
+            return
+        with self.engine.connect() as conn:
+            live = set(conn.execute(select(HashSet.uid)).scalars())
+        for child in self.sets_dir.iterdir():
+            if child.name not in live:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def entry_from_row(row: Any) -> HashEntry:
+    def hexed(value: bytes | None) -> str | None:
+        return value.hex() if value is not None else None
+
+    return HashEntry(
+        md5=hexed(row["md5"]), sha1=hexed(row["sha1"]), sha256=hexed(row["sha256"]),
+        pdq=hexed(row["pdq"]), vpdq=row["vpdq"], photodna=row["photodna"],
+        media_id=row["media_id"], category=row["category_given"], series=row["series"],
+        victim_identified=row["victim_identified"],
+        offender_identified=row["offender_identified"], distributed=row["distributed"],
+        tags=json.loads(row["tags"]) if row["tags"] else [],
+        comments=row["comments"],
+        files=json.loads(row["files"]) if row["files"] else [],
+        extra=json.loads(row["extra"]) if row["extra"] else {},
+    )
+
+
+class _EntryLoader:
+    """Streams entries into the ``entries`` table and collects their digests for the index
+    files, merging duplicates (same first digest) into the first occurrence."""
+
+    def __init__(self, conn: Connection, set_id: int, schemes: Schemes, scheme: str,
+                 target: str, report: ImportReport) -> None:
+        self.conn = conn
+        self.set_id = set_id
+        self.schemes = schemes
+        self.scheme = scheme
+        self.target = target
+        self.report = report
+        self.first_id = (conn.execute(select(Entry.id).order_by(Entry.id.desc()).limit(1)
+                                      ).scalar() or 0) + 1
+        self.digests = {kind: bytearray() for kind in (*KINDS, "pdq")}
+        self.positions = {kind: array("q") for kind in (*KINDS, "pdq")}
+        self.keys = bytearray()
+        self.categories = array("i")
+        self._category_ids: dict[str | None, int] = {}
+        self._mapped: dict[str | None, str | None] = {}
+
+    def _map(self, given: str | None) -> str | None:
+        if given not in self._mapped:
+            mapped = self.schemes.map(given, self.scheme, self.target)
+            self._mapped[given] = mapped.mapped
+            if given is not None and not mapped.known:
+                self._mapped[given] = None
+        if given is not None and self._mapped[given] is None:
+            self.report.unknown_categories[given] += 1
+        return self._mapped[given]
+
+    def load(self, entries: Iterator[HashEntry], folder: Path,
+             on_progress: Callable[[int], None] | None) -> dict[str, int]:
+        rows: list[tuple[Any, ...]] = []
+        position = 0
+        zero_pdq = 0
+        for entry in entries:
+            key = entry.key()
+            if key is None:
+                self.report.skip(entry.position or f"entry {position + 1}", "no usable hash")
+                continue
+            entry_id = self.first_id + position
+            for kind in KINDS:
+                value = getattr(entry, kind)
+                if value is not None:
+                    self.digests[kind] += bytes.fromhex(value)
+                    self.positions[kind].append(position)
+            if entry.pdq is not None:
+                if entry.pdq == ZERO_PDQ:
+                    zero_pdq += 1
+                else:
+                    self.digests["pdq"] += bytes.fromhex(entry.pdq)
+                    self.positions["pdq"].append(position)
+            self.keys += bytes.fromhex(key)[:16].ljust(16, b"\0")
+            self.categories.append(self._category_ids.setdefault(entry.category,
+                                                                 len(self._category_ids)))
+            rows.append(_row(entry, entry_id, self.set_id, self._map(entry.category)))
+            position += 1
+            if len(rows) >= _BATCH:
+                self._insert(rows)
+                rows = []
+                if on_progress:
+                    on_progress(position)
+        self._insert(rows)
+        if on_progress:
+            on_progress(position)
+        if zero_pdq:
+            self.report.warnings.append(
+                f"{zero_pdq} PDQ hash(es) of all zeros (quality 0) kept but never matched")
+        dropped = self._merge_duplicates(position)
+        self.report.entries = position - len(dropped)
+        return self._build(folder, dropped)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self.conn.dialect.name == "sqlite":
+            marks = ",".join("?" * len(_ENTRY_COLUMNS))
+            self.conn.exec_driver_sql(
+                f"INSERT INTO entries ({','.join(_ENTRY_COLUMNS)}) VALUES ({marks})", rows)
+        else:
+            self.conn.execute(insert(Entry), [dict(zip(_ENTRY_COLUMNS, row, strict=True))
+                                              for row in rows])
+
+    def _merge_duplicates(self, count: int) -> np.ndarray:
+        """Positions of entries whose first digest repeats an earlier entry's: deleted, so
+        the first occurrence stands for both; counted, and category conflicts reported."""
+        if count < 2:
+            return np.empty(0, np.int64)
+        keys = np.frombuffer(bytes(self.keys), np.uint64).reshape(count, 2)
+        order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: earlier position first
+        same = (keys[order[1:]] == keys[order[:-1]]).all(axis=1)
+        if not same.any():
+            return np.empty(0, np.int64)
+        # each duplicate's group head: the first position of its run of equal keys
+        heads = order[np.maximum.accumulate(np.where(np.r_[False, same], 0,
+                                                     np.arange(count)))]
+        dropped = np.sort(order[1:][same])
+        cats = np.frombuffer(self.categories, np.int32)
+        conflicts = int((cats[order[1:][same]] != cats[heads[1:][same]]).sum())
+        self.report.duplicates += len(dropped)
+        if conflicts:
+            self.report.warnings.append(
+                f"{conflicts} duplicate(s) disagreed with the first entry on the category; "
+                "the first entry's category was kept")
+        ids = (dropped + self.first_id).tolist()
+        for start in range(0, len(ids), 500):
+            self.conn.execute(delete(Entry).where(Entry.id.in_(ids[start:start + 500])))
+        return dropped
+
+    def _build(self, folder: Path, dropped: np.ndarray) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for kind in (*KINDS, "pdq"):
+            width = 32 if kind == "pdq" else WIDTHS[kind]
+            digests = np.frombuffer(bytes(self.digests[kind]), np.uint8).reshape(-1, width)
+            positions = np.frombuffer(self.positions[kind], np.int64)
+            keep = ~np.isin(positions, dropped)
+            digests, ids = digests[keep], positions[keep] + self.first_id
+            counts[f"{kind}_count"] = len(ids)
+            if not len(ids):
+                continue
+            if kind == "pdq":
+                (folder / "pdq").mkdir()
+                PdqIndex.build(folder / "pdq", digests, ids)
+            else:
+                ExactIndex.build(folder, kind, digests, ids)
+            self.digests[kind] = bytearray()
+        return counts
+
+
+def _row(entry: HashEntry, entry_id: int, set_id: int, mapped: str | None) -> tuple[Any, ...]:
+    def raw(value: str | None) -> bytes | None:
+        return bytes.fromhex(value) if value is not None else None
+
+    return (
+        entry_id, set_id, raw(entry.md5), raw(entry.sha1), raw(entry.sha256), raw(entry.pdq),
+        entry.vpdq, entry.photodna, entry.media_id, entry.category, mapped, entry.series,
+        entry.victim_identified, entry.offender_identified, entry.distributed,
+        json.dumps(entry.tags, ensure_ascii=False) if entry.tags else None, entry.comments,
+        json.dumps(entry.files, ensure_ascii=False) if entry.files else None,
+        json.dumps(entry.extra, ensure_ascii=False) if entry.extra else None,
+    )
+
+
+def _import_digests(reader: Any, path: Path, report: ImportReport, folder: Path,
+                    on_progress: Callable[[int], None] | None) -> dict[str, int]:
+    """A digest-only set (NSRL): distinct digests straight into the index files."""
+    blocks: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
+    rows = 0
+    for block in reader.read_digest_blocks(path, report):
+        for kind in KINDS:
+            if kind in block and len(block[kind]):
+                blocks[kind].append(block[kind])
+        rows = report.entries
+        if on_progress:
+            on_progress(rows)
+    counts = {"pdq_count": 0}
+    for kind in KINDS:
+        parts = blocks.pop(kind)
+        digests = (np.concatenate(parts) if parts
+                   else np.empty((0, WIDTHS[kind]), np.uint8))
+        del parts
+        if len(digests):
+            index = ExactIndex.build(folder, kind, digests,
+                                     np.full(len(digests), -1, np.int64), unique=True)
+            counts[f"{kind}_count"] = len(index)
+            report.duplicates += len(digests) - len(index)
+        else:
+            counts[f"{kind}_count"] = 0
+        del digests
+    return counts
+
+
+def _bump(conn: Connection) -> int:
+    conn.execute(update(LibraryInfo).values(generation=LibraryInfo.generation + 1))
+    return conn.execute(select(LibraryInfo.generation)).scalar_one()
+
+
+def _record(row: Any) -> SetRecord:
+    values = {key: row[key] for key in SetRecord.__dataclass_fields__}
+    values["report"] = json.loads(row["report"]) if row["report"] else {}
+    values["digest_only"] = bool(row["digest_only"])
+    return SetRecord(**values)
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

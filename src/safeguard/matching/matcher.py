@@ -1,0 +1,148 @@
+"""Match hashes against every set in the hash library, in batches.
+
+Exact: MD5, SHA1 and SHA256 — any one equal is a match (one hit per digest kind that is
+equal). PDQ: every dihedral variant of a picture is queried; a reference within the
+threshold of any variant is one hit, at the smallest distance, naming the variant. Hashes
+of quality below ``MIN_MATCH_QUALITY`` are never PDQ-matched (the caller counts them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from safeguard.hashsets.library import KINDS, Library, SetRecord
+from safeguard.matching.exact import ExactIndex, hex_to_digests
+from safeguard.matching.pdq_index import PdqIndex
+from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
+
+ZERO_PDQ = "0" * 64
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is matched of one item or one looked-up hash."""
+
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    #: PDQ hex variants in DIHEDRAL_NAMES order (``[0]`` the picture as stored), or one hash
+    pdq: tuple[str, ...] = ()
+    pdq_quality: int | None = None
+
+    @property
+    def pdq_matchable(self) -> bool:
+        return bool(self.pdq) and self.pdq[0] != ZERO_PDQ and (
+            self.pdq_quality is None or self.pdq_quality >= MIN_MATCH_QUALITY)
+
+
+@dataclass(frozen=True)
+class Hit:
+    query: int  # index into the queries given
+    set: SetRecord
+    entry_id: int | None  # None for digest-only sets
+    signal: str  # md5 | sha1 | sha256 | pdq
+    distance: int
+    variant: str | None
+    media_id: str | None
+    category_given: str | None
+    category: str | None
+    series: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "set": self.set.name, "version": self.set.version, "purpose": self.set.purpose,
+            "signal": self.signal, "distance": self.distance, "variant": self.variant,
+            "category": self.category, "category_given": self.category_given,
+            "scheme": self.set.scheme, "media_id": self.media_id, "series": self.series,
+        }
+
+
+class Matcher:
+    """The library's sets and their indexes as of one generation, opened lazily."""
+
+    def __init__(self, library: Library, pdq_threshold: int | None = None) -> None:
+        self.library = library
+        self.pdq_threshold = (library.settings.matching.pdq_threshold
+                              if pdq_threshold is None else pdq_threshold)
+        if not 0 <= self.pdq_threshold <= 256:
+            raise ValueError("the PDQ threshold is a Hamming distance between 0 and 256")
+        self.generation = library.generation
+        self.scheme = library.scheme
+        self.sets = library.sets()
+        self._exact: dict[tuple[int, str], ExactIndex | None] = {}
+        self._pdq: dict[int, PdqIndex | None] = {}
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "version": s.version, "uid": s.uid, "purpose": s.purpose,
+                 "source_sha256": s.source_sha256} for s in self.sets]
+
+    def match(self, queries: Sequence[Query]) -> list[Hit]:
+        found: list[tuple[int, SetRecord, int, str, int, str | None]] = []
+        for kind in KINDS:
+            picked = [(i, getattr(q, kind)) for i, q in enumerate(queries) if getattr(q, kind)]
+            if not picked:
+                continue
+            digests = hex_to_digests([value for _, value in picked], kind)
+            origin = np.array([i for i, _ in picked], np.int64)
+            for record in self.sets:
+                index = self._exact_index(record, kind)
+                if index is None:
+                    continue
+                rows, ids = index.lookup(digests)
+                found.extend((int(origin[r]), record, int(e), kind, 0, None)
+                             for r, e in zip(rows.tolist(), ids.tolist(), strict=True))
+        found.extend(self._match_pdq(queries))
+        details = self.library.entry_rows(sorted({f[2] for f in found if f[2] >= 0}))
+        hits = []
+        for query, record, entry_id, signal, distance, variant in found:
+            row = details.get(entry_id, {})
+            hits.append(Hit(
+                query=query, set=record, entry_id=entry_id if entry_id >= 0 else None,
+                signal=signal, distance=distance, variant=variant,
+                media_id=row.get("media_id"), category_given=row.get("category_given"),
+                category=row.get("category"), series=row.get("series")))
+        hits.sort(key=lambda h: (h.query, h.distance, h.set.name, h.signal, h.entry_id or -1))
+        return hits
+
+    def _match_pdq(self, queries: Sequence[Query]
+                   ) -> list[tuple[int, SetRecord, int, str, int, str | None]]:
+        origin: list[tuple[int, int]] = []
+        values: list[str] = []
+        for i, query in enumerate(queries):
+            if query.pdq_matchable:
+                for v, value in enumerate(query.pdq):
+                    origin.append((i, v))
+                    values.append(value)
+        if not values:
+            return []
+        arr = np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, 32)
+        best: dict[tuple[int, int, int], tuple[int, int]] = {}
+        for record in self.sets:
+            index = self._pdq_index(record)
+            if index is None:
+                continue
+            rows, ids, dists = index.search(arr, self.pdq_threshold)
+            for r, e, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+                query, variant = origin[r]
+                key = (query, record.id, e)
+                if key not in best or (d, variant) < best[key]:
+                    best[key] = (d, variant)
+        by_id = {s.id: s for s in self.sets}
+        return [(query, by_id[set_id], entry, "pdq", d,
+                 DIHEDRAL_NAMES[variant] if len(queries[query].pdq) > 1 else None)
+                for (query, set_id, entry), (d, variant) in best.items()]
+
+    def _exact_index(self, record: SetRecord, kind: str) -> ExactIndex | None:
+        key = (record.id, kind)
+        if key not in self._exact:
+            self._exact[key] = self.library.exact_index(record, kind)
+        return self._exact[key]
+
+    def _pdq_index(self, record: SetRecord) -> PdqIndex | None:
+        if record.id not in self._pdq:
+            self._pdq[record.id] = self.library.pdq_index(record)
+        return self._pdq[record.id]
