@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safeguard import demo
+from safeguard import demo, demo_library
 
 EXPECTED_FILES = [
     "camera/IMG_0001.jpg",
@@ -381,7 +381,12 @@ def test_main_runs_the_cli_steps_in_order(
 
     home, evidence = str(root / "home"), str(root / "evidence")
     base = [sys.executable, "-m", "safeguard", "--home", home]
+    hashsets = root / "hashsets"
     assert recorder.calls == [
+        [*base, "hashset", "import", str(hashsets / "demo-vics.json"), "--name", "demo-vics",
+         "--version", "2026-11", "--supplier", "Safeguard demo (benign)"],
+        [*base, "hashset", "import", str(hashsets / "demo-known-good.txt"), "--name",
+         "demo-known-good", "--purpose", "known_good"],
         [*base, "case", "create", "demo"],
         [*base, "scan", evidence, "--case", "demo"],
         [*base, "case", "show", "demo"],
@@ -409,13 +414,15 @@ def test_main_stops_at_the_first_failing_step(
     recorder = _Recorder(fail_at=1)
     monkeypatch.setattr(demo.subprocess, "run", recorder)
     monkeypatch.setattr(demo, "build_demo_evidence", lambda dest: [])
+    monkeypatch.setattr(demo_library, "build_demo_hashsets",
+                        lambda evidence, dest: [dest / "v.json", dest / "g.txt"])
 
     assert demo.main([str(tmp_path / "demo")]) == 1
 
     assert len(recorder.calls) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("demo: step failed (exit 2): safeguard scan ")
+    assert err[0].startswith("demo: step failed (exit 2): safeguard hashset import ")
 
 
 def test_main_refuses_a_folder_holding_other_things(
@@ -430,3 +437,44 @@ def test_main_refuses_a_folder_holding_other_things(
     assert recorder.calls == []
     assert (tmp_path / "important.db").read_text() == "keep me"
     assert "important.db" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ demo hash sets
+
+
+def test_demo_hash_sets_match_exact_pdq_and_known_good(
+    evidence: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """What `make demo` shows: the VICS set and the known-good list, imported and matched."""
+    from safeguard.cli import main
+
+    dest, _ = evidence
+    vics, good = demo_library.build_demo_hashsets(dest, tmp_path / "hashsets")
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "hashset", "import", str(vics), "--name", "demo-vics"]) == 0
+    assert main(["--home", home, "hashset", "import", str(good), "--name", "good",
+                 "--purpose", "known_good"]) == 0
+    assert main(["--home", home, "case", "create", "demo"]) == 0
+    assert main(["--home", home, "scan", str(dest), "--case", "demo", "--json"]) == 0
+    from safeguard.config import load_settings
+    from safeguard.store.cases import open_case
+    from safeguard.store.summary import iter_items
+
+    matched = {
+        r["path"]: sorted({(m["set"], "pdq" if m["signal"] == "pdq" else "exact",
+                            m["category_given"]) for m in r["matches"]})
+        for r in iter_items(open_case(load_settings(Path(home)), "demo")) if r["matches"]
+    }
+    vics_exact = [("demo-vics", "exact", "1"), ("demo-vics", "pdq", "1")]
+    assert matched == {
+        "camera/IMG_0002.jpg": vics_exact,
+        "camera/IMG_0003.jpg": [("demo-vics", "exact", "2"), ("demo-vics", "pdq", "2")],
+        "camera/IMG_0004.jpg": vics_exact,
+        "camera/IMG_0005.jpg": [("demo-vics", "pdq", "3")],
+        "copies/IMG_0002_q40.jpg": [("demo-vics", "pdq", "1")],
+        "copies/IMG_0003_rot90.jpg": [("demo-vics", "pdq", "2")],
+        "copies/IMG_0004_mirror.jpg": [("demo-vics", "pdq", "1")],
+        "copies/IMG_0005.webp": [("demo-vics", "pdq", "3")],
+        "shared/holiday.zip!album/favourite.jpg": vics_exact,
+        "misc/notes.txt": [("good", "exact", None)],
+    }

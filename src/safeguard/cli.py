@@ -150,8 +150,13 @@ def _print_matching(matching: dict[str, Any]) -> None:
         out.print("  the hash library has changed since: run safeguard match to match again",
                   markup=False)
     if matching["by_category"]:
-        out.print("  by category: " + ", ".join(
-            f"{code} {n}" for code, n in matching["by_category"].items()), markup=False)
+        table = Table("category", "as given", "items", "exact", "PDQ only", box=None,
+                      pad_edge=False)
+        for row in matching["by_category"]:
+            table.add_row(row["category"] or "(unmapped)", row["category_given"] or "-",
+                          str(row["items"]), str(row["exact_items"]),
+                          str(row["pdq_only_items"]))
+        out.print(table)
     for row in matching["by_set"]:
         out.print(f"  {row['set']} {row['version'] or ''} ({row['purpose']}): "
                   f"{row['items']} items", markup=False)

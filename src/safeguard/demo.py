@@ -1,8 +1,10 @@
 """``make demo``: build a benign evidence folder and run a first case on it.
 
 Usage: ``python -m safeguard.demo [DIR]`` (DIR defaults to ``.demo``). It writes
-``DIR/evidence`` with :func:`build_demo_evidence`, then runs the CLI on it in a fresh
-``DIR/home``: ``case create demo``, ``scan DIR/evidence --case demo``, ``case show demo``.
+``DIR/evidence`` with :func:`build_demo_evidence` and ``DIR/hashsets`` with
+:func:`safeguard.demo_library.build_demo_hashsets`, then runs the CLI on them in a fresh
+``DIR/home``: ``hashset import`` (a VICS set and a known-good list), ``case create demo``,
+``scan DIR/evidence --case demo``, ``case show demo`` (with the matches by category).
 
 Every picture here is generated at run time from fixed seeds: sky-and-hills landscapes, a
 Mandelbrot crop, coloured shapes, a noise terrain, stripes and text cards. Nothing is fetched
@@ -573,7 +575,8 @@ def _not_a_demo_folder(root: Path) -> str | None:
         return None
     if not root.is_dir():
         return f"{root} exists and is not a folder"
-    foreign = sorted(p.name for p in root.iterdir() if p.name not in {"evidence", "home"})
+    foreign = sorted(p.name for p in root.iterdir()
+                     if p.name not in {"evidence", "hashsets", "home"})
     if foreign:
         return f"{root} holds more than a demo ({', '.join(foreign)}); choose another folder"
     return None
@@ -594,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="demo folder (default: .demo)",
     )
     root: Path = parser.parse_args(argv).dir
-    evidence, home = root / "evidence", root / "home"
+    evidence, home, hashsets = root / "evidence", root / "home", root / "hashsets"
 
     problem = _not_a_demo_folder(root)
     if problem:
@@ -607,10 +610,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo: cannot build the evidence folder: {exc}", file=sys.stderr)
         return 1
     print(f"Built {len(written)} benign evidence files in {evidence}")
+    from safeguard.demo_library import build_demo_hashsets
+
+    if hashsets.exists():
+        shutil.rmtree(hashsets)
+    try:
+        vics, known_good = build_demo_hashsets(evidence, hashsets)
+    except OSError as exc:
+        print(f"demo: cannot build the demo hash sets: {exc}", file=sys.stderr)
+        return 1
+    print(f"Built the benign demo hash sets {vics.name} and {known_good.name} in {hashsets}")
 
     if home.exists():
         shutil.rmtree(home)
     steps = (
+        ["hashset", "import", str(vics), "--name", "demo-vics", "--version", "2026-11",
+         "--supplier", "Safeguard demo (benign)"],
+        ["hashset", "import", str(known_good), "--name", "demo-known-good", "--purpose",
+         "known_good"],
         ["case", "create", "demo"],
         ["scan", str(evidence), "--case", "demo"],
         ["case", "show", "demo"],
@@ -634,6 +651,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\nWhere to look\n"
         f"  case folder:      {home / 'cases' / 'demo'}\n"
         f"  list items:       {cli} items demo --json\n"
+        f"  hash sets:        {cli} hashset list\n"
+        f"  look a hash up:   {cli} lookup --file {shlex.quote(str(known_good))}\n"
         f"  verify audit log: {cli} audit verify demo\n"
         f"  evidence folder:  {evidence}"
     )

@@ -155,8 +155,7 @@ def _matching_summary(case: Case) -> dict[str, Any]:
         by_set = [{"set": name, "version": version, "purpose": purpose, "items": n}
                   for name, version, purpose, n in grouped(
                       Match.set_name, Match.set_version, Match.purpose)]
-        by_category = {f"{category or '?'}": n for category, n in grouped(Match.category)
-                       if category is not None}
+        by_category = _by_category(conn)
         by_signal = {signal: n for signal, n in grouped(Match.signal)}
         unmapped = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
             Match.category.is_(None), Match.category_given.is_not(None))).scalar_one()
@@ -169,3 +168,21 @@ def _matching_summary(case: Case) -> dict[str, Any]:
             "finished_at": last.finished_at, "library_generation": last.library_generation,
             "pdq_threshold": last.pdq_threshold},
     }
+
+
+def _by_category(conn: Any) -> list[dict[str, Any]]:
+    """Items matched by a graded set, per category (mapped, and as the set gave it): how
+    many by a digest, and how many by PDQ alone."""
+    exact_items = select(Match.item_id).where(Match.signal != "pdq")
+    rows = conn.execute(
+        select(Match.category, Match.category_given,
+               func.count(func.distinct(Match.item_id)),
+               func.count(func.distinct(Match.item_id)).filter(Match.signal != "pdq"),
+               func.count(func.distinct(Match.item_id)).filter(
+                   Match.signal == "pdq", Match.item_id.not_in(exact_items)))
+        .where(Match.purpose != "known_good")
+        .group_by(Match.category, Match.category_given)
+        .order_by(Match.category, Match.category_given)).all()
+    return [{"category": category, "category_given": given, "items": items,
+             "exact_items": exact, "pdq_only_items": pdq_only}
+            for category, given, items, exact, pdq_only in rows]
