@@ -172,17 +172,19 @@ def _matching_summary(case: Case) -> dict[str, Any]:
 
 def _by_category(conn: Any) -> list[dict[str, Any]]:
     """Items matched by a graded set, per category (mapped, and as the set gave it): how
-    many by a digest, and how many by PDQ alone."""
-    exact_items = select(Match.item_id).where(Match.signal != "pdq")
+    many by a digest, and how many by PDQ alone (within that category)."""
+    from sqlalchemy import case
+
+    exact = func.max(case((Match.signal != "pdq", 1), else_=0))
+    per_item = (select(Match.category, Match.category_given, Match.item_id,
+                       exact.label("exact"))
+                .where(Match.purpose != "known_good")
+                .group_by(Match.category, Match.category_given, Match.item_id).subquery())
     rows = conn.execute(
-        select(Match.category, Match.category_given,
-               func.count(func.distinct(Match.item_id)),
-               func.count(func.distinct(Match.item_id)).filter(Match.signal != "pdq"),
-               func.count(func.distinct(Match.item_id)).filter(
-                   Match.signal == "pdq", Match.item_id.not_in(exact_items)))
-        .where(Match.purpose != "known_good")
-        .group_by(Match.category, Match.category_given)
-        .order_by(Match.category, Match.category_given)).all()
+        select(per_item.c.category, per_item.c.category_given, func.count(),
+               func.sum(per_item.c.exact))
+        .group_by(per_item.c.category, per_item.c.category_given)
+        .order_by(per_item.c.category, per_item.c.category_given)).all()
     return [{"category": category, "category_given": given, "items": items,
-             "exact_items": exact, "pdq_only_items": pdq_only}
-            for category, given, items, exact, pdq_only in rows]
+             "exact_items": int(exact_items), "pdq_only_items": items - int(exact_items)}
+            for category, given, items, exact_items in rows]

@@ -47,7 +47,7 @@ def upgrade() -> None:
     op.create_table(
         "entries",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("set_id", sa.Integer, sa.ForeignKey("hash_sets.id"), nullable=False),
+        sa.Column("set_id", sa.Integer, nullable=False),  # no FK: see models.Entry
         sa.Column("md5", sa.LargeBinary),
         sa.Column("sha1", sa.LargeBinary),
         sa.Column("sha256", sa.LargeBinary),
