@@ -258,3 +258,20 @@ def test_the_library_lives_in_the_home(home: Path) -> None:
     assert library.scheme == "uk"
     assert (home / "library" / "library.db").is_file()
     assert os.environ.get("SAFEGUARD_DATABASE_URL") is None
+
+
+def test_known_codes_the_mapping_leaves_out_are_kept_and_warned(home: Path,
+                                                                 source: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('[matching]\nscheme = "interpol"\n')
+    library = Library(load_settings(home))
+    given = [HashEntry(md5=md5(1), category="A"), HashEntry(md5=md5(2), category="not-indecent"),
+             HashEntry(md5=md5(3), category="Q")]
+    result = library.import_file(source, "s", format=ListFormat(given))
+    assert library.scheme == "interpol"
+    assert dict(result.report.unknown_categories) == {"Q": 1}
+    assert result.report.warnings == [
+        "code(s) of scheme uk that have no interpol category, kept as given: not-indecent (1)"]
+    with library.engine.connect() as conn:
+        rows = conn.execute(select(Entry.category_given, Entry.category).order_by(Entry.id)).all()
+    assert [tuple(r) for r in rows] == [("A", "unknown"), ("not-indecent", None), ("Q", None)]
