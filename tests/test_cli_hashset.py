@@ -190,3 +190,38 @@ def test_export_round_trips_and_refuses_to_overwrite(cli: Callable[..., CliResul
     assert (copy["format"], copy["entries"], copy["md5_count"], copy["sha1_count"]) == (
         "vics", 2, 1, 1)
     assert copy["report"]["unknown_categories"] == {}
+
+
+def test_an_nsrl_database_takes_os_files_out_of_review(cli: Callable[..., CliResult],
+                                                       tmp_path: Path,
+                                                       evidence: dict[str, bytes]) -> None:
+    from tests.hashsets.formats.conftest import make_nsrl
+
+    readme = evidence["readme.txt"]
+    row = (hashlib.sha256(readme).hexdigest().upper(), hashlib.sha1(readme).hexdigest().upper(),
+           md5(readme).upper(), "readme.txt", len(readme))
+    other = ("AB" * 32, "CD" * 20, "EF" * 16, "kernel.dll", 10)
+    nsrl = make_nsrl(tmp_path / "rds.db", [(*row, 1), (*row, 2), (*other, 3)])
+    imported = cli("hashset", "import", str(nsrl), "--name", "nsrl", "--json")
+    assert imported.code == 0, imported.err
+    record = imported.json()
+    assert (record["format"], record["purpose"], record["digest_only"], record["entries"]) == (
+        "nsrl", "known_good", True, 3)
+    assert (record["md5_count"], record["sha1_count"], record["sha256_count"]) == (2, 2, 2)
+    assert record["report"]["duplicates"] == 1
+    cli("case", "create", "c2")
+    assert cli("scan", str(tmp_path / "evidence"), "--case", "c2").code == 0
+    items = items_by_name(cli, "c2")
+    assert [(m["set"], m["signal"], m["purpose"]) for m in items["readme.txt"]["matches"]] == [
+        ("nsrl", "md5", "known_good"), ("nsrl", "sha1", "known_good"),
+        ("nsrl", "sha256", "known_good")]
+    assert items["readme.txt"]["known_good"] is True
+    assert not any(items[name]["matches"] for name in ("a.jpg", "b_turned.jpg", "c.jpg"))
+    refused = cli("hashset", "export", "nsrl", "--format", "text", "--out", "-")
+    assert refused.code == 1
+    assert refused.err.strip() == ("error: hash set 'nsrl' holds digests only (nsrl); export "
+                                   "the file it was imported from")
+    not_sqlite = write(tmp_path, "fake.db", "SQLite? no\n")
+    bad = cli("hashset", "import", str(not_sqlite), "--name", "x", "--format", "nsrl")
+    assert bad.code == 1 and "fake.db" in bad.err and "not" in bad.err
+    assert [s["name"] for s in cli("hashset", "list", "--json").json()] == ["nsrl"]

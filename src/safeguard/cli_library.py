@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,8 +56,10 @@ def hashset_import(
 ) -> None:
     """Import a hash set into the library (atomic: a failed import changes nothing)."""
     library = _library()
-    result = library.import_file(file, name, format=format, purpose=purpose, version=version,
-                                 supplier=supplier, scheme=scheme, strict=strict)
+    with _import_progress(quiet=as_json) as on_progress:
+        result = library.import_file(file, name, format=format, purpose=purpose,
+                                     version=version, supplier=supplier, scheme=scheme,
+                                     strict=strict, on_progress=on_progress)
     record, report = result.set, result.report
     if as_json:
         _print_json({**record.as_dict(), "replaced": result.replaced.as_dict()
@@ -69,6 +73,21 @@ def hashset_import(
               f"{record.sha256_count}, pdq {record.pdq_count}", markup=False)
     for line in _report_lines(report.as_dict()):
         out.print(f"  {line}", markup=False)
+
+
+@contextmanager
+def _import_progress(quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A running count of entries read (with their rate) on a terminal; nothing otherwise."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.completed:,} entries read"),
+                  TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        yield lambda count: bar.update(task, completed=count)
 
 
 def _report_lines(report: dict[str, Any]) -> list[str]:

@@ -523,30 +523,37 @@ class _EntryLoader:
 
 def _import_digests(reader: Any, path: Path, report: ImportReport, folder: Path,
                     on_progress: Callable[[int], None] | None) -> dict[str, int]:
-    """A digest-only set (NSRL): distinct digests straight into the index files."""
-    blocks: dict[str, list[np.ndarray]] = {kind: [] for kind in KINDS}
-    rows = 0
-    for block in reader.read_digest_blocks(path, report):
-        for kind in KINDS:
-            if kind in block and len(block[kind]):
-                blocks[kind].append(block[kind])
-        rows = report.entries
-        if on_progress:
-            on_progress(rows)
+    """A digest-only set (NSRL): distinct digests straight into the index files.
+
+    Blocks are appended to raw files in the set's folder as they come, so memory holds one
+    block while reading and, while sorting, the 8-byte prefixes and the order (16 bytes a
+    digest: 1.6 GB for 100 M) — never all the digests of a 100 M-row database at once."""
+    raw = {kind: folder / f"{kind}.raw" for kind in KINDS}
+    handles = {kind: open(raw[kind], "wb") for kind in KINDS}  # noqa: SIM115 - closed below
+    try:
+        for block in reader.read_digest_blocks(path, report):
+            for kind in KINDS:
+                if kind in block and len(block[kind]):
+                    handles[kind].write(np.ascontiguousarray(block[kind], np.uint8).tobytes())
+            if on_progress:
+                on_progress(report.entries)
+    finally:
+        for handle in handles.values():
+            handle.close()
     counts = {"pdq_count": 0}
     for kind in KINDS:
-        parts = blocks.pop(kind)
-        digests = (np.concatenate(parts) if parts
-                   else np.empty((0, WIDTHS[kind]), np.uint8))
-        del parts
-        if len(digests):
+        size = raw[kind].stat().st_size
+        counts[f"{kind}_count"] = 0
+        if size:
+            digests = np.memmap(raw[kind], np.uint8, "r", shape=(size // WIDTHS[kind],
+                                                                 WIDTHS[kind]))
             index = ExactIndex.build(folder, kind, digests,
                                      np.full(len(digests), -1, np.int64), unique=True)
             counts[f"{kind}_count"] = len(index)
-            report.duplicates += len(digests) - len(index)
-        else:
-            counts[f"{kind}_count"] = 0
-        del digests
+            # rows repeating an earlier row's digest (the same file in many packages)
+            report.duplicates = max(report.duplicates, len(digests) - len(index))
+            del digests, index
+        raw[kind].unlink()
     return counts
 
 
