@@ -225,3 +225,21 @@ def test_an_nsrl_database_takes_os_files_out_of_review(cli: Callable[..., CliRes
     bad = cli("hashset", "import", str(not_sqlite), "--name", "x", "--format", "nsrl")
     assert bad.code == 1 and "fake.db" in bad.err and "not" in bad.err
     assert [s["name"] for s in cli("hashset", "list", "--json").json()] == ["nsrl"]
+
+
+def test_the_library_audit_log_verifies_and_names_tampering(cli: Callable[..., CliResult],
+                                                            tmp_path: Path, home: Path) -> None:
+    import sqlite3
+
+    cli("hashset", "import", str(write(tmp_path, "s.txt", "a" * 32 + "\n")), "--name", "s")
+    cli("hashset", "remove", "s")
+    ok = cli("audit", "verify", "--library", "--json")
+    assert ok.code == 0 and ok.json() == {"library": True, "events": 2, "ok": True,
+                                          "first_bad": None, "reason": None}
+    with sqlite3.connect(home / "library" / "library.db") as conn:
+        conn.execute("UPDATE audit_events SET object = 'other' WHERE seq = 1")
+    bad = cli("audit", "verify", "--library")
+    assert bad.code == 1
+    assert bad.err.strip() == ("audit log of the hash library: event 1 does not verify: its "
+                               "content does not match its hash")
+    assert cli("audit", "verify").err.strip() == "error: give a case name, or --library"

@@ -304,21 +304,35 @@ def hash_cmd(
 
 
 @audit_app.command("verify")
-def audit_verify(name: str, as_json: JsonOpt = False) -> None:
-    """Check the case's hash chain; name the first event that does not verify."""
+def audit_verify(
+    name: Annotated[str | None, typer.Argument(help="The case.", show_default=False)] = None,
+    library: Annotated[bool, typer.Option("--library", help="Check the hash library's "
+                                          "log (imports, removals, exports) instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a case's hash chain (or the hash library's); name the first event that does
+    not verify."""
     from safeguard.audit.log import verify
-    from safeguard.store.cases import open_case
 
-    case = open_case(_settings(), name)
-    with case.engine.connect() as conn:
+    if library == (name is not None):
+        raise SafeguardError("give a case name, or --library")
+    if library:
+        from safeguard.hashsets.library import Library
+
+        engine, what, key = Library(_settings()).engine, "the hash library", "library"
+    else:
+        from safeguard.store.cases import open_case
+
+        engine, what, key = open_case(_settings(), str(name)).engine, f"case {name}", "case"
+    with engine.connect() as conn:
         result = verify(conn)
     if as_json:
-        _print_json({"case": name, "events": result.events, "ok": result.ok,
+        _print_json({key: name if name else True, "events": result.events, "ok": result.ok,
                      "first_bad": result.first_bad, "reason": result.reason})
     elif result.ok:
-        out.print(f"audit log of case {name}: {result.events} events, chain intact")
+        out.print(f"audit log of {what}: {result.events} events, chain intact")
     else:
-        err.print(f"audit log of case {name}: event {result.first_bad} does not verify: "
+        err.print(f"audit log of {what}: event {result.first_bad} does not verify: "
                   f"{result.reason}")
     if not result.ok:
         raise typer.Exit(1)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from safeguard.store.models import AuditColumns
+
 
 class LibraryBase(DeclarativeBase):
     pass
@@ -79,16 +81,7 @@ class Entry(LibraryBase):
     extra: Mapped[str | None] = mapped_column(Text)  # JSON object
 
 
-class LibraryAuditEvent(LibraryBase):
+class LibraryAuditEvent(AuditColumns, LibraryBase):
     """Same columns as the case store's ``audit_events`` so ``audit.log`` serves both."""
 
     __tablename__ = "audit_events"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    time: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(64))
-    object: Mapped[str] = mapped_column(Text)
-    details: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))

@@ -108,8 +108,9 @@ class Scan(Base):
     actor: Mapped[str] = mapped_column(String(128))
 
 
-class AuditEvent(Base):
-    __tablename__ = "audit_events"
+class AuditColumns:
+    """The audit chain's columns, shared by the case store and the hash library so
+    ``audit.log`` appends to and verifies either."""
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     time: Mapped[str] = mapped_column(String(32))
@@ -119,6 +120,10 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEvent(AuditColumns, Base):
+    __tablename__ = "audit_events"
 
 
 class MatchRun(Base):
