@@ -139,3 +139,14 @@ def test_jpeg_copy_matches_its_png_original(library: Library, tmp_path: Path) ->
     assert copy is not None
     hits = Matcher(library).match([Query(pdq=copy.dihedral, pdq_quality=copy.hash.quality)])
     assert len(hits) == 1 and hits[0].variant == DIHEDRAL_NAMES[0]
+
+
+def test_a_set_replaced_while_a_matcher_holds_it_still_matches(library: Library,
+                                                               tmp_path: Path) -> None:
+    load(library, tmp_path, "bad", [HashEntry(md5="a" * 32, category="A")], version="1")
+    matcher = Matcher(library)
+    load(library, tmp_path, "bad", [HashEntry(md5="b" * 32, category="B")], version="2")
+    assert [(h.set.version, h.signal) for h in matcher.match([Query(md5="a" * 32)])] == [
+        ("1", "md5")]
+    assert [(h.set.version, h.category) for h in Matcher(library).match(
+        [Query(md5="b" * 32)])] == [("2", "B")]

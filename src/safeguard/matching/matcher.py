@@ -16,7 +16,7 @@ import numpy as np
 
 from safeguard.hashsets.library import KINDS, Library, SetRecord
 from safeguard.matching.exact import ExactIndex, hex_to_digests
-from safeguard.matching.pdq_index import PdqIndex
+from safeguard.matching.pdq_index import PdqIndex, warm_up
 from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
 
 ZERO_PDQ = "0" * 64
@@ -62,7 +62,7 @@ class Hit:
 
 
 class Matcher:
-    """The library's sets and their indexes as of one generation, opened lazily."""
+    """The library's sets and their indexes as of one generation."""
 
     def __init__(self, library: Library, pdq_threshold: int | None = None) -> None:
         self.library = library
@@ -73,8 +73,15 @@ class Matcher:
         self.generation = library.generation
         self.scheme = library.scheme
         self.sets = library.sets()
-        self._exact: dict[tuple[int, str], ExactIndex | None] = {}
-        self._pdq: dict[int, PdqIndex | None] = {}
+        # every index is opened (memory-mapped) now: a set replaced or removed while a scan
+        # runs keeps its files readable to this matcher (unlinked files stay open on POSIX)
+        self._exact: dict[tuple[int, str], ExactIndex | None] = {
+            (record.id, kind): library.exact_index(record, kind)
+            for record in self.sets for kind in KINDS}
+        self._pdq: dict[int, PdqIndex | None] = {
+            record.id: library.pdq_index(record) for record in self.sets}
+        if any(self._pdq.values()):
+            warm_up()  # compile or load the search kernels before the first batch
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "version": s.version, "uid": s.uid, "purpose": s.purpose,
@@ -137,12 +144,7 @@ class Matcher:
                 for (query, set_id, entry), (d, variant) in best.items()]
 
     def _exact_index(self, record: SetRecord, kind: str) -> ExactIndex | None:
-        key = (record.id, kind)
-        if key not in self._exact:
-            self._exact[key] = self.library.exact_index(record, kind)
-        return self._exact[key]
+        return self._exact[(record.id, kind)]
 
     def _pdq_index(self, record: SetRecord) -> PdqIndex | None:
-        if record.id not in self._pdq:
-            self._pdq[record.id] = self.library.pdq_index(record)
         return self._pdq[record.id]
