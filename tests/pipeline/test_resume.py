@@ -3,6 +3,7 @@ exactly the store a clean scan makes: every item once, nothing pending, nothing 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -18,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from safeguard.config import Limits, load_settings
+from safeguard.hashsets.library import Library
+from safeguard.matching.matcher import Matcher
 from safeguard.pipeline.scan import scan
+from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.summary import iter_items
 from tests.conftest import jpeg_bytes, png_bytes, scene
@@ -99,10 +103,21 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
         evidence = ext4_image_of(evidence, tmp_path / "evidence.ext4")
     home = tmp_path / "home"
     settings = load_settings(home)
+    library = Library(settings)
+    known = tmp_path / "known.txt"  # every 7th file by MD5, and the zip's pictures by PDQ
+    known.write_text("".join(hashlib.md5(p.read_bytes()).hexdigest() + ",B\n"
+                             for p in sorted((tmp_path / "evidence").rglob("*"))[::7]
+                             if p.is_file()))
+    library.import_file(known, "known")
+    pdqs = tmp_path / "pdq.txt"
+    pdqs.write_text("".join(pdq_from_bytes(png_bytes(scene(10_000 + n, (64, 48))), 10**8)
+                            .hash.hex + ",C\n" for n in range(0, 150, 3)))
+    library.import_file(pdqs, "near", format="pdq-text")
     clean = create_case(settings, "clean")
-    scan(clean, evidence, Limits(), workers=2)
+    scan(clean, evidence, Limits(), workers=2, matcher=Matcher(library))
     expected = comparable(clean)
     assert len(expected) == N_FILES + 150
+    assert sum(1 for r in expected if dict(r)["matches"]) > 150
 
     killed = create_case(settings, "killed")
     db = killed.db_path
