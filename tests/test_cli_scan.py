@@ -23,7 +23,8 @@ def test_scan_json_summary_and_case_counts(cli, tmp_path: Path) -> None:
     assert result.code == 0, result.err
     summary = result.json()
     assert set(summary) == {"case", "evidence", "source", "resumed", "units", "items", "errors",
-                            "bytes", "seconds", "total_items", "total_errors"}
+                            "bytes", "seconds", "total_items", "total_errors", "matches"}
+    assert summary["matches"] == 0  # the library is empty
     assert (summary["case"], summary["evidence"], summary["source"], summary["resumed"]) == (
         "k", str(evidence), "directory", False)
     assert (summary["units"], summary["items"], summary["errors"]) == (3, 3, 1)
