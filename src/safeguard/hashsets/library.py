@@ -366,23 +366,33 @@ class _EntryLoader:
         self.report = report
         self.first_id = (conn.execute(select(Entry.id).order_by(Entry.id.desc()).limit(1)
                                       ).scalar() or 0) + 1
-        self.digests = {kind: bytearray() for kind in (*KINDS, "pdq")}
-        self.positions = {kind: array("q") for kind in (*KINDS, "pdq")}
-        self.keys = bytearray()
         self.categories = array("i")
         self._category_ids: dict[str | None, int] = {}
 
     def load(self, entries: Iterator[HashEntry], folder: Path,
              on_progress: Callable[[int], None] | None) -> dict[str, int]:
-        """Stream ``entries`` in; the hot loop of a 10 M-line import, so written flat."""
+        """Stream ``entries`` in; the hot loop of a 10 M-line import, so written flat.
+
+        Digests, their entry positions and the merge keys are spooled to files in the set's
+        folder as they come, so a 2 GB file imports in bounded memory."""
+        self.spools = {name: _Spool(folder / f"{name}.spool") for name in (
+            *KINDS, "pdq", "md5.at", "sha1.at", "sha256.at", "pdq.at", "keys")}
+        try:
+            return self._load(entries, folder, on_progress)
+        finally:
+            for spool in self.spools.values():
+                spool.remove()
+
+    def _load(self, entries: Iterator[HashEntry], folder: Path,
+              on_progress: Callable[[int], None] | None) -> dict[str, int]:
         rows: list[tuple[Any, ...]] = []
         append_row = rows.append
         fromhex, dumps = bytes.fromhex, json.dumps
-        digests, positions = self.digests, self.positions
-        md5s, sha1s, sha256s, pdqs = (digests[k] for k in ("md5", "sha1", "sha256", "pdq"))
-        md5_at, sha1_at, sha256_at, pdq_at = (positions[k].append
+        spools = self.spools
+        md5s, sha1s, sha256s, pdqs = (spools[k].add for k in ("md5", "sha1", "sha256", "pdq"))
+        md5_at, sha1_at, sha256_at, pdq_at = (spools[f"{k}.at"].add_position
                                               for k in ("md5", "sha1", "sha256", "pdq"))
-        keys, categories = self.keys, self.categories
+        add_key, categories = spools["keys"].add, self.categories
         category_ids: dict[str | None, int] = {}
         mapped: dict[str | None, str | None] = {}
         set_id, first_id = self.set_id, self.first_id
@@ -395,24 +405,24 @@ class _EntryLoader:
             b_md5 = b_sha1 = b_sha256 = b_pdq = None
             if md5 is not None:
                 b_md5 = fromhex(md5)
-                md5s += b_md5
+                md5s(b_md5)
                 md5_at(position)
             if sha1 is not None:
                 b_sha1 = fromhex(sha1)
-                sha1s += b_sha1
+                sha1s(b_sha1)
                 sha1_at(position)
             if sha256 is not None:
                 b_sha256 = fromhex(sha256)
-                sha256s += b_sha256
+                sha256s(b_sha256)
                 sha256_at(position)
             if pdq is not None:
                 b_pdq = fromhex(pdq)
                 if pdq == ZERO_PDQ:
                     zero_pdq += 1
                 else:
-                    pdqs += b_pdq
+                    pdqs(b_pdq)
                     pdq_at(position)
-            keys += (b_md5 or b_sha1 or b_sha256 or b_pdq)[:16]  # type: ignore[index]
+            add_key((b_md5 or b_sha1 or b_sha256 or b_pdq)[:16])  # type: ignore[index]
             category = entry.category
             category_id = category_ids.get(category)
             if category_id is None:
@@ -480,7 +490,7 @@ class _EntryLoader:
         the first occurrence stands for both; counted, and category conflicts reported."""
         if count < 2:
             return np.empty(0, np.int64)
-        keys = np.frombuffer(bytes(self.keys), np.uint64).reshape(count, 2)
+        keys = self.spools["keys"].array(np.uint64, 2)
         order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: earlier position first
         same = (keys[order[1:]] == keys[order[:-1]]).all(axis=1)
         if not same.any():
@@ -505,10 +515,12 @@ class _EntryLoader:
         counts: dict[str, int] = {}
         for kind in (*KINDS, "pdq"):
             width = 32 if kind == "pdq" else WIDTHS[kind]
-            digests = np.frombuffer(bytes(self.digests[kind]), np.uint8).reshape(-1, width)
-            positions = np.frombuffer(self.positions[kind], np.int64)
-            keep = ~np.isin(positions, dropped)
-            digests, ids = digests[keep], positions[keep] + self.first_id
+            digests = self.spools[kind].array(np.uint8, width)
+            positions = self.spools[f"{kind}.at"].array(np.int64)
+            if len(dropped):
+                keep = ~np.isin(positions, dropped)
+                digests, positions = digests[keep], positions[keep]
+            ids = positions + self.first_id
             counts[f"{kind}_count"] = len(ids)
             if not len(ids):
                 continue
@@ -517,8 +529,50 @@ class _EntryLoader:
                 PdqIndex.build(folder / "pdq", digests, ids)
             else:
                 ExactIndex.build(folder, kind, digests, ids)
-            self.digests[kind] = bytearray()
+            del digests, positions, ids
         return counts
+
+
+class _Spool:
+    """An append-only file of fixed-width records, buffered, read back memory-mapped."""
+
+    FLUSH = 1 << 22
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed by array() or remove()
+        self.buffer = bytearray()
+        self.add = self._add
+        self._pack = array("q")
+
+    def _add(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= self.FLUSH:
+            self.handle.write(self.buffer)
+            self.buffer.clear()
+
+    def add_position(self, position: int) -> None:
+        self._pack.append(position)
+        if len(self._pack) >= self.FLUSH // 8:
+            self.handle.write(self._pack.tobytes())
+            self._pack = array("q")
+
+    def array(self, dtype: Any, width: int = 1) -> np.ndarray:
+        """Everything added, as an ``(n, width)`` (or ``(n,)``) array mapped from the file."""
+        if not self.handle.closed:
+            self.handle.write(self.buffer)
+            self.handle.write(self._pack.tobytes())
+            self.handle.close()
+        size = self.path.stat().st_size // np.dtype(dtype).itemsize
+        if size == 0:
+            return np.empty((0, width) if width > 1 else 0, dtype)
+        mapped = np.memmap(self.path, dtype, "r", shape=(size,))
+        return mapped.reshape(-1, width) if width > 1 else mapped
+
+    def remove(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _import_digests(reader: Any, path: Path, report: ImportReport, folder: Path,
