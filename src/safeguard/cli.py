@@ -30,7 +30,8 @@ app = typer.Typer(
     add_completion=False,
 )
 case_app = typer.Typer(help="Create, list and inspect cases.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check a case's audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the audit log of a case or of the hash library.",
+                        no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(audit_app, name="audit")
 
