@@ -216,7 +216,7 @@ def scan_cmd(
     try:
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
-                           matcher=matcher)
+                           matcher=matcher, video=settings.video)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None
@@ -289,6 +289,8 @@ def hash_cmd(
         if result.get("pdq"):
             record.update(pdq=result["pdq"], pdq_quality=result["pdq_quality"],
                           width=result["width"], height=result["height"])
+        if result.get("vpdq") is not None:
+            record.update(vpdq=result["vpdq"], video=result.get("video"))
         if result.get("error"):
             record["error"] = result["error"]
             failed = True

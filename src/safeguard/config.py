@@ -3,7 +3,7 @@
 Values come from, in order of precedence: command-line options, environment variables
 (``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
 (``[limits]`` table, keys as in :class:`Limits`; ``[matching]``, keys as in
-:class:`Matching`), then the defaults below.
+:class:`Matching`; ``[video]``, keys as in :class:`Video`), then the defaults below.
 """
 
 from __future__ import annotations
@@ -64,6 +64,26 @@ class Matching:
     pdq_threshold: int = 31
     #: the category scheme every hash set's categories are mapped into (docs/categories.md)
     scheme: str = "uk"
+    #: vPDQ rule: share of the scanned video's frames that must match the known video ...
+    vpdq_query_share: float = 0.8
+    #: ... and share of the known video's frames that must match the scanned one
+    vpdq_reference_share: float = 0.8
+
+
+@dataclass(frozen=True)
+class Video:
+    """How videos are hashed (docs/video.md)."""
+
+    #: frames hashed per second of video
+    fps: float = 1.0
+    #: drop a frame within this many bits of the last kept one (0: keep every sampled frame)
+    prune: int = 0
+    #: remove black letterbox / pillarbox bars before hashing each frame
+    letterbox: bool = True
+    #: keyframes chosen for the review strip
+    keyframes: int = 8
+    #: a video inside an archive is read into memory to decode it, up to this many bytes
+    max_member_bytes: int = 1 * GiB
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class Settings:
     database_url: str | None
     limits: Limits
     matching: Matching = Matching()
+    video: Video = Video()
 
     @property
     def cases_dir(self) -> Path:
@@ -85,7 +106,7 @@ def default_home() -> Path:
 
 def load_settings(home: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().absolute()
-    limits, matching = Limits(), Matching()
+    limits, matching, video = Limits(), Matching(), Video()
     config_file = home / "config.toml"
     if config_file.is_file():
         try:
@@ -94,11 +115,13 @@ def load_settings(home: Path | None = None) -> Settings:
             raise SafeguardError(f"{config_file}: not valid TOML: {exc}") from None
         limits = _table(config_file, config, "limits", limits, "limit")
         matching = _table(config_file, config, "matching", matching, "matching setting")
+        video = _table(config_file, config, "video", video, "video setting")
     return Settings(
         home=home,
         database_url=os.environ.get("SAFEGUARD_DATABASE_URL") or None,
         limits=limits,
         matching=matching,
+        video=video,
     )
 
 

@@ -54,7 +54,7 @@ def test_any_one_equal_digest_is_a_match(library: Library, tmp_path: Path) -> No
     assert hits[0].as_dict() == {
         "set": "bad", "version": None, "purpose": "known_bad", "signal": "md5", "distance": 0,
         "variant": None, "category": "A", "category_given": "A", "scheme": "uk",
-        "media_id": "m1", "series": None}
+        "media_id": "m1", "series": None, "details": None}
 
 
 def test_pdq_threshold_is_inclusive(library: Library, tmp_path: Path) -> None:

@@ -40,6 +40,8 @@ from safeguard.hashsets.entry import PURPOSES, HashEntry, ImportReport
 from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
 from safeguard.matching.exact import WIDTHS, ExactIndex
 from safeguard.matching.pdq_index import PdqIndex
+from safeguard.matching.vpdq_match import parse_frames
+from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store import db
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -77,6 +79,7 @@ class SetRecord:
     sha1_count: int
     sha256_count: int
     pdq_count: int
+    vpdq_count: int
     digest_only: bool
     report: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +175,22 @@ class Library:
             return None
         return PdqIndex.open(self.set_dir(record) / "pdq")
 
+    def frame_index(self, record: SetRecord) -> PdqIndex | None:
+        """The set's known videos' frame hashes (ids: their entries), or None."""
+        if not record.vpdq_count:
+            return None
+        return PdqIndex.open(self.set_dir(record) / "vpdq")
+
+    def entry_frames(self, ids: list[int]) -> dict[int, list[tuple[float, str, int]]]:
+        """Known videos' frames by entry id."""
+        found: dict[int, list[tuple[float, str, int]]] = {}
+        for start in range(0, len(ids), 500):
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(Entry.id, Entry.vpdq).where(
+                    Entry.id.in_(ids[start:start + 500]), Entry.vpdq.is_not(None)))
+                found.update((entry_id, parse_frames(text)) for entry_id, text in rows)
+        return found
+
     def entries(self, record: SetRecord, page: int = 5000) -> Iterator[HashEntry]:
         """The set's entries in import order, as the formats write them."""
         last = 0
@@ -252,8 +271,8 @@ class Library:
                         "imported_by": audit.current_actor(), "source_name": path.name,
                         "source_size": source_size, "source_sha256": source_sha256,
                         "entries": 0, "md5_count": 0, "sha1_count": 0, "sha256_count": 0,
-                        "pdq_count": 0, "digest_only": bool(getattr(reader, "digest_only",
-                                                                    False)),
+                        "pdq_count": 0, "vpdq_count": 0,
+                        "digest_only": bool(getattr(reader, "digest_only", False)),
                         "report": "{}"}).scalar_one()
                     if conn.dialect.name == "sqlite":  # a big import spills less
                         conn.exec_driver_sql("PRAGMA cache_size=-262144")
@@ -376,7 +395,8 @@ class _EntryLoader:
         Digests, their entry positions and the merge keys are spooled to files in the set's
         folder as they come, so a 2 GB file imports in bounded memory."""
         self.spools = {name: _Spool(folder / f"{name}.spool") for name in (
-            *KINDS, "pdq", "md5.at", "sha1.at", "sha256.at", "pdq.at", "keys")}
+            *KINDS, "pdq", "md5.at", "sha1.at", "sha256.at", "pdq.at", "keys", "vpdq",
+            "vpdq.at")}
         try:
             return self._load(entries, folder, on_progress)
         finally:
@@ -393,13 +413,16 @@ class _EntryLoader:
         md5_at, sha1_at, sha256_at, pdq_at = (spools[f"{k}.at"].add_position
                                               for k in ("md5", "sha1", "sha256", "pdq"))
         add_key, categories = spools["keys"].add, self.categories
+        frames_add, frames_at = spools["vpdq"].add, spools["vpdq.at"].add_position
+        videos = 0
         category_ids: dict[str | None, int] = {}
         mapped: dict[str | None, str | None] = {}
         set_id, first_id = self.set_id, self.first_id
         position = zero_pdq = 0
         for entry in entries:
             md5, sha1, sha256, pdq = entry.md5, entry.sha1, entry.sha256, entry.pdq
-            if md5 is None and sha1 is None and sha256 is None and pdq is None:
+            vpdq = entry.vpdq
+            if md5 is None and sha1 is None and sha256 is None and pdq is None and not vpdq:
                 self.report.skip(entry.position or f"entry {position + 1}", "no usable hash")
                 continue
             b_md5 = b_sha1 = b_sha256 = b_pdq = None
@@ -422,7 +445,16 @@ class _EntryLoader:
                 else:
                     pdqs(b_pdq)
                     pdq_at(position)
-            add_key((b_md5 or b_sha1 or b_sha256 or b_pdq)[:16])  # type: ignore[index]
+            if vpdq:
+                frames = [fromhex(value) for _, value, quality in parse_frames(vpdq)
+                          if quality >= MIN_MATCH_QUALITY and value != ZERO_PDQ]
+                if frames:
+                    videos += 1
+                    frames_add(b"".join(frames))
+                    for _ in frames:
+                        frames_at(position)
+            key = b_md5 or b_sha1 or b_sha256 or b_pdq or hashlib.md5(vpdq.encode()).digest()
+            add_key(key[:16])
             category = entry.category
             category_id = category_ids.get(category)
             if category_id is None:
@@ -453,7 +485,9 @@ class _EntryLoader:
         dropped = self._merge_duplicates(position)
         self._report_categories(category_ids, mapped)
         self.report.entries = position - len(dropped)
-        return self._build(folder, dropped)
+        counts = self._build(folder, dropped)
+        counts["vpdq_count"] = videos if counts.pop("vpdq_frames", 0) else 0
+        return counts
 
     def _report_categories(self, category_ids: dict[str | None, int],
                            mapped: dict[str | None, str | None]) -> None:
@@ -513,20 +547,20 @@ class _EntryLoader:
 
     def _build(self, folder: Path, dropped: np.ndarray) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for kind in (*KINDS, "pdq"):
-            width = 32 if kind == "pdq" else WIDTHS[kind]
+        for kind in (*KINDS, "pdq", "vpdq"):
+            width = WIDTHS.get(kind, 32)
             digests = self.spools[kind].array(np.uint8, width)
             positions = self.spools[f"{kind}.at"].array(np.int64)
             if len(dropped):
                 keep = ~np.isin(positions, dropped)
                 digests, positions = digests[keep], positions[keep]
             ids = positions + self.first_id
-            counts[f"{kind}_count"] = len(ids)
+            counts["vpdq_frames" if kind == "vpdq" else f"{kind}_count"] = len(ids)
             if not len(ids):
                 continue
-            if kind == "pdq":
-                (folder / "pdq").mkdir()
-                PdqIndex.build(folder / "pdq", digests, ids)
+            if kind in ("pdq", "vpdq"):  # pictures' hashes, and known videos' frames
+                (folder / kind).mkdir()
+                PdqIndex.build(folder / kind, digests, ids)
             else:
                 ExactIndex.build(folder, kind, digests, ids)
             del digests, positions, ids
@@ -594,7 +628,7 @@ def _import_digests(reader: Any, path: Path, report: ImportReport, folder: Path,
     finally:
         for handle in handles.values():
             handle.close()
-    counts = {"pdq_count": 0}
+    counts = {"pdq_count": 0, "vpdq_count": 0}
     for kind in KINDS:
         size = raw[kind].stat().st_size
         counts[f"{kind}_count"] = 0

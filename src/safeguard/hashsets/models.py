@@ -50,6 +50,8 @@ class HashSet(LibraryBase):
     sha1_count: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256_count: Mapped[int] = mapped_column(BigInteger, default=0)
     pdq_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: entries with vPDQ frame hashes (videos), their frames indexed in ``vpdq/``
+    vpdq_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: digest-only sets (NSRL) keep no entry rows: their digests live in the index alone
     digest_only: Mapped[bool] = mapped_column(Boolean, default=False)
     report: Mapped[str] = mapped_column(Text)  # canonical JSON of the ImportReport

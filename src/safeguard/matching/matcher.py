@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,20 @@ import numpy as np
 from safeguard.hashsets.library import KINDS, Library, SetRecord
 from safeguard.matching.exact import ExactIndex, hex_to_digests
 from safeguard.matching.pdq_index import PdqIndex, warm_up
+from safeguard.matching.vpdq_match import compare, segments, unique_hashes
 from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
 
 ZERO_PDQ = "0" * 64
+#: (query, set, entry id or -1, signal, distance, variant, details)
+_Found = tuple[int, SetRecord, int, str, int, str | None, dict[str, Any] | None]
+
+
+def _frame_gap(frames: Sequence[tuple[float, str, int]]) -> float:
+    """The usual spacing of a video's sampled frames: matched frames this close belong to
+    one segment."""
+    times = sorted(t for t, _, _ in frames)
+    steps = [b - a for a, b in pairwise(times) if b > a]
+    return float(np.median(steps)) if steps else 1.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,8 @@ class Query:
     #: PDQ hex variants in DIHEDRAL_NAMES order (``[0]`` the picture as stored), or one hash
     pdq: tuple[str, ...] = ()
     pdq_quality: int | None = None
+    #: a video's frames: (seconds, PDQ hex, quality)
+    frames: tuple[tuple[float, str, int], ...] = ()
 
     @property
     def pdq_matchable(self) -> bool:
@@ -51,6 +65,9 @@ class Hit:
     category_given: str | None
     category: str | None
     series: str | None
+    #: video matches: {"segments": [[start, end], ...]} (frames ↔ pictures) or
+    #: {"query_share", "reference_share"} (the vPDQ rule)
+    details: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +75,7 @@ class Hit:
             "signal": self.signal, "distance": self.distance, "variant": self.variant,
             "category": self.category, "category_given": self.category_given,
             "scheme": self.set.scheme, "media_id": self.media_id, "series": self.series,
+            "details": self.details,
         }
 
 
@@ -66,6 +84,9 @@ class Matcher:
 
     def __init__(self, library: Library, pdq_threshold: int | None = None) -> None:
         self.library = library
+        matching = library.settings.matching
+        self.query_share = matching.vpdq_query_share
+        self.reference_share = matching.vpdq_reference_share
         self.pdq_threshold = (library.settings.matching.pdq_threshold
                               if pdq_threshold is None else pdq_threshold)
         if not 0 <= self.pdq_threshold <= 256:
@@ -80,7 +101,9 @@ class Matcher:
             for record in self.sets for kind in KINDS}
         self._pdq: dict[int, PdqIndex | None] = {
             record.id: library.pdq_index(record) for record in self.sets}
-        if any(self._pdq.values()):
+        self._frames: dict[int, PdqIndex | None] = {
+            record.id: library.frame_index(record) for record in self.sets}
+        if any(self._pdq.values()) or any(self._frames.values()):
             warm_up()  # compile or load the search kernels before the first batch
 
     def describe(self) -> list[dict[str, Any]]:
@@ -88,7 +111,7 @@ class Matcher:
                  "source_sha256": s.source_sha256} for s in self.sets]
 
     def match(self, queries: Sequence[Query]) -> list[Hit]:
-        found: list[tuple[int, SetRecord, int, str, int, str | None]] = []
+        found: list[_Found] = []
         for kind in KINDS:
             picked = [(i, getattr(q, kind)) for i, q in enumerate(queries) if getattr(q, kind)]
             if not picked:
@@ -100,23 +123,24 @@ class Matcher:
                 if index is None:
                     continue
                 rows, ids = index.lookup(digests)
-                found.extend((int(origin[r]), record, int(e), kind, 0, None)
+                found.extend((int(origin[r]), record, int(e), kind, 0, None, None)
                              for r, e in zip(rows.tolist(), ids.tolist(), strict=True))
         found.extend(self._match_pdq(queries))
+        found.extend(self._match_frames(queries))
+        found.extend(self._match_videos(queries))
         details = self.library.entry_rows(sorted({f[2] for f in found if f[2] >= 0}))
         hits = []
-        for query, record, entry_id, signal, distance, variant in found:
+        for query, record, entry_id, signal, distance, variant, extra in found:
             row = details.get(entry_id, {})
             hits.append(Hit(
                 query=query, set=record, entry_id=entry_id if entry_id >= 0 else None,
                 signal=signal, distance=distance, variant=variant,
                 media_id=row.get("media_id"), category_given=row.get("category_given"),
-                category=row.get("category"), series=row.get("series")))
+                category=row.get("category"), series=row.get("series"), details=extra))
         hits.sort(key=lambda h: (h.query, h.distance, h.set.name, h.signal, h.entry_id or -1))
         return hits
 
-    def _match_pdq(self, queries: Sequence[Query]
-                   ) -> list[tuple[int, SetRecord, int, str, int, str | None]]:
+    def _match_pdq(self, queries: Sequence[Query]) -> list[_Found]:
         origin: list[tuple[int, int]] = []
         values: list[str] = []
         for i, query in enumerate(queries):
@@ -140,8 +164,76 @@ class Matcher:
                     best[key] = (d, variant)
         by_id = {s.id: s for s in self.sets}
         return [(query, by_id[set_id], entry, "pdq", d,
-                 DIHEDRAL_NAMES[variant] if len(queries[query].pdq) > 1 else None)
+                 DIHEDRAL_NAMES[variant] if len(queries[query].pdq) > 1 else None, None)
                 for (query, set_id, entry), (d, variant) in best.items()]
+
+    def _usable_frames(self, queries: Sequence[Query]
+                       ) -> tuple[list[tuple[int, float]], np.ndarray]:
+        """(query, seconds) of every frame good enough to match, and their hashes."""
+        origin: list[tuple[int, float]] = []
+        values: list[str] = []
+        for i, query in enumerate(queries):
+            for t, value, quality in query.frames:
+                if quality >= MIN_MATCH_QUALITY and value != ZERO_PDQ:
+                    origin.append((i, t))
+                    values.append(value)
+        arr = (np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, 32)
+               if values else np.empty((0, 32), np.uint8))
+        return origin, arr
+
+    def _match_frames(self, queries: Sequence[Query]) -> list[_Found]:
+        """Video frames against the sets' picture hashes: a known picture inside a video is
+        a lead; each (video, entry) is one hit with the segments where it was seen."""
+        origin, arr = self._usable_frames(queries)
+        if not len(arr):
+            return []
+        found: list[_Found] = []
+        for record in self.sets:
+            index = self._pdq_index(record)
+            if index is None:
+                continue
+            rows, ids, dists = index.search(arr, self.pdq_threshold)
+            seen: dict[tuple[int, int], tuple[int, set[float]]] = {}
+            for r, e, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
+                query, t = origin[r]
+                best, times = seen.get((query, e), (d, set()))
+                times.add(t)
+                seen[(query, e)] = (min(best, d), times)
+            for (query, entry), (d, times) in seen.items():
+                gap = _frame_gap(queries[query].frames)
+                found.append((query, record, entry, "frame", d, None, {
+                    "segments": [list(run) for run in segments(sorted(times), gap)]}))
+        return found
+
+    def _match_videos(self, queries: Sequence[Query]) -> list[_Found]:
+        """Videos against the sets' known videos by the vPDQ rule, candidates found through
+        each set's frame index (never a linear pass over every known video)."""
+        origin, arr = self._usable_frames(queries)
+        if not len(arr):
+            return []
+        found: list[_Found] = []
+        for record in self.sets:
+            index = self._frames[record.id]
+            if index is None:
+                continue
+            rows, ids, _ = index.search(arr, self.pdq_threshold)
+            candidates: dict[int, set[int]] = {}
+            for r, e in zip(rows.tolist(), ids.tolist(), strict=True):
+                candidates.setdefault(origin[r][0], set()).add(e)
+            known = self.library.entry_frames(sorted({e for c in candidates.values()
+                                                      for e in c}))
+            for query, entries in candidates.items():
+                mine = unique_hashes([v for _, v, _ in queries[query].frames],
+                                     [q for _, _, q in queries[query].frames])
+                for entry in sorted(entries):
+                    frames = known.get(entry, [])
+                    theirs = unique_hashes([v for _, v, _ in frames], [q for _, _, q in frames])
+                    result = compare(mine, theirs, self.pdq_threshold)
+                    if result.passes(self.query_share, self.reference_share):
+                        found.append((query, record, entry, "vpdq", 0, None, {
+                            "query_share": round(result.query_share, 4),
+                            "reference_share": round(result.reference_share, 4)}))
+        return found
 
     def _exact_index(self, record: SetRecord, kind: str) -> ExactIndex | None:
         return self._exact[(record.id, kind)]

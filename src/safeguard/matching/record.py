@@ -8,6 +8,7 @@ row and, for ``safeguard match``, a ``match.run`` audit event naming the set ver
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from safeguard.store.models import Item, Match, MatchRun
 
 _PAGE = 2000
 _ITEM_COLUMNS = (Item.id, Item.md5, Item.sha1, Item.sha256, Item.pdq, Item.pdq_dihedral,
-                 Item.pdq_quality)
+                 Item.pdq_quality, Item.vpdq)
 
 
 @dataclass
@@ -44,8 +45,10 @@ class MatchSummary:
 def query_of(row: Any) -> Query:
     variants = tuple(row.pdq_dihedral.split(",")) if row.pdq_dihedral else (
         (row.pdq,) if row.pdq else ())
+    frames = tuple((f["t"], f["pdq"], f["quality"]) for f in json.loads(row.vpdq)) \
+        if row.vpdq else ()
     return Query(md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=variants,
-                 pdq_quality=row.pdq_quality)
+                 pdq_quality=row.pdq_quality, frames=frames)
 
 
 def begin_run(conn: Connection, matcher: Matcher, trigger: str) -> int:
@@ -84,7 +87,7 @@ def match_items(conn: Connection, matcher: Matcher, run_id: int,
 
 
 def _record(conn: Connection, matcher: Matcher, run_id: int, rows: Sequence[Any]) -> int:
-    rows = [row for row in rows if row.md5 or row.sha1 or row.sha256 or row.pdq]
+    rows = [row for row in rows if row.md5 or row.sha1 or row.sha256 or row.pdq or row.vpdq]
     if not rows:
         return 0
     conn.execute(update(MatchRun).where(MatchRun.id == run_id).values(
@@ -101,6 +104,7 @@ def _record(conn: Connection, matcher: Matcher, run_id: int, rows: Sequence[Any]
             "category_given": hit.category_given, "category": hit.category,
             "scheme": matcher.scheme if hit.category is not None else None,
             "series": hit.series,
+            "details": audit.canonical_json(hit.details) if hit.details else None,
         } for hit in hits])
     return len(hits)
 
@@ -115,7 +119,7 @@ def rematch_case(case: Case, matcher: Matcher,
 
     started = time.monotonic()
     hashed = or_(Item.md5.is_not(None), Item.sha1.is_not(None), Item.sha256.is_not(None),
-                 Item.pdq.is_not(None))
+                 Item.pdq.is_not(None), Item.vpdq.is_not(None))
     with case.engine.begin() as conn:
         total = conn.execute(select(func.count()).select_from(Item).where(hashed)).scalar_one()
         run_id = begin_run(conn, matcher, "match")

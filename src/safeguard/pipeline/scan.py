@@ -30,7 +30,7 @@ from pebble import ProcessExpired, ProcessPool
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
-from safeguard.config import Limits, PdqMethod
+from safeguard.config import Limits, PdqMethod, Video
 from safeguard.errors import ScanLockedError
 from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
@@ -90,6 +90,7 @@ def scan(
     on_progress: Callable[[Progress], None] | None = None,
     process: ProcessFn = run_unit,
     matcher: Matcher | None = None,
+    video: Video | None = None,
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
     matched against the hash library in the same transaction."""
@@ -124,7 +125,8 @@ def scan(
                          details, actor)
         _enumerate(case, evidence_id, source.items())
         progress = Progress()
-        tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method)
+        tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method,
+                               video or Video())
         with case.engine.connect() as conn:
             progress.total = conn.execute(
                 select(func.count()).select_from(Item).where(
@@ -266,7 +268,7 @@ def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
 
 def _pending_tasks(
     case: Case, evidence_id: int, source: str, evidence_path: Path, limits: Limits,
-    pdq_method: PdqMethod,
+    pdq_method: PdqMethod, video: Video,
 ) -> Iterator[UnitTask]:
     """Pending units in id order, read in pages so memory stays flat on any evidence size."""
     last = 0
@@ -282,7 +284,8 @@ def _pending_tasks(
         if not rows:
             return
         for item_id, fs_path, path, size in rows:
-            yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method)
+            yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method,
+                           video=video)
         last = rows[-1][0]
 
 
@@ -421,8 +424,11 @@ def _child_row(record: dict[str, Any], evidence_id: int, unit_id: int,
     return row
 
 
+_JSON_FIELDS = frozenset({"exif", "vpdq", "video"})
+
+
 def _db_value(key: str, value: Any) -> Any:
-    return audit.canonical_json(value) if key == "exif" and value is not None else value
+    return audit.canonical_json(value) if key in _JSON_FIELDS and value is not None else value
 
 
 def _evidence_totals(conn: Connection, evidence_id: int) -> dict[str, int]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeguard.config import Limits, PdqMethod
+from safeguard.config import Limits, PdqMethod, Video
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class UnitTask:
     pdq_method: PdqMethod = "reference"
     digests_only: bool = False  # after a timeout or crash: hash, do not decode or expand
     note: str | None = None  # why digests_only
+    video: Video = field(default_factory=Video)
 
 
 @dataclass

@@ -102,6 +102,7 @@ class _Walker:
                         f"{self.limits.max_archive_depth} reached")
             container = None
         picture = content.is_picture and not self.task.digests_only
+        video = content.is_video and not self.task.digests_only and not container
         kept: list[bytes] = [head]
         try:
             if container in STREAMED_CONTAINERS:
@@ -119,6 +120,17 @@ class _Walker:
                 else:
                     self._error(record, f"{container} archive not opened: larger than the "
                                 f"in-memory limit for nested archives ({limit} bytes)")
+            elif video and reopen is not None:
+                _drain(stream, builder)
+                reopen.seek(0)
+                self._video(record, reopen)
+            elif video:
+                limit = self.task.video.max_member_bytes
+                if _drain(stream, builder, kept, limit):
+                    self._video(record, io.BytesIO(b"".join(kept)))
+                else:
+                    self._error(record, f"video not decoded: larger than the in-memory limit "
+                                f"for videos inside containers ({limit} bytes)")
             elif picture:
                 # the kept bytes are hashed below, in a thread beside the decode
                 picture = _drain(stream, builder, kept, self.limits.max_picture_bytes, defer=True)
@@ -174,6 +186,29 @@ class _Walker:
                 self._error(record, str(exc))
             except Exception as exc:  # a decoder's own defect: this item's error, not the unit's
                 self._error(record, f"{picture_signal.name} failed: {_reason(exc)}")
+
+    def _video(self, record: dict[str, Any], source: BinaryIO) -> None:
+        """vPDQ frame hashes, container metadata and review keyframes; a decode that fails
+        midway keeps the frames hashed so far, with the error."""
+        from safeguard.signals.vpdq import vpdq_from_source
+
+        options = self.task.video
+        try:
+            hashes = vpdq_from_source(source, self.limits, fps=options.fps,
+                                      prune=options.prune or None,
+                                      letterbox=options.letterbox,
+                                      max_keyframes=options.keyframes)
+        except ItemError as exc:
+            self._error(record, str(exc))
+            return
+        except Exception as exc:  # a decoder's own defect: this item's error, not the unit's
+            self._error(record, f"video decoding failed: {_reason(exc)}")
+            return
+        record["vpdq"] = [{"t": f.t, "pdq": f.pdq, "quality": f.quality}
+                          for f in hashes.frames]
+        record["video"] = {**hashes.metadata, "keyframes": hashes.keyframes}
+        if hashes.error:
+            self._error(record, hashes.error)
 
     def _fail(self, record: dict[str, Any], reason: str) -> None:
         """Reading the item failed: no digests (they would be of partial data)."""

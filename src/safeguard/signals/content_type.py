@@ -67,6 +67,11 @@ class ContentType:
     def is_picture(self) -> bool:
         return self.mime in PICTURE_TYPES
 
+    @property
+    def is_video(self) -> bool:
+        """A container FFmpeg may decode (MP4, MOV, MKV, WebM, AVI, FLV, WMV, 3GP, MPEG)."""
+        return self.mime.startswith("video/")
+
 
 def sniff(head: bytes, name: str) -> ContentType:
     """``head``: the first SNIFF_BYTES of the item (or all of it); ``name``: its path."""

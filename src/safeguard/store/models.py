@@ -90,6 +90,10 @@ class Item(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     exif: Mapped[str | None] = mapped_column(Text)  # canonical JSON
+    #: video frame hashes: canonical JSON list of {"t", "pdq", "quality"}
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    #: video container metadata and review keyframe times: canonical JSON
+    video: Mapped[str | None] = mapped_column(Text)
     link_target: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)
@@ -164,3 +168,6 @@ class Match(Base):
     category: Mapped[str | None] = mapped_column(String(64))  # in the library's scheme
     scheme: Mapped[str | None] = mapped_column(String(64))
     series: Mapped[str | None] = mapped_column(Text)
+    #: video matches: {"segments": [[start, end], ...]} for frames matching a picture set,
+    #: {"query_share", "reference_share"} for the vPDQ rule; canonical JSON
+    details: Mapped[str | None] = mapped_column(Text)

@@ -21,12 +21,12 @@ ITEM_FIELDS = (
     "path", "size", "type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "deleted",
     "status", "error", "evidence", "container", "depth", "ordinal", "entry", "mtime", "atime",
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
-    "crtime", "inode", "matches", "known_good", "category_conflict",
+    "crtime", "inode", "matches", "known_good", "category_conflict", "vpdq", "video",
 )
 #: keys of each entry of an item's ``matches`` list
 MATCH_FIELDS = (
     "set", "version", "purpose", "signal", "distance", "variant", "category",
-    "category_given", "scheme", "media_id", "series",
+    "category_given", "scheme", "media_id", "series", "details",
 )
 
 
@@ -62,9 +62,10 @@ def _matches_of(case: Case, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
                                 .order_by(Match.item_id, Match.distance, Match.set_name,
                                           Match.signal, Match.id)).mappings()
             for row in rows:
-                found.setdefault(row["item_id"], []).append({
-                    "set": row["set_name"], "version": row["set_version"],
-                    **{key: row[key] for key in MATCH_FIELDS[2:]}})
+                match = {"set": row["set_name"], "version": row["set_version"],
+                         **{key: row[key] for key in MATCH_FIELDS[2:]}}
+                match["details"] = json.loads(row["details"]) if row["details"] else None
+                found.setdefault(row["item_id"], []).append(match)
     return found
 
 
@@ -82,7 +83,9 @@ def _record(item: Item, evidence_path: str, container: str | None,
     record["container"] = container
     record["deleted"] = bool(item.deleted)
     record["extension_mismatch"] = bool(item.extension_mismatch)
-    record["exif"] = json.loads(item.exif) if item.exif else None
+    for key in ("exif", "vpdq", "video"):
+        value = getattr(item, key)
+        record[key] = json.loads(value) if value else None
     return record
 
 

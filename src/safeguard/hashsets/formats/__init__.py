@@ -12,11 +12,13 @@ from safeguard.hashsets.formats.icse import IcseFormat
 from safeguard.hashsets.formats.nsrl import NsrlFormat
 from safeguard.hashsets.formats.text import PdqTextFormat, TextFormat
 from safeguard.hashsets.formats.vics import VicsFormat
+from safeguard.hashsets.formats.vpdq import VpdqFormat
 
 FORMATS = FormatRegistry([
     NsrlFormat(),
     VicsFormat(),
     IcseFormat(),
+    VpdqFormat(),
     TextFormat(),
     PdqTextFormat(),
 ])
