@@ -104,3 +104,14 @@ def test_frame_layout_round_trips() -> None:
     assert parse_frames(format_frames(given)) == given
     assert parse_frames("not,a,frame\n1,100,zz,0.1\n0,100," + "c" * 64 + ",2.000") == [
         (2.0, "c" * 64, 100)]
+
+
+def test_known_videos_round_trip_through_vics(library: Library, tmp_path: Path) -> None:
+    from safeguard.hashsets.export import export_set
+
+    out = tmp_path / "videos.json"
+    assert export_set(library, "known-videos", "vics", out) == 1
+    again = library.import_file(out, "again").set
+    assert (again.format, again.vpdq_count) == ("vics", 1)
+    hits = Matcher(library).match([Query(frames=frames("chair-22-sd-grey-bar"))])
+    assert sorted(h.set.name for h in hits if h.signal == "vpdq") == ["again", "known-videos"]

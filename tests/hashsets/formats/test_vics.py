@@ -130,7 +130,7 @@ def test_invalid_hashes_skipped_and_counted(tmp_path: Path, rng: random.Random) 
     assert report.invalid_examples == [
         f"media 1: MD5 {good[:-2]!r} has 30 hex digits, not 32",
         f"media 2: MD5 {'z' * 32!r} is not hexadecimal",
-        "media 4: no MD5, SHA1, SHA256 or PDQ",
+        "media 4: no MD5, SHA1, SHA256, PDQ or vPDQ",
         "media 5: MD5 12345 is not text",
         "media 6: not a Media object",
     ]

@@ -296,10 +296,10 @@ def _entry(obj: Any, position: str, name: str, report: ImportReport, strict: boo
     if not obj.keys() <= MEDIA_FIELDS:
         for key in obj.keys() - MEDIA_FIELDS:
             report.unknown_fields[key] += 1
-    if entry.md5 or entry.sha1 or entry.sha256 or entry.pdq:
+    if entry.md5 or entry.sha1 or entry.sha256 or entry.pdq or entry.vpdq:
         return entry
     if not invalid:
-        skip_or_raise(report, name, position, "no MD5, SHA1, SHA256 or PDQ", strict)
+        skip_or_raise(report, name, position, "no MD5, SHA1, SHA256, PDQ or vPDQ", strict)
     return None
 
 
@@ -455,7 +455,7 @@ def _number_or_text(value: str | None) -> int | str | None:
 
 
 def _media(entry: HashEntry) -> dict[str, Any] | None:
-    if not (entry.md5 or entry.sha1 or entry.sha256 or entry.pdq):
+    if not (entry.md5 or entry.sha1 or entry.sha256 or entry.pdq or entry.vpdq):
         return None
     media: dict[str, Any] = {}
     for key, value in (
