@@ -23,6 +23,8 @@ ITEM_FIELDS = (
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
     "crtime", "inode", "matches", "known_good", "category_conflict", "vpdq", "video",
 )
+#: match signals that are digest equality; the others (pdq, frame, vpdq) are near-duplicates
+EXACT_SIGNALS = ("md5", "sha1", "sha256")
 #: keys of each entry of an item's ``matches`` list
 MATCH_FIELDS = (
     "set", "version", "purpose", "signal", "distance", "variant", "category",
@@ -151,10 +153,10 @@ def _matching_summary(case: Case) -> dict[str, Any]:
         known_good = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
             Match.purpose == "known_good")).scalar_one()
         exact = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
-            Match.signal != "pdq")).scalar_one()
+            Match.signal.in_(EXACT_SIGNALS))).scalar_one()
         pdq_only = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
-            Match.signal == "pdq", Match.item_id.not_in(
-                select(Match.item_id).where(Match.signal != "pdq")))).scalar_one()
+            Match.signal.not_in(EXACT_SIGNALS), Match.item_id.not_in(
+                select(Match.item_id).where(Match.signal.in_(EXACT_SIGNALS))))).scalar_one()
         by_set = [{"set": name, "version": version, "purpose": purpose, "items": n}
                   for name, version, purpose, n in grouped(
                       Match.set_name, Match.set_version, Match.purpose)]
@@ -178,7 +180,7 @@ def _by_category(conn: Any) -> list[dict[str, Any]]:
     many by a digest, and how many by PDQ alone (within that category)."""
     from sqlalchemy import case
 
-    exact = func.max(case((Match.signal != "pdq", 1), else_=0))
+    exact = func.max(case((Match.signal.in_(EXACT_SIGNALS), 1), else_=0))
     per_item = (select(Match.category, Match.category_given, Match.item_id,
                        exact.label("exact"))
                 .where(Match.purpose != "known_good")
