@@ -276,12 +276,14 @@ def hash_cmd(
     """Hash files: MD5, SHA1, SHA256, type, and PDQ for pictures (one JSON line each)."""
     from safeguard.pipeline.worker import hash_file
 
-    limits = _settings().limits
+    settings = _settings()
+    limits = settings.limits
     failed = False
     for path in files:
         record: dict[str, Any] = {"path": str(path)}
         try:
-            result = hash_file(os.fsencode(path), limits, "fast" if fast_pdq else "reference")
+            result = hash_file(os.fsencode(path), limits, "fast" if fast_pdq else "reference",
+                               settings.video)
         except OSError as exc:
             result = {"status": "error", "error": f"cannot open: {os_reason(exc)}"}
         for key in ("type", "md5", "sha1", "sha256"):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from safeguard.config import Limits, PdqMethod
+from safeguard.config import Limits, PdqMethod, Video
 from safeguard.errors import (
     ArchiveError,
     ItemError,
@@ -54,12 +54,14 @@ def process_unit(task: UnitTask) -> UnitResult:
     return result
 
 
-def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference") -> dict[str, Any]:
+def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference",
+              video: Video | None = None) -> dict[str, Any]:
     """Everything `safeguard hash` prints for one file (containers are not expanded)."""
-    task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method)
+    task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method,
+                    video=video or Video())
     result = UnitResult(0)
     with open_readonly(path) as stream:
-        _Walker(task, result, expand=False).item(stream, task.path, 0, None, None)
+        _Walker(task, result, expand=False).item(stream, task.path, 0, None, stream)
     return result.records[0]
 
 
