@@ -115,3 +115,20 @@ def test_known_videos_round_trip_through_vics(library: Library, tmp_path: Path) 
     assert (again.format, again.vpdq_count) == ("vics", 1)
     hits = Matcher(library).match([Query(frames=frames("chair-22-sd-grey-bar"))])
     assert sorted(h.set.name for h in hits if h.signal == "vpdq") == ["again", "known-videos"]
+
+
+def test_a_one_frame_a_second_scan_matches_a_known_video_hashed_at_every_frame() -> None:
+    from safeguard.matching.vpdq_match import compare_frames, frame_step, resample
+
+    every = frames("chair-orig-22-sd-bar")
+    sampled = resample(every, 1.0)
+    assert [round(t) for t, _, _ in sampled] == list(range(len(sampled)))
+    assert frame_step(every) == pytest.approx(1 / 30, abs=0.002)
+    naive = compare(unique_hashes([v for _, v, _ in sampled]),
+                    unique_hashes([v for _, v, _ in every]))
+    assert naive.reference_share < 0.8  # the scan never looked at most of those frames
+    fair = compare_frames(sampled, every)
+    assert (fair.query_share, fair.reference_share) == (1.0, 1.0)
+    other = compare_frames(resample(frames("chair-22-sd-grey-bar"), 1.0), every)
+    assert other.passes()
+    assert not compare_frames(resample(frames("doorknob-hd-no-bar"), 1.0), every).passes()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -18,20 +17,12 @@ import numpy as np
 from safeguard.hashsets.library import KINDS, Library, SetRecord
 from safeguard.matching.exact import ExactIndex, hex_to_digests
 from safeguard.matching.pdq_index import PdqIndex, warm_up
-from safeguard.matching.vpdq_match import compare, segments, unique_hashes
+from safeguard.matching.vpdq_match import compare_frames, frame_step, segments
 from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
 
 ZERO_PDQ = "0" * 64
 #: (query, set, entry id or -1, signal, distance, variant, details)
 _Found = tuple[int, SetRecord, int, str, int, str | None, dict[str, Any] | None]
-
-
-def _frame_gap(frames: Sequence[tuple[float, str, int]]) -> float:
-    """The usual spacing of a video's sampled frames: matched frames this close belong to
-    one segment."""
-    times = sorted(t for t, _, _ in frames)
-    steps = [b - a for a, b in pairwise(times) if b > a]
-    return float(np.median(steps)) if steps else 1.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +37,12 @@ class Query:
     pdq_quality: int | None = None
     #: a video's frames: (seconds, PDQ hex, quality)
     frames: tuple[tuple[float, str, int], ...] = ()
+    #: the same frames hashed whole, when letterbox removal cut bars (the vPDQ reference
+    #: hashes whole frames: sets made with it match these)
+    frames_uncropped: tuple[tuple[float, str, int], ...] = ()
+
+    def frame_lists(self) -> tuple[tuple[tuple[float, str, int], ...], ...]:
+        return tuple(f for f in (self.frames, self.frames_uncropped) if f)
 
     @property
     def pdq_matchable(self) -> bool:
@@ -173,7 +170,7 @@ class Matcher:
         origin: list[tuple[int, float]] = []
         values: list[str] = []
         for i, query in enumerate(queries):
-            for t, value, quality in query.frames:
+            for t, value, quality in (f for frames in query.frame_lists() for f in frames):
                 if quality >= MIN_MATCH_QUALITY and value != ZERO_PDQ:
                     origin.append((i, t))
                     values.append(value)
@@ -200,7 +197,7 @@ class Matcher:
                 times.add(t)
                 seen[(query, e)] = (min(best, d), times)
             for (query, entry), (d, times) in seen.items():
-                gap = _frame_gap(queries[query].frames)
+                gap = frame_step(queries[query].frames)
                 found.append((query, record, entry, "frame", d, None, {
                     "segments": [list(run) for run in segments(sorted(times), gap)]}))
         return found
@@ -223,12 +220,14 @@ class Matcher:
             known = self.library.entry_frames(sorted({e for c in candidates.values()
                                                       for e in c}))
             for query, entries in candidates.items():
-                mine = unique_hashes([v for _, v, _ in queries[query].frames],
-                                     [q for _, _, q in queries[query].frames])
+                mine = queries[query].frame_lists()
                 for entry in sorted(entries):
-                    frames = known.get(entry, [])
-                    theirs = unique_hashes([v for _, v, _ in frames], [q for _, _, q in frames])
-                    result = compare(mine, theirs, self.pdq_threshold)
+                    theirs = known.get(entry, [])
+                    result = max((compare_frames(own, theirs, self.pdq_threshold)
+                                  for own in mine),
+                                 key=lambda r: (r.passes(self.query_share,
+                                                         self.reference_share),
+                                                r.query_share + r.reference_share))
                     if result.passes(self.query_share, self.reference_share):
                         found.append((query, record, entry, "vpdq", 0, None, {
                             "query_share": round(result.query_share, 4),

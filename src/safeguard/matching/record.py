@@ -23,7 +23,7 @@ from safeguard.store.models import Item, Match, MatchRun
 
 _PAGE = 2000
 _ITEM_COLUMNS = (Item.id, Item.md5, Item.sha1, Item.sha256, Item.pdq, Item.pdq_dihedral,
-                 Item.pdq_quality, Item.vpdq)
+                 Item.pdq_quality, Item.vpdq, Item.video)
 
 
 @dataclass
@@ -47,8 +47,10 @@ def query_of(row: Any) -> Query:
         (row.pdq,) if row.pdq else ())
     frames = tuple((f["t"], f["pdq"], f["quality"]) for f in json.loads(row.vpdq)) \
         if row.vpdq else ()
+    uncropped = json.loads(row.video).get("vpdq_uncropped") if row.video else None
+    whole = tuple((f["t"], f["pdq"], f["quality"]) for f in uncropped or ())
     return Query(md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=variants,
-                 pdq_quality=row.pdq_quality, frames=frames)
+                 pdq_quality=row.pdq_quality, frames=frames, frames_uncropped=whole)
 
 
 def begin_run(conn: Connection, matcher: Matcher, trigger: str) -> int:

@@ -11,6 +11,12 @@ are dropped, each video's frame hashes are de-duplicated, then
 Two videos match when both shares reach their thresholds (defaults 80 % and 80 %): a
 trimmed copy keeps a high query share, a short clip inside a long video does not make the
 long one match, and re-encoding moves hashes by a few bits only.
+
+The reference compares videos hashed at the same rate. A known video may come hashed at
+every frame (as the reference's files are) while a scan samples one frame a second, so
+both sides are first brought to the coarser of the two rates (:func:`resample`: the frame
+nearest each tick); otherwise the known video's share counts frames the scan never looked
+at (measured on the reference chair videos: 28 % at 30 fps against 1 fps, 100 % resampled).
 """
 
 from __future__ import annotations
@@ -70,6 +76,40 @@ def compare(query: np.ndarray, reference: np.ndarray,
         query_share=q / len(query) if len(query) else 0.0,
         reference_share=r / len(reference) if len(reference) else 0.0,
         query_frames=len(query), reference_frames=len(reference))
+
+
+def frame_step(frames: Sequence[tuple[float, str, int]]) -> float:
+    """The usual spacing of a video's frames, in seconds (1.0 when it cannot be told)."""
+    times = sorted({t for t, _, _ in frames})
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else 1.0
+
+
+def resample(frames: Sequence[tuple[float, str, int]], step: float
+             ) -> list[tuple[float, str, int]]:
+    """The frame nearest each tick ``0, step, 2·step …`` up to the last frame's time."""
+    ordered = sorted(frames)
+    if not ordered or step <= 0:
+        return list(ordered)
+    times = np.array([t for t, _, _ in ordered])
+    ticks = np.arange(times[0], times[-1] + step / 2, step)
+    right = np.clip(np.searchsorted(times, ticks), 1, len(times) - 1) if len(times) > 1 \
+        else np.zeros(len(ticks), int)
+    left = np.maximum(right - 1, 0)
+    nearest = np.where(np.abs(times[left] - ticks) <= np.abs(times[right] - ticks), left, right)
+    return [ordered[i] for i in dict.fromkeys(nearest.tolist())]
+
+
+def compare_frames(query: Sequence[tuple[float, str, int]],
+                   reference: Sequence[tuple[float, str, int]],
+                   distance: int = DEFAULT_DISTANCE) -> VideoMatch:
+    """:func:`compare` for two videos' (seconds, hex, quality) frames, at a common rate."""
+    step = max(frame_step(query), frame_step(reference))
+    mine, theirs = resample(query, step), resample(reference, step)
+    return compare(unique_hashes([v for _, v, _ in mine], [q for _, _, q in mine]),
+                   unique_hashes([v for _, v, _ in theirs], [q for _, _, q in theirs]),
+                   distance)
 
 
 def segments(times: Sequence[float], gap: float) -> list[tuple[float, float]]:

@@ -209,6 +209,9 @@ class _Walker:
         record["vpdq"] = [{"t": f.t, "pdq": f.pdq, "quality": f.quality}
                           for f in hashes.frames]
         record["video"] = {**hashes.metadata, "keyframes": hashes.keyframes}
+        if hashes.uncropped is not None:  # bars were cut: keep the reference's hashes too
+            record["video"]["vpdq_uncropped"] = [
+                {"t": f.t, "pdq": f.pdq, "quality": f.quality} for f in hashes.uncropped]
         if hashes.error:
             self._error(record, hashes.error)
 
