@@ -16,6 +16,7 @@ the worker that met them.
     ├── ArchiveError                a container that cannot be read (corrupt, truncated, ...)
     │   └── ArchiveLimitError       a limit stopped reading (ratio, size, depth, members)
     ├── PictureError                a picture that cannot be decoded (truncated, bomb, ...)
+    ├── VideoError                  a video with no decodable frame (not a video, audio only, ...)
     └── ItemTimeout                 the per-item time limit ran out
 """
 
@@ -64,6 +65,10 @@ class ArchiveLimitError(ArchiveError):
 
 
 class PictureError(ItemError):
+    pass
+
+
+class VideoError(ItemError):
     pass
 
 
