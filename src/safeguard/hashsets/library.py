@@ -576,10 +576,9 @@ class _Spool:
         self.path = path
         self.handle = open(path, "wb")  # noqa: SIM115 - closed by array() or remove()
         self.buffer = bytearray()
-        self.add = self._add
         self._pack = array("q")
 
-    def _add(self, data: bytes) -> None:
+    def add(self, data: bytes) -> None:
         self.buffer += data
         if len(self.buffer) >= self.FLUSH:
             self.handle.write(self.buffer)
