@@ -231,9 +231,10 @@ def test_metadata_of_a_made_video_is_exact() -> None:
         meta = video_metadata(container)
     finally:
         container.close()
-    assert meta["duration"] == 3.0
-    assert (meta["codec"], meta["width"], meta["height"], meta["fps"]) == ("h264", W, H, 15.0)
-    assert meta["frames"] == 45
+    # the container's own description of itself (its stated length is metadata, not a timing)
+    stated = {"duration": 3.0, "codec": "h264", "width": W, "height": H, "fps": 15.0,
+              "frames": 45}
+    assert {key: meta[key] for key in stated} == stated
     assert meta["creation_time"] == "2024-05-06T07:08:09.000000Z"
     assert (meta["make"], meta["model"]) == ("TestMake", "TestModel 1")
     assert meta["location"] == "+51.5074-000.1278/"
@@ -248,10 +249,9 @@ def test_metadata_of_a_reference_video() -> None:
         meta = video_metadata(container)
     finally:
         container.close()
-    assert (meta["width"], meta["height"], meta["fps"], meta["codec"]) == (1280, 720, 30.0,
-                                                                         "h264")
+    stated = {"width": 1280, "height": 720, "fps": 30.0, "codec": "h264", "duration": 4.309}
+    assert {key: meta[key] for key in stated} == stated
     assert meta["audio_streams"] == 1 and meta["streams"] == 2
-    assert abs(meta["duration"] - 4.309) < 1e-6
 
 
 # --------------------------------------------------------------------------- letterbox
