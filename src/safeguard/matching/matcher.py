@@ -123,8 +123,10 @@ class Matcher:
                 found.extend((int(origin[r]), record, int(e), kind, 0, None, None)
                              for r, e in zip(rows.tolist(), ids.tolist(), strict=True))
         found.extend(self._match_pdq(queries))
-        found.extend(self._match_frames(queries))
-        found.extend(self._match_videos(queries))
+        origin, frames = self._usable_frames(queries)
+        if len(frames):
+            found.extend(self._match_frames(queries, origin, frames))
+            found.extend(self._match_videos(queries, origin, frames))
         details = self.library.entry_rows(sorted({f[2] for f in found if f[2] >= 0}))
         hits = []
         for query, record, entry_id, signal, distance, variant, extra in found:
@@ -178,12 +180,10 @@ class Matcher:
                if values else np.empty((0, 32), np.uint8))
         return origin, arr
 
-    def _match_frames(self, queries: Sequence[Query]) -> list[_Found]:
+    def _match_frames(self, queries: Sequence[Query], origin: list[tuple[int, float]],
+                      arr: np.ndarray) -> list[_Found]:
         """Video frames against the sets' picture hashes: a known picture inside a video is
         a lead; each (video, entry) is one hit with the segments where it was seen."""
-        origin, arr = self._usable_frames(queries)
-        if not len(arr):
-            return []
         found: list[_Found] = []
         for record in self.sets:
             index = self._pdq_index(record)
@@ -202,12 +202,10 @@ class Matcher:
                     "segments": [list(run) for run in segments(sorted(times), gap)]}))
         return found
 
-    def _match_videos(self, queries: Sequence[Query]) -> list[_Found]:
+    def _match_videos(self, queries: Sequence[Query], origin: list[tuple[int, float]],
+                      arr: np.ndarray) -> list[_Found]:
         """Videos against the sets' known videos by the vPDQ rule, candidates found through
         each set's frame index (never a linear pass over every known video)."""
-        origin, arr = self._usable_frames(queries)
-        if not len(arr):
-            return []
         found: list[_Found] = []
         for record in self.sets:
             index = self._frames[record.id]

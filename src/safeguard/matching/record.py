@@ -9,6 +9,7 @@ row and, for ``safeguard match``, a ``match.run`` audit event naming the set ver
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,8 +118,6 @@ def rematch_case(case: Case, matcher: Matcher,
 
     One transaction: a killed run leaves the case's previous matches as they were.
     """
-    import time
-
     started = time.monotonic()
     hashed = or_(Item.md5.is_not(None), Item.sha1.is_not(None), Item.sha256.is_not(None),
                  Item.pdq.is_not(None), Item.vpdq.is_not(None))

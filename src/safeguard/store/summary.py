@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from safeguard.signals.content_type import PICTURE_TYPES
@@ -178,8 +178,6 @@ def _matching_summary(case: Case) -> dict[str, Any]:
 def _by_category(conn: Any) -> list[dict[str, Any]]:
     """Items matched by a graded set, per category (mapped, and as the set gave it): how
     many by a digest, and how many by PDQ alone (within that category)."""
-    from sqlalchemy import case
-
     exact = func.max(case((Match.signal.in_(EXACT_SIGNALS), 1), else_=0))
     per_item = (select(Match.category, Match.category_given, Match.item_id,
                        exact.label("exact"))
