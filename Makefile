@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# the reference dwtDct encoder, for one cross-check test only; --no-deps keeps PyTorch
+	@# (which its rivaGan module imports) out: the test loads its maxDct module on its own
+	$(BIN)/python -m pip install -q --no-deps 'invisible-watermark==0.2.0'
 	@touch $@
 
 lint: install
