@@ -1,0 +1,97 @@
+"""Every provenance check on one picture, and the verdict they add up to.
+
+The cheap checks run on every picture: C2PA (only when the bytes can hold a manifest),
+generator metadata (text chunks, EXIF, XMP, stealth bits) and camera origin. The watermark
+decoder and the user's classifiers run when they are switched on (:class:`Checks`). One check
+that fails on hostile bytes becomes an ``error`` line of its own signal; the others still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from safeguard.config import Provenance
+from safeguard.errors import SafeguardError, one_line
+from safeguard.provenance import verdict as verdicts
+from safeguard.provenance.c2pa import C2paTrust, c2pa_evidence, may_have_c2pa
+from safeguard.provenance.camera import camera_evidence
+from safeguard.provenance.classifier import Classifier, load_classifiers
+from safeguard.provenance.evidence import Evidence
+from safeguard.provenance.generators import generator_evidence
+from safeguard.provenance.watermark import watermark_evidence
+
+
+@dataclass(frozen=True)
+class Assessment:
+    verdict: str
+    priority: str
+    evidence: tuple[Evidence, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "priority": self.priority,
+                "evidence": [line.as_dict() for line in self.evidence]}
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The checks that run, with what they load (trust anchors, models) loaded once."""
+
+    trust: C2paTrust | None = None
+    watermark: bool = False
+    classifiers: tuple[Classifier, ...] = field(default=())
+
+    def describe(self) -> dict[str, Any]:
+        """What the audit log and the report's methods section record about the checks."""
+        return {
+            "always": ["c2pa", "generator", "xmp", "camera"],
+            "watermark": self.watermark,
+            "classifiers": [{"name": c.spec.name, "sha256": c.sha256,
+                             "threshold": c.spec.threshold} for c in self.classifiers],
+            "c2pa_trust": ({"file": self.trust.source,
+                            "sha256": hashlib.sha256(self.trust.anchors_pem.encode()).hexdigest()}
+                           if self.trust else None),
+        }
+
+
+def load_checks(options: Provenance) -> Checks:
+    """The checks ``options`` asks for; a missing or broken trust file or model is a
+    SafeguardError here, before any item is read. Cached per process."""
+    return _load_checks(options)
+
+
+@cache
+def _load_checks(options: Provenance) -> Checks:
+    trust = C2paTrust.from_file(Path(options.c2pa_trust)) if options.c2pa_trust else None
+    classifiers = tuple(load_classifiers([Path(p) for p in options.classifiers]))
+    return Checks(trust=trust, watermark=options.watermark, classifiers=classifiers)
+
+
+def assess(data: bytes, image: Image.Image, mime: str, camera: dict[str, Any],
+           pdq_hex: str | None, checks: Checks) -> Assessment:
+    """``image``: opened by ``open_picture`` (header only); ``camera``: its
+    ``exif.camera_metadata``; ``pdq_hex``: its PDQ when it has one (for the thumbnail check)."""
+    lines: list[Evidence] = []
+    if may_have_c2pa(data):
+        lines += _guarded("c2pa", c2pa_evidence, data, mime, checks.trust)
+    lines += _guarded("generator", generator_evidence, image, data)
+    lines += _guarded("camera", camera_evidence, image, camera, pdq_hex)
+    if checks.watermark:
+        lines += _guarded("watermark", watermark_evidence, image)
+    for classifier in checks.classifiers:
+        lines += _guarded("classifier", classifier.evidence, image)
+    return Assessment(verdicts.verdict(lines), verdicts.priority(lines), tuple(lines))
+
+
+def _guarded(signal: str, check: Any, *args: Any) -> list[Evidence]:
+    try:
+        return list(check(*args))
+    except SafeguardError as exc:
+        return [Evidence(signal, "error", str(exc), "info")]
+    except Exception as exc:  # a parser's own defect on hostile bytes: recorded, not fatal
+        return [Evidence(signal, "error", one_line(exc, with_type=True), "info")]
