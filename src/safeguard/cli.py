@@ -136,7 +136,16 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     for mime, count in summary["by_type"].items():
         table.add_row(mime, str(count))
     out.print(table)
+    _print_provenance(summary["provenance"])
     _print_matching(matching)
+
+
+def _print_provenance(provenance: dict[str, Any]) -> None:
+    out.print("provenance: " + ", ".join(
+        f"{verdict} {n}" for verdict, n in provenance["by_verdict"].items()), markup=False)
+    for device in provenance["devices"]:
+        out.print(f"  camera {device['make']} {device['model']} serial {device['serial']}: "
+                  f"{device['items']} items", markup=False)
 
 
 def _print_matching(matching: dict[str, Any]) -> None:
@@ -172,12 +181,15 @@ def items(
     as_json: JsonOpt = False,
     status: Annotated[str | None, typer.Option(help="Only items with this status: "
                                                "done, error or pending.")] = None,
+    prompts: Annotated[bool, typer.Option(
+        "--prompts", help="Show generator prompts in provenance evidence (hidden by "
+        "default).")] = False,
 ) -> None:
     """Every item of a case: one JSON object per line with --json."""
     from safeguard.store.cases import open_case
     from safeguard.store.summary import iter_items
 
-    for record in iter_items(open_case(_settings(), name), status):
+    for record in iter_items(open_case(_settings(), name), status, prompts=prompts):
         if as_json:
             _print_json(record)
         else:
@@ -201,9 +213,18 @@ def scan_cmd(
     pdq_threshold: Annotated[int | None, typer.Option(
         "--pdq-threshold", min=0, max=256, show_default=False,
         help="Largest PDQ Hamming distance that matches (default 31).")] = None,
+    watermark: Annotated[bool | None, typer.Option(
+        "--watermark/--no-watermark", show_default=False,
+        help="Decode invisible watermarks (default: [provenance] watermark, off).")] = None,
+    classifier: Annotated[list[Path] | None, typer.Option(
+        "--classifier", show_default=False,
+        help="TOML description of an ONNX classifier (repeatable).")] = None,
+    c2pa_trust: Annotated[Path | None, typer.Option(
+        "--c2pa-trust", show_default=False, help="PEM file of C2PA trust anchors.")] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
+    from safeguard.cli_provenance import provenance_options
     from safeguard.hashsets.library import Library
     from safeguard.matching.matcher import Matcher
     from safeguard.pipeline.scan import scan
@@ -213,10 +234,11 @@ def scan_cmd(
     opened = open_case(settings, case)
     method: PdqMethod = "fast" if fast_pdq else "reference"
     matcher = Matcher(Library(settings), pdq_threshold)
+    provenance = provenance_options(settings, watermark, classifier, c2pa_trust)
     try:
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
-                           matcher=matcher, video=settings.video)
+                           matcher=matcher, video=settings.video, provenance=provenance)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None
@@ -353,5 +375,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
-# the hash-library verbs register themselves on `app`
-from safeguard import cli_library  # noqa: E402, F401
+# the hash-library and provenance verbs register themselves on `app`
+from safeguard import cli_library, cli_provenance  # noqa: E402, F401

@@ -3,7 +3,8 @@
 Values come from, in order of precedence: command-line options, environment variables
 (``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
 (``[limits]`` table, keys as in :class:`Limits`; ``[matching]``, keys as in
-:class:`Matching`; ``[video]``, keys as in :class:`Video`), then the defaults below.
+:class:`Matching`; ``[video]``, keys as in :class:`Video`; ``[provenance]``, keys as in
+:class:`Provenance`), then the defaults below.
 """
 
 from __future__ import annotations
@@ -87,12 +88,28 @@ class Video:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Which provenance checks a scan runs beyond the cheap ones (docs/provenance.md)."""
+
+    #: decode Stable Diffusion invisible watermarks (costs a full decode of each picture)
+    watermark: bool = False
+    #: TOML descriptions of user-supplied ONNX classifiers (docs/classifiers.md)
+    classifiers: tuple[str, ...] = ()
+    #: PEM file of the C2PA trust anchors the user trusts (none are shipped)
+    c2pa_trust: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classifiers", tuple(self.classifiers))
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str | None
     limits: Limits
     matching: Matching = Matching()
     video: Video = Video()
+    provenance: Provenance = Provenance()
 
     @property
     def cases_dir(self) -> Path:
@@ -106,7 +123,7 @@ def default_home() -> Path:
 
 def load_settings(home: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().absolute()
-    limits, matching, video = Limits(), Matching(), Video()
+    limits, matching, video, provenance = Limits(), Matching(), Video(), Provenance()
     config_file = home / "config.toml"
     if config_file.is_file():
         try:
@@ -116,12 +133,22 @@ def load_settings(home: Path | None = None) -> Settings:
         limits = _table(config_file, config, "limits", limits, "limit")
         matching = _table(config_file, config, "matching", matching, "matching setting")
         video = _table(config_file, config, "video", video, "video setting")
+        provenance = _table(config_file, config, "provenance", provenance,
+                            "provenance setting")
+        # files named in config.toml are relative to the home folder
+        provenance = replace(
+            provenance,
+            classifiers=tuple(str(home / Path(p).expanduser()) for p in provenance.classifiers),
+            c2pa_trust=(str(home / Path(provenance.c2pa_trust).expanduser())
+                        if provenance.c2pa_trust else None),
+        )
     return Settings(
         home=home,
         database_url=os.environ.get("SAFEGUARD_DATABASE_URL") or None,
         limits=limits,
         matching=matching,
         video=video,
+        provenance=provenance,
     )
 
 

@@ -36,4 +36,4 @@ def test_duplicate_registrations_are_refused() -> None:
         SourceRegistry([DirectorySource, DirectorySource])
     with pytest.raises(ValueError, match="signal registered twice: pdq"):
         SignalRegistry([PdqSignal(), PdqSignal()])
-    assert [s.name for s in PICTURE_SIGNALS] == ["exif", "pdq"]
+    assert [s.name for s in PICTURE_SIGNALS] == ["exif", "pdq", "provenance"]

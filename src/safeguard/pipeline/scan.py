@@ -30,7 +30,7 @@ from pebble import ProcessExpired, ProcessPool
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
-from safeguard.config import Limits, PdqMethod, Video
+from safeguard.config import Limits, PdqMethod, Provenance, Video
 from safeguard.errors import ScanLockedError
 from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
@@ -91,6 +91,7 @@ def scan(
     process: ProcessFn = run_unit,
     matcher: Matcher | None = None,
     video: Video | None = None,
+    provenance: Provenance | None = None,
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
     matched against the hash library in the same transaction."""
@@ -113,6 +114,10 @@ def scan(
             matching = None
             details: dict[str, Any] = {"scan": scan_id, "workers": workers,
                                        "pdq_method": pdq_method}
+            if provenance is not None:
+                from safeguard.provenance.assess import load_checks
+
+                details["provenance"] = load_checks(provenance).describe()
             if matcher is not None:
                 from safeguard.matching.record import begin_run
 
@@ -126,7 +131,7 @@ def scan(
         _enumerate(case, evidence_id, source.items())
         progress = Progress()
         tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method,
-                               video or Video())
+                               video or Video(), provenance or Provenance())
         with case.engine.connect() as conn:
             progress.total = conn.execute(
                 select(func.count()).select_from(Item).where(
@@ -268,7 +273,7 @@ def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
 
 def _pending_tasks(
     case: Case, evidence_id: int, source: str, evidence_path: Path, limits: Limits,
-    pdq_method: PdqMethod, video: Video,
+    pdq_method: PdqMethod, video: Video, provenance: Provenance,
 ) -> Iterator[UnitTask]:
     """Pending units in id order, read in pages so memory stays flat on any evidence size."""
     last = 0
@@ -285,7 +290,7 @@ def _pending_tasks(
             return
         for item_id, fs_path, path, size in rows:
             yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method,
-                           video=video)
+                           video=video, provenance=provenance)
         last = rows[-1][0]
 
 
@@ -424,7 +429,7 @@ def _child_row(record: dict[str, Any], evidence_id: int, unit_id: int,
     return row
 
 
-_JSON_FIELDS = frozenset({"exif", "vpdq", "video"})
+_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance"})
 
 
 def _db_value(key: str, value: Any) -> Any:

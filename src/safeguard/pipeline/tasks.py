@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeguard.config import Limits, PdqMethod, Video
+from safeguard.config import Limits, PdqMethod, Provenance, Video
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class UnitTask:
     digests_only: bool = False  # after a timeout or crash: hash, do not decode or expand
     note: str | None = None  # why digests_only
     video: Video = field(default_factory=Video)
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from safeguard.config import Limits, PdqMethod, Video
+from safeguard.config import Limits, PdqMethod, Provenance, Video
 from safeguard.errors import (
     ArchiveError,
     ItemError,
@@ -55,10 +55,11 @@ def process_unit(task: UnitTask) -> UnitResult:
 
 
 def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference",
-              video: Video | None = None) -> dict[str, Any]:
+              video: Video | None = None,
+              provenance: Provenance | None = None) -> dict[str, Any]:
     """Everything `safeguard hash` prints for one file (containers are not expanded)."""
     task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method,
-                    video=video or Video())
+                    video=video or Video(), provenance=provenance or Provenance())
     result = UnitResult(0)
     with open_readonly(path) as stream:
         _Walker(task, result, expand=False).item(stream, task.path, 0, None, stream)
@@ -179,11 +180,14 @@ class _Walker:
         self.item(member.stream, member_path, depth + 1, parent, None, extra)
 
     def _picture(self, record: dict[str, Any], data: bytes) -> None:
-        context = PictureContext(data, self.limits, self.task.pdq_method)
+        context = PictureContext(data, self.limits, self.task.pdq_method,
+                                 record.get("type", ""), self.task.provenance)
         for picture_signal in PICTURE_SIGNALS:
             try:
                 with _time_limit(self.limits.item_timeout):
-                    record.update(picture_signal.compute(context))
+                    fields = picture_signal.compute(context)
+                context.fields.update(fields)
+                record.update(fields)
             except ItemError as exc:
                 self._error(record, str(exc))
             except Exception as exc:  # a decoder's own defect: this item's error, not the unit's

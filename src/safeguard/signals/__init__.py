@@ -1,10 +1,10 @@
 """Signals computed from an item's bytes, registered in one table.
 
 Digests (``crypto``) and the content type (``content_type``) are taken from every item as
-its bytes stream past. Picture signals run on each picture's bytes, sharing one opened
-image through :class:`PictureContext`; each returns the item fields it fills and raises
-``ItemError`` for what it cannot compute. A new picture signal is a module plus one line in
-``PICTURE_SIGNALS``.
+its bytes stream past. Picture signals run on each picture's bytes, in order, sharing one
+opened image and the fields filled so far through :class:`PictureContext`; each returns the
+item fields it fills and raises ``ItemError`` for what it cannot compute. A new picture
+signal is a module plus one line in ``PICTURE_SIGNALS``.
 """
 
 from __future__ import annotations
@@ -13,20 +13,27 @@ from typing import Any, ClassVar, Protocol
 
 from PIL import Image
 
-from safeguard.config import Limits, PdqMethod
+from safeguard.config import Limits, PdqMethod, Provenance
 from safeguard.errors import PictureError
 from safeguard.media.images import open_picture
+from safeguard.provenance.assess import assess, load_checks
+from safeguard.provenance.camera import device_key
 from safeguard.provenance.exif import camera_metadata
 from safeguard.signals import pdq
 
 
 class PictureContext:
-    """One picture's bytes, opened once (header only) for every signal that asks."""
+    """One picture's bytes, opened once (header only) for every signal that asks, and the
+    fields the signals before have filled (``fields``)."""
 
-    def __init__(self, data: bytes, limits: Limits, pdq_method: PdqMethod) -> None:
+    def __init__(self, data: bytes, limits: Limits, pdq_method: PdqMethod, mime: str = "",
+                 provenance: Provenance | None = None) -> None:
         self.data = data
         self.limits = limits
         self.pdq_method = pdq_method
+        self.mime = mime
+        self.provenance = provenance or Provenance()
+        self.fields: dict[str, Any] = {}
         self._image: Image.Image | PictureError | None = None
 
     @property
@@ -78,6 +85,23 @@ class CameraSignal:
         return fields
 
 
+class ProvenanceSignal:
+    """AI-generation and camera-origin evidence and its verdict (docs/provenance.md); runs
+    after ``exif`` and ``pdq``, whose fields it reads."""
+
+    name: ClassVar[str] = "provenance"
+
+    def compute(self, picture: PictureContext) -> dict[str, Any]:
+        camera = picture.fields.get("exif") or {}
+        result = assess(picture.data, picture.image, picture.mime, camera,
+                        picture.fields.get("pdq"), load_checks(picture.provenance))
+        fields: dict[str, Any] = {"provenance": result.as_dict(), "verdict": result.verdict}
+        device = device_key(camera)
+        if device:
+            fields["device"] = device
+        return fields
+
+
 class SignalRegistry(tuple[PictureSignal, ...]):
     """An ordered table of signals that refuses two signals of one name."""
 
@@ -93,5 +117,6 @@ PICTURE_SIGNALS = SignalRegistry(
     [
         CameraSignal(),
         PdqSignal(),
+        ProvenanceSignal(),
     ]
 )

@@ -60,6 +60,8 @@ class Item(Base):
         Index("ix_items_sha1", "sha1"),
         Index("ix_items_sha256", "sha256"),
         Index("ix_items_pdq", "pdq"),
+        Index("ix_items_verdict", "verdict"),
+        Index("ix_items_device", "device"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -94,6 +96,13 @@ class Item(Base):
     vpdq: Mapped[str | None] = mapped_column(Text)
     #: video container metadata and review keyframe times: canonical JSON
     video: Mapped[str | None] = mapped_column(Text)
+    #: provenance verdict: ai_confirmed|ai_indicated|ai_modified|camera_original|unknown
+    verdict: Mapped[str | None] = mapped_column(String(24))
+    #: canonical JSON {"verdict", "priority", "evidence": [{signal, field, value, strength,
+    #: indicates}]}
+    provenance: Mapped[str | None] = mapped_column(Text)
+    #: the camera, ``make|model|serial``, when the picture names its serial number
+    device: Mapped[str | None] = mapped_column(Text)
     link_target: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from safeguard.provenance.evidence import redact
+from safeguard.provenance.verdict import VERDICTS
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case, case_info
@@ -22,6 +24,7 @@ ITEM_FIELDS = (
     "status", "error", "evidence", "container", "depth", "ordinal", "entry", "mtime", "atime",
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
     "crtime", "inode", "matches", "known_good", "category_conflict", "vpdq", "video",
+    "verdict", "provenance", "device",
 )
 #: match signals that are digest equality; the others (pdq, frame, vpdq) are near-duplicates
 EXACT_SIGNALS = ("md5", "sha1", "sha256")
@@ -32,7 +35,10 @@ MATCH_FIELDS = (
 )
 
 
-def iter_items(case: Case, status: str | None = None, page: int = 2000) -> Iterator[dict[str, Any]]:
+def iter_items(case: Case, status: str | None = None, page: int = 2000,
+               prompts: bool = False) -> Iterator[dict[str, Any]]:
+    """Every item, in id order; generator prompts in provenance evidence are hidden unless
+    ``prompts`` (docs/provenance.md)."""
     parent = aliased(Item)
     last = 0
     while True:
@@ -52,7 +58,7 @@ def iter_items(case: Case, status: str | None = None, page: int = 2000) -> Itera
             return
         matches = _matches_of(case, [row[0].id for row in rows])
         for item, evidence_path, container in rows:
-            yield _record(item, evidence_path, container, matches.get(item.id, []))
+            yield _record(item, evidence_path, container, matches.get(item.id, []), prompts)
         last = rows[-1][0].id
 
 
@@ -72,7 +78,7 @@ def _matches_of(case: Case, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 def _record(item: Item, evidence_path: str, container: str | None,
-            matches: list[dict[str, Any]]) -> dict[str, Any]:
+            matches: list[dict[str, Any]], prompts: bool = False) -> dict[str, Any]:
     record = {key: getattr(item, key, None) for key in ITEM_FIELDS}
     record["matches"] = matches
     # known-good takes an item out of review, never out of the record
@@ -85,9 +91,11 @@ def _record(item: Item, evidence_path: str, container: str | None,
     record["container"] = container
     record["deleted"] = bool(item.deleted)
     record["extension_mismatch"] = bool(item.extension_mismatch)
-    for key in ("exif", "vpdq", "video"):
+    for key in ("exif", "vpdq", "video", "provenance"):
         value = getattr(item, key)
         record[key] = json.loads(value) if value else None
+    if record["provenance"] and not prompts:
+        record["provenance"]["evidence"] = redact(record["provenance"]["evidence"])
     return record
 
 
@@ -125,6 +133,7 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {
         "case": info.name,
         "matching": _matching_summary(case),
+        "provenance": _provenance_summary(case),
         "created_at": info.created_at,
         "created_by": info.created_by,
         "tool_version": info.tool_version,
@@ -138,6 +147,28 @@ def case_summary(case: Case) -> dict[str, Any]:
             "status": last_scan.status, "workers": last_scan.workers,
         },
     }
+
+
+def _provenance_summary(case: Case) -> dict[str, Any]:
+    """Pictures by provenance verdict (every verdict listed, zeros included) and the cameras
+    seen, by serial number."""
+    with case.engine.connect() as conn:
+        found = dict(conn.execute(select(Item.verdict, func.count()).where(
+            Item.verdict.is_not(None)).group_by(Item.verdict)).all())
+    return {
+        "by_verdict": {name: found.get(name, 0) for name in VERDICTS},
+        "devices": [dict(zip(("make", "model", "serial"), key.split("|"), strict=False),
+                         items=n) for key, n in devices(case)],
+    }
+
+
+def devices(case: Case) -> list[tuple[str, int]]:
+    """``(make|model|serial, items)`` for every camera serial seen in the case, most items
+    first."""
+    with case.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+            select(Item.device, func.count()).where(Item.device.is_not(None))
+            .group_by(Item.device).order_by(func.count().desc(), Item.device)).all()]
 
 
 def _matching_summary(case: Case) -> dict[str, Any]:
