@@ -33,6 +33,7 @@ EXPECTED_FILES = [
     "copies/IMG_0004_mirror.jpg",
     "copies/IMG_0005.webp",
     "copies/IMG_0006.png",
+    "generated/render_0001.png",
     "misc/broken.jpg",
     "misc/empty.bin",
     "misc/invoice.jpg",
@@ -72,7 +73,7 @@ def test_writes_exactly_the_listed_files(evidence: tuple[Path, list[str]]) -> No
     assert written == EXPECTED_FILES
     on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert on_disk == EXPECTED_FILES
-    assert {p.name for p in dest.iterdir()} == {"camera", "copies", "shared", "misc"}
+    assert {p.name for p in dest.iterdir()} == {"camera", "copies", "shared", "misc", "generated"}
 
 
 def test_build_is_deterministic(evidence: tuple[Path, list[str]], tmp_path: Path) -> None:
@@ -478,3 +479,9 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
         "shared/holiday.zip!album/favourite.jpg": vics_exact,
         "misc/notes.txt": [("good", "exact", None)],
     }
+    verdicts = {r["path"]: r["verdict"]
+                for r in iter_items(open_case(load_settings(Path(home)), "demo"))
+                if r["verdict"] not in (None, "unknown")}
+    assert verdicts == {**{f"camera/IMG_000{i}.jpg": "camera_original" for i in range(1, 7)},
+                        "shared/holiday.zip!album/favourite.jpg": "camera_original",
+                        "generated/render_0001.png": "ai_indicated"}

@@ -19,6 +19,8 @@ Layout of the evidence folder (what each part exercises):
                                PNG and WebP conversions of camera pictures (no EXIF)
     shared/holiday.zip         album/ with two new pictures and a byte-identical camera copy
     shared/more.tar.gz         more/ with two new pictures
+    generated/render_0001.png  a landscape carrying an AUTOMATIC1111 ``parameters`` chunk (a
+                               benign prompt): what AI-generator metadata looks like
     misc/                      a text file, a PNG named .jpg, a truncated JPEG, an empty file
 
 The build is deterministic: the same bytes on every run for given Pillow and zlib versions
@@ -46,11 +48,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 from PIL.TiffImagePlugin import IFDRational
 
 __all__ = [
     "CAMERA_SHOTS",
     "NOTES_TEXT",
+    "RENDER_PARAMETERS",
     "TAR_MEMBERS",
     "ZIP_MEMBERS",
     "CameraShot",
@@ -392,6 +396,14 @@ CAMERA_SHOTS: tuple[CameraShot, ...] = (
 )
 
 
+#: the generator metadata of the demo's "AI" picture (AUTOMATIC1111's layout, a benign prompt)
+RENDER_PARAMETERS = (
+    "a lighthouse on a cliff at dusk, oil painting\nNegative prompt: blurry\n"
+    "Steps: 24, Sampler: DPM++ 2M, CFG scale: 6.5, Seed: 20241125, Size: 768x512, "
+    "Model hash: 0123456789, Model: demo-landscapes-v1"
+)
+
+
 def _rationals(dms: Dms) -> tuple[IFDRational, ...]:
     return tuple(IFDRational(num, den) for num, den in dms)
 
@@ -511,6 +523,10 @@ def _files() -> dict[str, bytes]:
         ("more/fractal.png", _encode(_mandelbrot(800, 600, 1), "PNG")),
     )
     files["shared/more.tar.gz"] = _tar_gz_bytes(more)
+
+    render = PngInfo()
+    render.add_text("parameters", RENDER_PARAMETERS)
+    files["generated/render_0001.png"] = _encode(_landscape(768, 512, 51), "PNG", pnginfo=render)
 
     invoice = _text_card(800, 600, ("INVOICE DEMO-0001", "total due: 0.00", "paid"), 31)
     files["misc/notes.txt"] = NOTES_TEXT.encode("utf-8")
@@ -653,6 +669,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  list items:       {cli} items demo --json\n"
         f"  hash sets:        {cli} hashset list\n"
         f"  look a hash up:   {cli} lookup --file {shlex.quote(str(known_good))}\n"
+        f"  why AI / camera:  {cli} provenance "
+        f"{shlex.quote(str(evidence / 'generated' / 'render_0001.png'))} "
+        f"{shlex.quote(str(evidence / 'camera' / 'IMG_0001.jpg'))}\n"
+        f"  cameras seen:     {cli} devices\n"
         f"  verify audit log: {cli} audit verify demo\n"
         f"  evidence folder:  {evidence}"
     )
