@@ -206,7 +206,9 @@ def _flip(data: bytes, pos: int, mask: int = 0x01) -> bytes:
 
 def _jpeg_scan_byte(data: bytes) -> int:
     """A byte in the middle of the entropy-coded image data whose flip makes no marker."""
-    sos = data.index(b"\xff\xda")
+    sos = 2  # walk the segments: the manifest's random signature bytes may hold FF DA too
+    while data[sos + 1] != 0xDA:
+        sos += 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0]
     start, end = sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0], data.rindex(b"\xff\xd9")
     pos = (start + end) // 2
     while data[pos] in (0xFE, 0xFF) or data[pos - 1] == 0xFF:

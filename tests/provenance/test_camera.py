@@ -39,8 +39,8 @@ def test_camera_original_with_every_sign() -> None:
         ("model", "weak", "camera"),
         ("serial_number", "weak", "camera"),
         ("datetime_original", "info", "none"),
-        ("maker_note", "moderate", "camera"),
-        ("thumbnail", "moderate", "camera"),
+        ("maker_note", "weak", "camera"),
+        ("thumbnail", "weak", "camera"),
         ("origin", "moderate", "camera"),
     ]
     assert field(lines, "maker_note").value == "present (100 bytes)"

@@ -6,8 +6,9 @@ and embeds a small thumbnail of the same picture. Each of those is a line of evi
 ``origin`` line sums them up. It says ``camera`` only when make and model are there, at least
 one supporting sign is (maker note, serial number, a matching thumbnail), and nothing
 contradicts them (an editor in ``Software``, a pixel size that is not the one recorded, a
-thumbnail of another picture). All of it is unsigned, so it can raise an item's priority
-but never lower it.
+thumbnail of another picture). Only ``origin`` is decisive (``moderate``); the signs it sums
+up are ``weak`` lines, so an editor's own thumbnail never makes a camera original. All of it
+is unsigned, so it can raise an item's priority but never lower it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def camera_evidence(image: Image.Image, camera: dict[str, Any],
     note = sub.get(_MAKER_NOTE)
     if isinstance(note, bytes | bytearray) and note:
         lines.append(Evidence("camera", "maker_note", f"present ({len(note)} bytes)",
-                              "moderate", "camera"))
+                              "weak", "camera"))
         support.append("maker note")
     software = camera.get("software", "")
     editor = next((e for e in EDITORS if e in software.lower()), None)
@@ -130,7 +131,7 @@ def _thumbnail_line(image: Image.Image, exif: Image.Exif | None,
     distance = hamming(pdq_hex, thumb.hash.hex)
     if distance <= THUMBNAIL_CONSISTENT:
         return Evidence("camera", "thumbnail", f"matches the picture ({size}, PDQ distance "
-                        f"{distance})", "moderate", "camera")
+                        f"{distance})", "weak", "camera")
     if distance > THUMBNAIL_DIFFERENT:
         return Evidence("camera", "thumbnail", f"differs from the picture ({size}, PDQ "
                         f"distance {distance}): edited after capture, or replaced", "info")

@@ -12,9 +12,10 @@ first:
 ``moderate``
     a weaker claim: an IPTC digital source type in XMP, a known generator's name in
     ``Software`` or ``CreatorTool``, a watermark at the "likely" level, a classifier score
-    above its threshold, a camera's maker note or matching thumbnail.
+    above its threshold, camera EXIF that is consistent as a whole (``camera.origin``).
 ``weak``
-    a hint: a classifier score in its inconclusive band, a camera make or serial number.
+    a hint: a classifier score in its inconclusive band, one camera sign on its own (make,
+    serial number, maker note, a matching thumbnail).
 ``info``
     a recorded fact that points nowhere on its own (C2PA invalid, a camera serial, a prompt).
 
