@@ -19,7 +19,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -559,6 +559,7 @@ def small_mp4() -> bytes:
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
                 min_size=1, max_size=24))
+@example(flips=[(0.8899820469491296, 0)])  # a zeroed codec tag: a stream with no decoder
 def test_fuzz_flipped_bytes_end_in_video_error_or_result(
         small_mp4: bytes, flips: list[tuple[float, int]]) -> None:
     data = bytearray(small_mp4)

@@ -185,6 +185,8 @@ def video_stream(container: av.container.InputContainer,
             raise VideoError("no video stream (audio only)")
         raise VideoError(f"no video stream (streams: {', '.join(kinds) or 'none'})")
     stream = streams[0]
+    if stream.codec_context is None:  # a codec FFmpeg does not know (a damaged codec tag)
+        raise VideoError("video stream has no decoder (unknown or damaged codec tag)")
     width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0:
         # FFmpeg leaves 0x0 when it cannot tell, or when its decoder refused a declared size
