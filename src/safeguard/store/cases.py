@@ -39,7 +39,7 @@ class Case:
 
 
 def case_folder(settings: Settings, name: str) -> Path:
-    if not CASE_NAME.match(name):
+    if not CASE_NAME.fullmatch(name):
         raise CaseError(
             f"invalid case name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
