@@ -180,3 +180,112 @@ class Match(Base):
     #: video matches: {"segments": [[start, end], ...]} for frames matching a picture set,
     #: {"query_share", "reference_share"} for the vPDQ rule; canonical JSON
     details: Mapped[str | None] = mapped_column(Text)
+
+
+class Series(Base):
+    """Every item's series: PDQ near-duplicates and identical SHA256 grouped together
+    (``safeguard.triage.series``). Derived data, rebuilt whole; no foreign keys, so a scan
+    that replaces an interrupted unit's items is never blocked by it."""
+
+    __tablename__ = "series"
+    __table_args__ = (Index("ix_series_series", "series_id", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: the smallest item id of the series
+    series_id: Mapped[int] = mapped_column(Integer)
+    #: items in the series
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class TriageState(Base):
+    """What a derived triage table was built from (``series``, ``queue``), so a reader can
+    tell whether it is current."""
+
+    __tablename__ = "triage_state"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: canonical JSON: item count, last item id, pending items, threshold, ...
+    fingerprint: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[str] = mapped_column(String(32))
+    #: rows written (series, or queue entries)
+    entries: Mapped[int] = mapped_column(Integer)
+
+
+class QueueItem(Base):
+    """One item in the review queue (a picture or video, not known-good) and what the
+    queue's filters look at (``safeguard.triage.queue``). Derived, rebuilt whole."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (Index("ix_queue_items_series", "series_id", "item_id"),)
+
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    series_id: Mapped[int] = mapped_column(Integer)
+    evidence_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # picture | video
+    verdict: Mapped[str | None] = mapped_column(String(24))
+    known: Mapped[bool] = mapped_column(Boolean)
+    tier: Mapped[int] = mapped_column(Integer)  # index into triage.priority.TIERS
+    #: the most severe matched category (in the case's scheme) and its sort key
+    category: Mapped[str | None] = mapped_column(String(64))
+    severity_key: Mapped[int | None] = mapped_column(Integer)
+
+
+class QueueEntry(Base):
+    """One series in the review queue, at its place in priority order (``position``)."""
+
+    __tablename__ = "queue"
+    __table_args__ = (Index("ix_queue_position", "position", unique=True),)
+
+    series_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[int] = mapped_column(Integer)  # rank of the most severe category, or 0
+    size: Mapped[int] = mapped_column(Integer)  # queued items
+    first_item: Mapped[int] = mapped_column(Integer)  # lowest queued item id
+    known: Mapped[bool] = mapped_column(Boolean)
+    verdict: Mapped[str | None] = mapped_column(String(24))
+    category: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- review ---
+
+
+class ReviewGrade(Base):
+    """One reviewer's grade of one item, or (``resolution``) an examiner's decision on it.
+
+    Rows are never deleted or changed but for ``undone_at``: a new grade by the same
+    reviewer supersedes the old one (see safeguard.review.grading)."""
+
+    __tablename__ = "grades"
+    __table_args__ = (
+        Index("ix_grades_item", "item_id"),
+        Index("ix_grades_reviewer", "reviewer"),
+        Index("ix_grades_batch", "batch"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64))  # a code of the case's scheme
+    flags: Mapped[str] = mapped_column(Text, default="")  # comma-separated, e.g. ai_generated
+    note: Mapped[str | None] = mapped_column(Text)  # as given (at most 2000 characters)
+    batch: Mapped[str] = mapped_column(String(36))  # one UUID per grade action
+    created_at: Mapped[str] = mapped_column(String(32))
+    undone_at: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Reveal(Base):
+    """A reviewer saw an item unblurred: a thumbnail, a video strip or the original bytes."""
+
+    __tablename__ = "reveals"
+    __table_args__ = (
+        Index("ix_reveals_item", "item_id"),
+        Index("ix_reveals_reviewer", "reviewer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    what: Mapped[str] = mapped_column(String(16))  # thumbnail | original | strip
+    at: Mapped[str] = mapped_column(String(32))
