@@ -16,6 +16,13 @@ sysdeps:
 	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
 	    -y -qq e2fsprogs dosfstools mtools fdisk ntfs-3g >/dev/null; } || \
 	  echo "could not install them: the disk-image tests that need them are skipped"; fi
+	@# the review app's end-to-end tests drive the system Chromium through Playwright
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing chromium with apt-get (for the review app's browser tests)"; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
+	    -y -qq chromium >/dev/null; } || \
+	  echo "could not install chromium: the browser tests are skipped"; fi
 
 install: $(STAMP)
 

@@ -375,5 +375,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
-# the hash-library and provenance verbs register themselves on `app`
-from safeguard import cli_library, cli_provenance  # noqa: E402, F401
+# the hash-library, provenance, web (and account) verbs register themselves on `app`
+from safeguard import cli_accounts, cli_library, cli_provenance, cli_web  # noqa: E402, F401

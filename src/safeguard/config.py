@@ -4,7 +4,7 @@ Values come from, in order of precedence: command-line options, environment vari
 (``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
 (``[limits]`` table, keys as in :class:`Limits`; ``[matching]``, keys as in
 :class:`Matching`; ``[video]``, keys as in :class:`Video`; ``[provenance]``, keys as in
-:class:`Provenance`), then the defaults below.
+:class:`Provenance`; ``[review]``, keys as in :class:`Review`), then the defaults below.
 """
 
 from __future__ import annotations
@@ -103,6 +103,18 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class Review:
+    """The review web app (docs/review.md)."""
+
+    #: independent agreeing grades after which a grade is trusted
+    consensus: int = 2
+    #: largest request body the app accepts (form posts, JSON), in bytes
+    max_body_bytes: int = 64 * 1024
+    #: a gap between two review requests longer than this does not count as time in review
+    idle_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str | None
@@ -110,6 +122,7 @@ class Settings:
     matching: Matching = Matching()
     video: Video = Video()
     provenance: Provenance = Provenance()
+    review: Review = Review()
 
     @property
     def cases_dir(self) -> Path:
@@ -124,6 +137,7 @@ def default_home() -> Path:
 def load_settings(home: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().absolute()
     limits, matching, video, provenance = Limits(), Matching(), Video(), Provenance()
+    review = Review()
     config_file = home / "config.toml"
     if config_file.is_file():
         try:
@@ -135,6 +149,7 @@ def load_settings(home: Path | None = None) -> Settings:
         video = _table(config_file, config, "video", video, "video setting")
         provenance = _table(config_file, config, "provenance", provenance,
                             "provenance setting")
+        review = _table(config_file, config, "review", review, "review setting")
         # files named in config.toml are relative to the home folder
         provenance = replace(
             provenance,
@@ -149,6 +164,7 @@ def load_settings(home: Path | None = None) -> Settings:
         matching=matching,
         video=video,
         provenance=provenance,
+        review=review,
     )
 
 

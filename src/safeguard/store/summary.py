@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -39,6 +39,22 @@ def iter_items(case: Case, status: str | None = None, page: int = 2000,
                prompts: bool = False) -> Iterator[dict[str, Any]]:
     """Every item, in id order; generator prompts in provenance evidence are hidden unless
     ``prompts`` (docs/provenance.md)."""
+    yield from (record for _, record in _items(case, status, page, prompts, None))
+
+
+def item_records(case: Case, ids: Sequence[int],
+                 prompts: bool = False) -> dict[int, dict[str, Any]]:
+    """The records (as ``iter_items`` gives them) of the items ``ids``, by id."""
+    found: dict[int, dict[str, Any]] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 500):
+        part = wanted[start:start + 500]
+        found.update(_items(case, None, len(part), prompts, part))
+    return found
+
+
+def _items(case: Case, status: str | None, page: int, prompts: bool,
+           ids: Sequence[int] | None) -> Iterator[tuple[int, dict[str, Any]]]:
     parent = aliased(Item)
     last = 0
     while True:
@@ -52,13 +68,16 @@ def iter_items(case: Case, status: str | None = None, page: int = 2000,
         )
         if status:
             query = query.where(Item.status == status)
+        if ids is not None:
+            query = query.where(Item.id.in_(ids))
         with Session(case.engine) as session:
             rows = session.execute(query).all()
         if not rows:
             return
         matches = _matches_of(case, [row[0].id for row in rows])
         for item, evidence_path, container in rows:
-            yield _record(item, evidence_path, container, matches.get(item.id, []), prompts)
+            yield item.id, _record(item, evidence_path, container, matches.get(item.id, []),
+                                   prompts)
         last = rows[-1][0].id
 
 

@@ -1,0 +1,241 @@
+"""The server-rendered pages (Jinja2 + htmx). Each case route reaches its case only through
+``case_access``; each write checks the session's CSRF token (``checked_viewer``)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from safeguard.provenance.verdict import VERDICTS
+from safeguard.web import service
+from safeguard.web.app import CaseContext, case_access
+from safeguard.web.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Forbidden,
+    Viewer,
+    checked_viewer,
+    secure_cookie,
+    set_session_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[CaseContext, Depends(case_access)]
+Who = Annotated[Viewer, Depends(checked_viewer)]
+BLUR_LABELS = [(3, "strong (default)"), (2, "medium"), (1, "light"), (0, "none")]
+
+
+def _page(request: Request, template: str, context: dict[str, Any],
+          status: int = 200) -> HTMLResponse:
+    templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def _jpeg(data: bytes) -> Response:
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _review_time(ctx: CaseContext) -> None:
+    """Count the gap since this viewer's previous review request as time in review (gaps
+    longer than ``[review] idle_seconds`` are breaks and do not count)."""
+    gap = ctx.viewer.session.idle_seconds
+    if 0 < gap <= ctx.settings.review.idle_seconds:
+        ctx.accounts.record_review(ctx.viewer.user, seconds=gap)
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = _page(request, "login.html", {"login_csrf": token, "viewer": None})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=secure_cookie(request), path="/login")
+    return response
+
+
+@router.post("/login")
+def login(request: Request, name: Annotated[str, Form(max_length=64)],
+          password: Annotated[str, Form(max_length=1024)],
+          csrf: Annotated[str, Form(max_length=128)]) -> Response:
+    from safeguard.accounts.store import LoginRefused
+
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf):
+        raise Forbidden("missing or wrong CSRF token")
+    client = request.client.host if request.client else "unknown"
+    try:
+        session = request.app.state.accounts.login(name, password, client)
+    except LoginRefused as exc:
+        token = secrets.token_urlsafe(32)
+        response = _page(request, "login.html",
+                         {"login_csrf": token, "viewer": None, "error": str(exc)}, 401)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                            secure=secure_cookie(request), path="/login")
+        return response
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(response, request, session.token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: Who) -> Response:
+    request.app.state.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the viewer's own pages ------------------------------------------------------------------
+
+@router.get("/")
+def cases(request: Request, who: Who) -> HTMLResponse:
+    return _page(request, "cases.html", {"viewer": who, "cases": visible_cases(request, who)})
+
+
+def visible_cases(request: Request, who: Viewer) -> list[str]:
+    from safeguard.store.cases import list_cases
+
+    accounts = request.app.state.accounts
+    return [name for name in list_cases(request.app.state.settings)
+            if accounts.can_access(who.user, name)]
+
+
+@router.get("/me")
+def me(request: Request, who: Who) -> HTMLResponse:
+    exposure = request.app.state.accounts.exposure(who.name)
+    return _page(request, "me.html", {"viewer": who, "exposure": exposure,
+                                      "blur_levels": BLUR_LABELS})
+
+
+@router.post("/me/settings")
+def me_settings(request: Request, who: Who, blur: Annotated[int, Form(ge=0, le=3)],
+                break_minutes: Annotated[int, Form(ge=5, le=240)]) -> Response:
+    accounts = request.app.state.accounts
+    accounts.set_blur(who.name, blur)
+    accounts.set_break(who.name, break_minutes)
+    return RedirectResponse("/me", status_code=303)
+
+
+@router.get("/admin/users")
+def users(request: Request, who: Who) -> HTMLResponse:
+    if not who.user.is_admin:
+        raise Forbidden("only an admin can see every user's exposure")
+    accounts = request.app.state.accounts
+    rows = []
+    for user in accounts.users():
+        exposure = accounts.exposure(user.name)
+        rows.append({"name": user.name, "role": user.role, "disabled": user.disabled,
+                     "cases": accounts.cases_of(user.name),
+                     "reveals": sum(r["reveals"] for r in exposure),
+                     "seconds": sum(r["seconds"] for r in exposure)})
+    return _page(request, "users.html", {"viewer": who, "users": rows})
+
+
+# --- a case ----------------------------------------------------------------------------------
+
+@router.get("/cases/{case}")
+def overview(request: Request, ctx: Ctx) -> HTMLResponse:
+    return _page(request, "overview.html", {"viewer": ctx.viewer, **service.overview(ctx)})
+
+
+@router.get("/cases/{case}/queue")
+def queue(request: Request, ctx: Ctx,
+          offset: Annotated[int, Query(ge=0)] = 0,
+          match: Annotated[str | None, Query(max_length=16)] = None,
+          type: Annotated[str | None, Query(max_length=16)] = None,
+          verdict: Annotated[str | None, Query(max_length=24)] = None,
+          category: Annotated[str | None, Query(max_length=64)] = None,
+          evidence: Annotated[str | None, Query(max_length=12)] = None) -> HTMLResponse:
+    from safeguard.store.summary import case_summary
+    from safeguard.triage.queue import QueueFilters
+
+    filters = QueueFilters(evidence=int(evidence) if evidence and evidence.isdigit() else None,
+                           type=type or None, category=category or None,
+                           verdict=verdict or None, match=match or None)
+    _review_time(ctx)
+    page = service.queue_page(ctx, filters, offset, 48)
+    query = urlencode({k: v for k, v in (("match", match), ("type", type),
+                                         ("verdict", verdict), ("category", category),
+                                         ("evidence", evidence)) if v})
+    evidence_rows = [{"id": i + 1, "path": e["path"]}
+                     for i, e in enumerate(case_summary(ctx.case)["evidence"])]
+    return _page(request, "queue.html", {
+        "viewer": ctx.viewer, "case": ctx.name, "filters": filters, "query": query,
+        "verdict_names": VERDICTS, "category_codes": service.scheme(ctx).codes(),
+        "evidence": evidence_rows, **page})
+
+
+@router.get("/cases/{case}/series/{series_id}")
+def series(request: Request, ctx: Ctx, series_id: int) -> HTMLResponse:
+    _review_time(ctx)
+    view = service.series_view(ctx, series_id)
+    return _page(request, "series.html", {"viewer": ctx.viewer, "case": ctx.name,
+                                          "keys": service.keys(ctx),
+                                          "can_grade": ctx.can_grade, **view})
+
+
+@router.get("/cases/{case}/items/{item_id}/thumbnail")
+def thumbnail(ctx: Ctx, item_id: int) -> Response:
+    return _jpeg(service.thumbnail(ctx, item_id))
+
+
+@router.post("/cases/{case}/items/{item_id}/reveal")
+def reveal(request: Request, ctx: Ctx, item_id: int) -> HTMLResponse:
+    token = service.reveal(ctx, item_id)
+    return _page(request, "_revealed.html", {"case": ctx.name, "item_id": item_id,
+                                             "reveal": token})
+
+
+@router.get("/cases/{case}/items/{item_id}/revealed")
+def revealed(ctx: Ctx, item_id: int, r: Annotated[str, Query(max_length=128)]) -> Response:
+    return _jpeg(service.revealed(ctx, item_id, r))
+
+
+@router.get("/cases/{case}/items/{item_id}/original")
+def original(ctx: Ctx, item_id: int) -> Response:
+    data, kind = service.original(ctx, item_id)
+    return Response(data, media_type=kind, headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="item-{item_id}"'})
+
+
+@router.post("/cases/{case}/grade")
+def grade(request: Request, ctx: Ctx, category: Annotated[str, Form(max_length=64)],
+          series: Annotated[int | None, Form()] = None,
+          items: Annotated[list[int] | None, Form()] = None,
+          flags: Annotated[list[str] | None, Form()] = None,
+          note: Annotated[str | None, Form(max_length=4000)] = None) -> HTMLResponse:
+    done = service.grade_items(ctx, items or [], series, category, flags or [], note)
+    next_url = None
+    if series is not None:
+        following = service.series_view(ctx, series)["next_series"]
+        next_url = (f"/cases/{ctx.name}/series/{following}" if following
+                    else f"/cases/{ctx.name}/queue")
+    return _page(request, "_graded.html", {
+        "case": ctx.name, **done, "consensus": list(done["consensus"].items()),
+        "next_url": next_url})
+
+
+@router.post("/cases/{case}/undo")
+def undo(request: Request, ctx: Ctx, batch: Annotated[str, Form(max_length=64)]) -> HTMLResponse:
+    return _page(request, "_undone.html", {"count": service.undo_batch(ctx, batch)})
+
+
+@router.get("/cases/{case}/disputes")
+def disputes(request: Request, ctx: Ctx) -> HTMLResponse:
+    return _page(request, "disputes.html", {"viewer": ctx.viewer, "case": ctx.name,
+                                            "keys": service.keys(ctx),
+                                            "disputes": service.dispute_list(ctx)})
+
+
+@router.post("/cases/{case}/resolve")
+def resolve(ctx: Ctx, item: Annotated[int, Form()],
+            category: Annotated[str, Form(max_length=64)]) -> HTMLResponse:
+    service.resolve_items(ctx, [item], category, None)
+    return HTMLResponse(f'<p class="resolved" id="resolved-{item}">Resolved.</p>')

@@ -1,0 +1,157 @@
+"""Who is asking, and may they: sessions, case membership, CSRF, and the response headers
+every page carries.
+
+Every route depends on :func:`viewer` (or :func:`case_viewer` for a case's routes), so an
+unauthenticated request never reaches a handler; ``tests/web/test_routes.py`` enumerates the
+app's routes and checks each one refuses without a session, without membership and, for
+writes, without the CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import FormData
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SESSION_COOKIE = "sg_session"
+LOGIN_CSRF_COOKIE = "sg_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf"
+
+#: what a browser may load and run: this app's own files, nothing inline, nothing else
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+class NotAuthenticated(Exception):
+    """No valid session: pages redirect to the login page, the API answers 401."""
+
+
+class Forbidden(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of one request, and their session."""
+
+    user: Any  # accounts.User
+    session: Any  # accounts.Session
+
+    @property
+    def name(self) -> str:
+        return str(self.user.name)
+
+
+def _accounts(request: Request) -> Any:
+    return request.app.state.accounts
+
+
+def viewer(request: Request) -> Viewer:
+    """The request's signed-in user (FastAPI dependency); checks CSRF on every write."""
+    token = request.cookies.get(SESSION_COOKIE)
+    session = _accounts(request).session(token) if token else None
+    if session is None:
+        raise NotAuthenticated()
+    request.state.viewer = Viewer(session.user, session)
+    return request.state.viewer
+
+
+async def checked_viewer(request: Request) -> Viewer:
+    """:func:`viewer`, and for writes the session's CSRF token in the ``X-CSRF-Token``
+    header or the ``csrf`` form field."""
+    found = viewer(request)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and _is_form(request):
+            form: FormData = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not secrets.compare_digest(sent, found.session.csrf):
+            raise Forbidden("missing or wrong CSRF token")
+    return found
+
+
+def _is_form(request: Request) -> bool:
+    kind = request.headers.get("content-type", "")
+    return kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def secure_cookie(request: Request) -> bool:
+    """Cookies are marked Secure when the app is served over TLS."""
+    return request.url.scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=secure_cookie(request), path="/")
+
+
+class HeadersMiddleware(BaseHTTPMiddleware):
+    """Security headers on every response; nothing a reviewer sees is cached."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies above ``limit`` bytes with 413, before a handler reads them
+    (declared by Content-Length or found while streaming)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(scope, receive, send, self.limit)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(scope, receive, send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    if scope["path"].startswith("/api/"):
+        response: Response = JSONResponse(
+            {"error": f"request body larger than {limit} bytes"}, status_code=413)
+    else:
+        response = PlainTextResponse(f"request body larger than {limit} bytes", 413)
+    await response(scope, receive, send)

@@ -1,0 +1,283 @@
+"""What the pages and the API show and do, once, for both: a case's overview, its queue, a
+series, grading, and the safe-view pictures.
+
+Every function takes a :class:`~safeguard.web.app.CaseContext` (the case, opened, and a viewer
+already checked to be on it) and returns plain data; ``pages.py`` renders it, ``api.py``
+returns it as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import func, select
+
+from safeguard.errors import SafeguardError
+from safeguard.hashsets.categories import Scheme, load_schemes
+from safeguard.provenance.verdict import VERDICTS
+from safeguard.web.app import CaseContext
+from safeguard.web.security import Forbidden
+
+#: how long the link to one revealed picture stays valid
+REVEAL_SECONDS = 300
+PICTURE = "image/"
+VIDEO = "video/"
+
+
+class NotFound(SafeguardError):
+    pass
+
+
+def scheme(ctx: CaseContext) -> Scheme:
+    return load_schemes(ctx.settings.home).get(ctx.settings.matching.scheme)
+
+
+def keys(ctx: CaseContext) -> list[tuple[str, str, str]]:
+    from safeguard.review.grading import grading_keys
+
+    return grading_keys(scheme(ctx))
+
+
+# --- overview --------------------------------------------------------------------------------
+
+def overview(ctx: CaseContext) -> dict[str, Any]:
+    from safeguard.review.grading import graded_summary
+    from safeguard.store.models import Item, Match
+    from safeguard.store.summary import case_summary
+
+    summary = case_summary(ctx.case)
+    with ctx.case.engine.connect() as conn:
+        known = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
+            Match.purpose != "known_good")).scalar_one()
+        media = conn.execute(select(func.count()).select_from(Item).where(
+            Item.type.like(f"{PICTURE}%") | Item.type.like(f"{VIDEO}%"))).scalar_one()
+        videos = conn.execute(select(func.count()).select_from(Item).where(
+            Item.type.like(f"{VIDEO}%"))).scalar_one()
+    review = graded_summary(ctx.case, ctx.settings.review.consensus)
+    counts = dict(summary["counts"], videos=videos)
+    return {
+        "case": ctx.name,
+        "counts": counts,
+        "known_new": [("known (hash-set match)", known), ("new", max(media - known, 0))],
+        "categories": [(label, review["by_category"].get(code, 0))
+                       for _, code, label in keys(ctx)],
+        "verdicts": [(v, summary["provenance"]["by_verdict"][v]) for v in VERDICTS],
+        "by_set": [(f"{row['set']} {row['version'] or ''}".strip(), row["items"])
+                   for row in summary["matching"]["by_set"]],
+        "review": {**review["by_status"], "by_category": review["by_category"],
+                   "flags": review["flags"]},
+        "evidence": summary["evidence"],
+    }
+
+
+# --- queue and series ------------------------------------------------------------------------
+
+def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[str, Any]:
+    from safeguard.triage.queue import queue, queue_count
+    from safeguard.triage.series import ensure_series
+
+    ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
+    entries = queue(ctx.case, ctx.settings, filters, offset=offset, limit=limit)
+    return {"entries": [asdict(e) for e in entries],
+            "total": queue_count(ctx.case, ctx.settings, filters),
+            "offset": offset, "limit": limit}
+
+
+def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
+    from safeguard.triage.queue import series_items
+    from safeguard.triage.series import ensure_series
+
+    ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
+    ids = series_items(ctx.case, series_id)
+    if not ids:
+        raise NotFound(f"no series {series_id} in case {ctx.name}")
+    return {"series_id": series_id, "items": items_view(ctx, ids),
+            "next_series": _next_series(ctx, series_id)}
+
+
+def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
+    from safeguard.review.grading import consensus
+    from safeguard.store.summary import item_records
+
+    records = item_records(ctx.case, ids)
+    agreed = consensus(ctx.case, list(records), ctx.settings.review.consensus)
+    out = []
+    for item_id in sorted(records):
+        record = records[item_id]
+        out.append({
+            "id": item_id, "path": record["path"], "type": record["type"],
+            "size": record["size"], "sha256": record["sha256"], "verdict": record["verdict"],
+            "known": any(m["purpose"] != "known_good" for m in record["matches"]),
+            "categories": sorted({m["category"] or m["category_given"] or "?"
+                                  for m in record["matches"]
+                                  if m["purpose"] != "known_good"}),
+            "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
+        })
+    return out
+
+
+def item_view(ctx: CaseContext, item_id: int) -> dict[str, Any]:
+    from safeguard.review.grading import consensus, history
+    from safeguard.store.summary import item_records
+
+    records = item_records(ctx.case, [item_id])
+    if item_id not in records:
+        raise NotFound(f"no item {item_id} in case {ctx.name}")
+    agreed = consensus(ctx.case, [item_id], ctx.settings.review.consensus)
+    return {"id": item_id, "record": records[item_id],
+            "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
+            "history": [asdict(g) for g in history(ctx.case, item_id)]}
+
+
+def _next_series(ctx: CaseContext, series_id: int) -> int | None:
+    """The series after this one in the unfiltered queue (None at the end)."""
+    from safeguard.triage.queue import QueueFilters, queue
+
+    offset = 0
+    while True:
+        page = queue(ctx.case, ctx.settings, QueueFilters(), offset=offset, limit=200)
+        ids = [entry.series_id for entry in page]
+        if series_id in ids:
+            at = ids.index(series_id)
+            if at + 1 < len(ids):
+                return ids[at + 1]
+            more = queue(ctx.case, ctx.settings, QueueFilters(), offset=offset + 200, limit=1)
+            return more[0].series_id if more else None
+        if len(page) < 200:
+            return page[0].series_id if page and ids[0] != series_id else None
+        offset += 200
+
+
+# --- grading ---------------------------------------------------------------------------------
+
+def grade_items(ctx: CaseContext, item_ids: Sequence[int], series: int | None, category: str,
+                flags: Sequence[str], note: str | None) -> dict[str, Any]:
+    from safeguard.review.grading import consensus, grade
+    from safeguard.triage.queue import series_items
+
+    if not ctx.can_grade:
+        raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
+    ids = list(item_ids)
+    if series is not None:
+        ids += series_items(ctx.case, series)
+    if not ids:
+        raise NotFound("nothing to grade: give item ids or a series")
+    grades = grade(ctx.case, ctx.viewer.name, sorted(set(ids)), category, scheme(ctx),
+                   flags=list(flags), note=note or None)
+    agreed = consensus(ctx.case, [g.item_id for g in grades], ctx.settings.review.consensus)
+    return {"batch": grades[0].batch, "count": len(grades), "category": category,
+            "flags": list(flags),
+            "consensus": {item_id: asdict(c) for item_id, c in sorted(agreed.items())}}
+
+
+def undo_batch(ctx: CaseContext, batch: str) -> int:
+    from safeguard.review.grading import undo
+
+    if not ctx.can_grade:
+        raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
+    return undo(ctx.case, ctx.viewer.name, batch)
+
+
+def resolve_items(ctx: CaseContext, item_ids: Sequence[int], category: str,
+                  note: str | None) -> None:
+    from safeguard.review.grading import resolve
+
+    if not ctx.viewer.user.is_examiner:
+        raise Forbidden("only an examiner or admin can resolve disputes")
+    resolve(ctx.case, ctx.viewer.name, list(item_ids), category, scheme(ctx), note=note or None)
+
+
+def dispute_list(ctx: CaseContext, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    from safeguard.review.grading import disputes, history
+
+    if not ctx.viewer.user.is_examiner:
+        raise Forbidden("only an examiner or admin can see disputes")
+    found = disputes(ctx.case, ctx.settings.review.consensus, offset=offset, limit=limit)
+    views = {v["id"]: v for v in items_view(ctx, [d.item_id for d in found])}
+    return [{"item": views[d.item_id], "consensus": asdict(d),
+             "history": [asdict(g) for g in history(ctx.case, d.item_id)]}
+            for d in found if d.item_id in views]
+
+
+# --- safe view -------------------------------------------------------------------------------
+
+def _item(ctx: CaseContext, item_id: int) -> dict[str, Any]:
+    from safeguard.store.summary import item_records
+
+    record = item_records(ctx.case, [item_id]).get(item_id)
+    if record is None:
+        raise NotFound(f"no item {item_id} in case {ctx.name}")
+    return record
+
+
+def thumbnail(ctx: CaseContext, item_id: int) -> bytes:
+    """The safe-view picture of an item: blurred and grey at the viewer's level; a video's
+    strip of blurred keyframes."""
+    from safeguard.review.content import item_bytes
+    from safeguard.review.thumbs import safe_thumbnail, video_strip
+
+    record = _item(ctx, item_id)
+    kind = record["type"] or ""
+    blur = ctx.viewer.user.blur
+    if kind.startswith(PICTURE):
+        return safe_thumbnail(item_bytes(ctx.case, item_id, ctx.settings), blur,
+                              limits=ctx.settings.limits)
+    if kind.startswith(VIDEO):
+        times = (record["video"] or {}).get("keyframes") or [0.0]
+        return video_strip(item_bytes(ctx.case, item_id, ctx.settings), times, blur,
+                           limits=ctx.settings.limits)
+    raise NotFound(f"item {item_id} is not a picture or a video")
+
+
+def reveal(ctx: CaseContext, item_id: int) -> str:
+    """Record a reveal (audit event, exposure) and return the token of the link that shows
+    the picture unblurred for ``REVEAL_SECONDS``."""
+    from safeguard.review.thumbs import record_reveal
+
+    record = _item(ctx, item_id)
+    if not (record["type"] or "").startswith((PICTURE, VIDEO)):
+        raise NotFound(f"item {item_id} is not a picture or a video")
+    record_reveal(ctx.case, ctx.viewer.name, item_id, "thumbnail")
+    ctx.accounts.record_review(ctx.viewer.user, reveals=1)
+    expires = int(time.time()) + REVEAL_SECONDS
+    return f"{expires}.{_reveal_sig(ctx, item_id, expires)}"
+
+
+def revealed(ctx: CaseContext, item_id: int, token: str) -> bytes:
+    from safeguard.review.content import item_bytes
+    from safeguard.review.thumbs import revealed_thumbnail
+
+    expires, _, sig = token.partition(".")
+    if not expires.isdigit() or int(expires) < time.time() or not hmac.compare_digest(
+            sig, _reveal_sig(ctx, item_id, int(expires))):
+        raise Forbidden("reveal the item first")
+    record = _item(ctx, item_id)
+    if not (record["type"] or "").startswith(PICTURE):
+        raise NotFound(f"item {item_id} is not a picture")
+    return revealed_thumbnail(item_bytes(ctx.case, item_id, ctx.settings),
+                              limits=ctx.settings.limits)
+
+
+def original(ctx: CaseContext, item_id: int) -> tuple[bytes, str]:
+    """The item's own bytes, for a reviewer on the case (audited as a reveal)."""
+    from safeguard.review.content import item_bytes
+    from safeguard.review.thumbs import record_reveal
+
+    if not ctx.can_grade:
+        raise Forbidden(f"a {ctx.viewer.user.role} cannot open originals")
+    record = _item(ctx, item_id)
+    data = item_bytes(ctx.case, item_id, ctx.settings)
+    record_reveal(ctx.case, ctx.viewer.name, item_id, "original")
+    ctx.accounts.record_review(ctx.viewer.user, reveals=1)
+    return data, record["type"] or "application/octet-stream"
+
+
+def _reveal_sig(ctx: CaseContext, item_id: int, expires: int) -> str:
+    key = ctx.viewer.session.csrf.encode()
+    message = f"{ctx.name}:{item_id}:{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

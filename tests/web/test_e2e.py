@@ -1,0 +1,129 @@
+"""End to end in headless Chromium (Playwright driving the system's /usr/bin/chromium, which
+``make test`` installs): sign in, blurred thumbnails, reveal one (audited), grade a series from
+the keyboard, a second reviewer agrees -> trusted, a reviewer of another case gets 403.
+Screenshots go to build/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import PASSWORD, Lab, series_of
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="no system Chromium (make test installs it with apt-get)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(lab.app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+def sign_in(browser: object, base: str, name: str) -> object:
+    page = browser.new_context().new_page()  # type: ignore[attr-defined]
+    page.goto(f"{base}/login")
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def reveals(lab: Lab) -> list[tuple[str, str]]:
+    from safeguard.store.cases import open_case
+
+    with open_case(lab.settings, "k").engine.connect() as conn:
+        return [(a, json.loads(d).get("what", "")) for a, d in conn.exec_driver_sql(
+            "SELECT actor, details FROM audit_events WHERE action = 'review.reveal'").all()]
+
+
+def test_review_flow(lab: Lab, server: str, browser: object) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = sign_in(browser, server, "rev1")
+    page.goto(f"{server}/cases/k/queue")
+    thumbs = page.locator("ol.queue img")
+    assert thumbs.count() == 4
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('ol.queue img'))"
+        ".every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "review-queue.png"), full_page=True)
+    # every thumbnail the browser got is grey: all three channels equal in every pixel
+    grey = page.evaluate("""() => Array.from(document.querySelectorAll('ol.queue img'))
+        .map(img => {
+            const c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i] !== d[i + 1] || d[i] !== d[i + 2]) return false;
+            }
+            return true;
+        })""")
+    assert grey == [True, True, True, True]
+
+    series = series_of(lab, "a.jpg")
+    page.goto(f"{server}/cases/k/series/{series}")
+    assert page.locator("figure.thumb").count() == 3
+    before = len(reveals(lab))
+    page.keyboard.press("r")  # reveal the first item
+    page.wait_for_selector("img.revealed")
+    assert len(reveals(lab)) == before + 1
+    assert reveals(lab)[-1][0] == "rev1"
+    page.screenshot(path=str(SHOTS / "review-series-revealed.png"), full_page=True)
+    page.keyboard.press("3")  # grade the series: category C
+    page.wait_for_selector("#graded")
+    assert "Graded 3 items as" in page.inner_text("#graded")
+    assert page.locator("#graded .c-pending").count() == 3
+
+    second = sign_in(browser, server, "rev2")
+    second.goto(f"{server}/cases/k/series/{series}")
+    second.keyboard.press("3")
+    second.wait_for_selector("#graded")
+    assert second.locator("#graded .c-trusted").count() == 3
+    second.screenshot(path=str(SHOTS / "review-trusted.png"), full_page=True)
+
+    outsider = sign_in(browser, server, "outsider")
+    response = outsider.goto(f"{server}/cases/k/queue")
+    assert response.status == 403
+    assert outsider.inner_text("#error-message") == "no such case, or not yours"
+    response = outsider.goto(f"{server}/cases/k/items/{series}/thumbnail")
+    assert response.status == 403

@@ -1,0 +1,211 @@
+"""Reviewing through the app: safe-view pictures, reveals (audited), originals (no-store),
+grading with consensus, disputes, roles, escaping, oversized posts, exposure."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+
+from tests.web.conftest import Lab, decode, item_ids, series_of
+
+
+def audit_actions(lab: Lab, action: str) -> list[tuple[str, str, dict]]:
+    from safeguard.store.cases import open_case
+
+    with open_case(lab.settings, "k").engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT actor, object, details FROM audit_events WHERE action = ? ORDER BY seq",
+            (action,)).all()
+    return [(a, o, json.loads(d)) for a, o, d in rows]
+
+
+def test_thumbnails_are_blurred_grey_jpegs_for_everyone(lab: Lab) -> None:
+    ids = item_ids(lab)
+    for name in ("rev1", "aud", "admin"):
+        response = lab.client(name).get(f"/cases/k/items/{ids['b.png']}/thumbnail")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/jpeg"
+        assert response.headers["cache-control"] == "no-store"
+        img = decode(response.content)
+        assert img.mode == "L"
+        assert max(img.size) <= 256
+
+
+def test_queue_groups_copies_into_one_series_and_hides_non_pictures(lab: Lab) -> None:
+    client = lab.client("rev1")
+    page = client.get("/api/v1/cases/k/queue?limit=500").json()
+    ids = item_ids(lab)
+    by_series = {e["series_id"]: e for e in page["entries"]}
+    series = by_series[series_of(lab, "a.jpg")]
+    assert sorted(series["items"]) == sorted([ids["a.jpg"], ids["a-small.jpg"],
+                                              ids["a-mirror.png"]])
+    assert ids["notes.txt"] not in {i for e in page["entries"] for i in e["items"]}
+    assert page["total"] == len(page["entries"]) == 4
+    assert page["entries"][0]["first_item"] == ids["camera.jpg"]  # camera original first
+    html = client.get("/cases/k/queue")
+    assert html.status_code == 200
+    assert html.text.count('class="series tier-') == 4
+
+
+def test_reveal_is_audited_and_its_link_is_personal(lab: Lab) -> None:
+    ids = item_ids(lab)
+    item = ids["b.png"]
+    client = lab.client("rev1")
+    before = len(audit_actions(lab, "review.reveal"))
+    response = client.post(f"/cases/k/items/{item}/reveal")
+    assert response.status_code == 200
+    link = response.text.split('src="', 1)[1].split('"', 1)[0]
+    assert link.startswith(f"/cases/k/items/{item}/revealed?r=")
+    shown = client.get(link)
+    assert shown.status_code == 200
+    assert decode(shown.content).mode == "RGB"
+    events = audit_actions(lab, "review.reveal")
+    assert len(events) == before + 1
+    assert events[-1][0] == "rev1"
+    # the link is no use to another reviewer, nor without the reveal
+    assert lab.client("rev2").get(link).status_code == 403
+    assert client.get(f"/cases/k/items/{item}/revealed?r=1.abc").status_code == 403
+    exposure = client.get("/api/v1/me").json()["exposure"]
+    assert exposure[0]["reveals"] >= 1
+
+
+def test_original_only_for_a_grader_and_never_cached(lab: Lab) -> None:
+    ids = item_ids(lab)
+    response = lab.client("rev2").get(f"/cases/k/items/{ids['b.png']}/original")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert lab.client("aud").get(f"/cases/k/items/{ids['b.png']}/original").status_code == 403
+
+
+def test_two_reviewers_agree_and_the_grade_is_trusted(lab: Lab) -> None:
+    ids = item_ids(lab)
+    series = series_of(lab, "a.jpg")
+    first = lab.client("rev1").post("/cases/k/grade", data={"series": series, "category": "C",
+                                                            "note": "<b>bold</b> note"})
+    assert first.status_code == 200
+    assert "pending" in first.text
+    second = lab.client("rev2").api("POST", "/api/v1/cases/k/grades",
+                                    json={"series": series, "category": "C"})
+    assert second.status_code == 200
+    result = second.json()
+    assert result["count"] == 3
+    assert {c["status"] for c in result["consensus"].values()} == {"trusted"}
+    assert {c["category"] for c in result["consensus"].values()} == {"C"}
+    item = lab.client("aud").get(f"/api/v1/cases/k/items/{ids['a-small.jpg']}").json()
+    assert item["consensus"]["status"] == "trusted"
+    assert [g["note"] for g in item["history"] if g["reviewer"] == "rev1"] == ["<b>bold</b> note"]
+
+
+def test_auditor_reads_but_never_grades(lab: Lab) -> None:
+    ids = item_ids(lab)
+    client = lab.client("aud")
+    assert client.get(f"/cases/k/series/{ids['b.png']}").status_code == 200
+    response = client.post("/cases/k/grade", data={"items": ids["b.png"], "category": "A"})
+    assert response.status_code == 403
+    response = client.api("POST", "/api/v1/cases/k/grades",
+                          json={"items": [ids["b.png"]], "category": "A"})
+    assert response.status_code == 403
+
+
+def test_disagreement_goes_to_the_disputes_view(lab: Lab) -> None:
+    ids = item_ids(lab)
+    item = ids["camera.jpg"]
+    lab.client("rev1").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
+                                                                   "category": "A"})
+    lab.client("rev2").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
+                                                                   "category": "B"})
+    examiner = lab.client("exa")
+    disputes = examiner.get("/api/v1/cases/k/disputes").json()
+    assert [d["item"]["id"] for d in disputes] == [item]
+    assert lab.client("rev1").get("/api/v1/cases/k/disputes").status_code == 403
+    assert examiner.api("POST", "/api/v1/cases/k/resolutions",
+                        json={"items": [item], "category": "B"}).status_code == 200
+    assert examiner.get("/api/v1/cases/k/disputes").json() == []
+    state = examiner.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
+    assert (state["status"], state["category"]) == ("resolved", "B")
+
+
+def test_undo_takes_back_a_grade(lab: Lab) -> None:
+    ids = item_ids(lab)
+    item = ids["<img src=x onerror=alert(1)>.png"]
+    client = lab.client("rev1")
+    batch = client.api("POST", "/api/v1/cases/k/grades",
+                       json={"items": [item], "category": "not-indecent"}).json()["batch"]
+    assert lab.client("rev2").api("POST", f"/api/v1/cases/k/grades/{batch}/undo"
+                                  ).status_code == 400  # not theirs
+    assert client.api("POST", f"/api/v1/cases/k/grades/{batch}/undo").json() == {"undone": 1}
+    state = client.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
+    assert state["status"] == "ungraded"
+
+
+def test_html_in_file_names_is_escaped(lab: Lab) -> None:
+    ids = item_ids(lab)
+    name = "<img src=x onerror=alert(1)>.png"
+    page = lab.client("rev1").get(f"/cases/k/series/{ids[name]}")
+    assert page.status_code == 200
+    assert "<img src=x onerror" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;.png" in page.text
+
+
+def test_oversized_posts_are_refused(lab: Lab) -> None:
+    client = lab.client("rev1")
+    big = "x" * (lab.settings.review.max_body_bytes + 1)
+    response = client.post("/cases/k/grade", data={"category": "C", "note": big})
+    assert response.status_code == 413
+    response = client.api("POST", "/api/v1/cases/k/grades",
+                          json={"items": [1], "category": "C", "note": big})
+    assert response.status_code == 413
+
+
+def test_grading_the_same_item_at_once_records_both(lab: Lab) -> None:
+    ids = item_ids(lab)
+    item = ids["b.png"]
+    clients = [lab.client("rev1"), lab.client("rev2")]
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def grade(client: object) -> None:
+        barrier.wait()
+        response = client.api("POST", "/api/v1/cases/k/grades",  # type: ignore[attr-defined]
+                              json={"items": [item], "category": "B"})
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=grade, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200]
+    state = lab.client("exa").get(f"/api/v1/cases/k/items/{item}").json()
+    assert (state["consensus"]["status"], state["consensus"]["category"]) == ("trusted", "B")
+    assert sorted(g["reviewer"] for g in state["history"] if not g["undone"]) == ["rev1", "rev2"]
+
+
+def test_overview_counts(lab: Lab) -> None:
+    page = lab.client("aud").get("/api/v1/cases/k/overview").json()
+    assert page["counts"]["items"] == 7
+    assert dict(page["verdicts"])["camera_original"] == 1
+    html = lab.client("aud").get("/cases/k")
+    assert html.status_code == 200
+    assert 'id="verdicts"' in html.text
+
+
+def test_blur_setting_is_personal(lab: Lab) -> None:
+    ids = item_ids(lab)
+    client = lab.client("rev2")
+    strong = decode(client.get(f"/cases/k/items/{ids['b.png']}/thumbnail").content)
+    assert client.api("PUT", "/api/v1/me/settings", json={"blur": 0}).status_code == 200
+    clear = decode(client.get(f"/cases/k/items/{ids['b.png']}/thumbnail").content)
+    other = decode(lab.client("rev1").get(f"/cases/k/items/{ids['b.png']}/thumbnail").content)
+
+    def detail(img: object) -> float:
+        a = np.asarray(img, dtype=np.float32)
+        return float(np.abs(np.diff(a, axis=1)).mean())
+
+    assert detail(clear) > detail(strong)
+    assert detail(other) == detail(strong)  # rev1 still has the default
+    client.api("PUT", "/api/v1/me/settings", json={"blur": 3})
