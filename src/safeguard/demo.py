@@ -673,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{shlex.quote(str(evidence / 'generated' / 'render_0001.png'))} "
         f"{shlex.quote(str(evidence / 'camera' / 'IMG_0001.jpg'))}\n"
         f"  cameras seen:     {cli} devices\n"
+        f"  review app:       {cli} user add you --role admin && {cli} serve\n"
         f"  verify audit log: {cli} audit verify demo\n"
         f"  evidence folder:  {evidence}"
     )

@@ -16,6 +16,7 @@ from safeguard.cli import main
 from safeguard.config import Settings, load_settings
 from tests.conftest import PDQ_REF, jpeg_bytes, png_bytes, scene
 from tests.provenance.exif_builder import camera_jpeg
+from tests.test_cli_video import small_video
 
 PASSWORD = "correct horse battery"
 USERS = {  # name: (role, cases)
@@ -29,7 +30,8 @@ USERS = {  # name: (role, cases)
 
 
 def build_evidence(root: Path) -> None:
-    """Benign pictures: one series of copies, a camera photo, two other pictures, a text."""
+    """Benign pictures: one series of copies, a camera photo, two other pictures, a short
+    generated video, a text."""
     root.mkdir()
     base = scene(1, (480, 360))
     (root / "a.jpg").write_bytes(jpeg_bytes(base))
@@ -41,6 +43,7 @@ def build_evidence(root: Path) -> None:
     (root / "b.png").write_bytes(png_bytes(scene(2)))
     (root / "<img src=x onerror=alert(1)>.png").write_bytes(png_bytes(scene(3)))
     (root / "notes.txt").write_text("a note, not a picture")
+    (root / "clip.mp4").write_bytes(small_video())
 
 
 @dataclass

@@ -42,11 +42,27 @@ def test_queue_groups_copies_into_one_series_and_hides_non_pictures(lab: Lab) ->
     assert sorted(series["items"]) == sorted([ids["a.jpg"], ids["a-small.jpg"],
                                               ids["a-mirror.png"]])
     assert ids["notes.txt"] not in {i for e in page["entries"] for i in e["items"]}
-    assert page["total"] == len(page["entries"]) == 4
+    assert page["total"] == len(page["entries"]) == 5
     assert page["entries"][0]["first_item"] == ids["camera.jpg"]  # camera original first
     html = client.get("/cases/k/queue")
     assert html.status_code == 200
-    assert html.text.count('class="series tier-') == 4
+    assert f'<option value="1">{lab.home.parent / "ev"}</option>' in html.text
+    assert client.get("/cases/k/queue?evidence=1&type=picture").text.count(
+        'class="series tier-') == 4
+    assert html.text.count('class="series tier-') == 5
+
+
+def test_a_video_shows_a_blurred_grey_strip_of_keyframes(lab: Lab) -> None:
+    ids = item_ids(lab)
+    response = lab.client("rev1").get(f"/cases/k/items/{ids['clip.mp4']}/thumbnail")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    strip = decode(response.content)
+    assert strip.mode == "L"
+    assert strip.height == 96
+    assert strip.width > strip.height  # frames side by side
+    filtered = lab.client("rev1").get("/api/v1/cases/k/queue?type=video").json()
+    assert [e["first_item"] for e in filtered["entries"]] == [ids["clip.mp4"]]
 
 
 def test_reveal_is_audited_and_its_link_is_personal(lab: Lab) -> None:
@@ -187,7 +203,8 @@ def test_grading_the_same_item_at_once_records_both(lab: Lab) -> None:
 
 def test_overview_counts(lab: Lab) -> None:
     page = lab.client("aud").get("/api/v1/cases/k/overview").json()
-    assert page["counts"]["items"] == 7
+    assert page["counts"]["items"] == 8
+    assert page["counts"]["videos"] == 1
     assert dict(page["verdicts"])["camera_original"] == 1
     html = lab.client("aud").get("/cases/k")
     assert html.status_code == 200

@@ -152,7 +152,6 @@ def queue(request: Request, ctx: Ctx,
           verdict: Annotated[str | None, Query(max_length=24)] = None,
           category: Annotated[str | None, Query(max_length=64)] = None,
           evidence: Annotated[str | None, Query(max_length=12)] = None) -> HTMLResponse:
-    from safeguard.store.summary import case_summary
     from safeguard.triage.queue import QueueFilters
 
     filters = QueueFilters(evidence=int(evidence) if evidence and evidence.isdigit() else None,
@@ -163,8 +162,7 @@ def queue(request: Request, ctx: Ctx,
     query = urlencode({k: v for k, v in (("match", match), ("type", type),
                                          ("verdict", verdict), ("category", category),
                                          ("evidence", evidence)) if v})
-    evidence_rows = [{"id": i + 1, "path": e["path"]}
-                     for i, e in enumerate(case_summary(ctx.case)["evidence"])]
+    evidence_rows = service.evidence_list(ctx)
     return _page(request, "queue.html", {
         "viewer": ctx.viewer, "case": ctx.name, "filters": filters, "query": query,
         "verdict_names": VERDICTS, "category_codes": service.scheme(ctx).codes(),

@@ -77,6 +77,15 @@ def overview(ctx: CaseContext) -> dict[str, Any]:
 
 # --- queue and series ------------------------------------------------------------------------
 
+def evidence_list(ctx: CaseContext) -> list[dict[str, Any]]:
+    """The case's evidence sources, ``{"id", "path"}``, for the queue's filter."""
+    from safeguard.store.models import Evidence
+
+    with ctx.case.engine.connect() as conn:
+        rows = conn.execute(select(Evidence.id, Evidence.path).order_by(Evidence.id)).all()
+    return [{"id": row.id, "path": row.path} for row in rows]
+
+
 def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[str, Any]:
     from safeguard.triage.queue import queue, queue_count
     from safeguard.triage.series import ensure_series
