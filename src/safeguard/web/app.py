@@ -87,7 +87,6 @@ def require_examiner(ctx: CaseContext) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     from safeguard.accounts.store import Accounts
-
     from safeguard.web import api, pages, service
 
     app = FastAPI(title="Safeguard review", version=__version__, docs_url=None,
