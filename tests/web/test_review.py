@@ -116,6 +116,22 @@ def test_two_reviewers_agree_and_the_grade_is_trusted(lab: Lab) -> None:
     assert [g["note"] for g in item["history"] if g["reviewer"] == "rev1"] == ["<b>bold</b> note"]
 
 
+def test_one_item_of_a_series_is_graded_from_its_own_form(lab: Lab) -> None:
+    ids = item_ids(lab)
+    client = lab.client("exa")
+    page = client.get(f"/cases/k/series/{series_of(lab, 'a.jpg')}").text
+    assert page.count('class="grade-item"') == 3
+    response = client.post("/cases/k/grade", data={"items": ids["a-small.jpg"],
+                                                   "category": "C"})
+    assert response.status_code == 200
+    assert "Graded 1 item as" in response.text
+    history = client.get(f"/api/v1/cases/k/items/{ids['a-small.jpg']}").json()["history"]
+    assert [(g["reviewer"], g["category"]) for g in history if g["reviewer"] == "exa"] == [
+        ("exa", "C")]
+    assert "grade-item" not in lab.client("aud").get(
+        f"/cases/k/series/{series_of(lab, 'a.jpg')}").text
+
+
 def test_auditor_reads_but_never_grades(lab: Lab) -> None:
     ids = item_ids(lab)
     client = lab.client("aud")
@@ -132,12 +148,15 @@ def test_disagreement_goes_to_the_disputes_view(lab: Lab) -> None:
     item = ids["camera.jpg"]
     lab.client("rev1").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
                                                                    "category": "A"})
-    lab.client("rev2").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
-                                                                   "category": "B"})
+    lab.client("rev2").api("POST", "/api/v1/cases/k/grades", json={
+        "items": [item], "category": "B", "note": "<i>why</i>"})
     examiner = lab.client("exa")
     disputes = examiner.get("/api/v1/cases/k/disputes").json()
     assert [d["item"]["id"] for d in disputes] == [item]
     assert lab.client("rev1").get("/api/v1/cases/k/disputes").status_code == 403
+    page = examiner.get("/cases/k/disputes").text
+    assert "&lt;i&gt;why&lt;/i&gt;" in page
+    assert "<i>why</i>" not in page
     assert examiner.api("POST", "/api/v1/cases/k/resolutions",
                         json={"items": [item], "category": "B"}).status_code == 200
     assert examiner.get("/api/v1/cases/k/disputes").json() == []
