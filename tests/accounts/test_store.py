@@ -395,7 +395,8 @@ def test_exposure_accumulates_per_day(accounts: Accounts, clock: Clock) -> None:
         {"day": "2026-11-26", "reveals": 1, "seconds": 5.0},
         {"day": "2026-11-25", "reveals": 3, "seconds": 90.5},
     ]
-    assert accounts.exposure("bob") == [{"day": "2026-11-25", "reveals": 7, "seconds": 1.0}]
+    expected = [{"day": "2026-11-25", "reveals": 7, "seconds": 1.0}]
+    assert accounts.exposure("bob") == expected
     for kwargs in ({"reveals": -1}, {"seconds": -1.0}, {"day": "yesterday"}):
         with pytest.raises(AccountError):
             accounts.record_review(alice, **kwargs)
@@ -441,8 +442,8 @@ def test_audit_chain_records_every_change(accounts: Accounts, clock: Clock) -> N
     assert details[3] == {"case": "op-alpha"}
     assert details[5]["client"] == "10.0.0.1"
     assert details[7] == {"client": "10.0.0.2", "reason": "wrong password"}
-    assert details[12] == {"client": "10.0.0.2", "seconds": 900,
-                           "until": "2026-11-25T09:15:00.000000Z"}
+    lockout = {"client": "10.0.0.2", "seconds": 900, "until": "2026-11-25T09:15:00.000000Z"}
+    assert details[12] == lockout
     assert details[13] == {"client": "10.0.0.3", "reason": "unknown user"}
     text = json.dumps(events)
     for secret in (PASSWORD, "second long secret", "wrong password!", "perhaps a password",

@@ -7,6 +7,7 @@ inside items (archives) are expanded by the scan worker, whatever source the ite
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,3 +110,25 @@ def open_readonly(path: bytes) -> BinaryIO:
     except PermissionError:
         fd = os.open(path, _READ_FLAGS)
     return os.fdopen(fd, "rb", buffering=0)
+
+
+class Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``stream``: bytes peeked at put back in front."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                out = bytes(self._head) + self._stream.read()
+                self._head = memoryview(b"")
+                return out
+            out = bytes(self._head[:size])
+            self._head = self._head[size:]
+            return out
+        return self._stream.read(-1 if size is None else size)

@@ -26,7 +26,7 @@ from safeguard.errors import (
 )
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import Member, detect_container, iter_members
-from safeguard.evidence.base import display_name, open_readonly
+from safeguard.evidence.base import Prefixed, display_name, open_readonly
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
@@ -109,7 +109,7 @@ class _Walker:
         kept: list[bytes] = [head]
         try:
             if container in STREAMED_CONTAINERS:
-                tee = _HashingReader(_Prefixed(head, stream), builder, skip=len(head))
+                tee = _HashingReader(Prefixed(head, stream), builder, skip=len(head))
                 self._members(container, tee, path, depth, index)
                 _drain(tee, None)
             elif container and reopen is not None:
@@ -237,28 +237,6 @@ class _Walker:
 
 def _error_record(reason: str) -> dict[str, Any]:
     return {"status": "error", "error": reason}
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` followed by the rest of ``stream``: peeked bytes put back in front."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                out = bytes(self._head) + self._stream.read()
-                self._head = memoryview(b"")
-                return out
-            out = bytes(self._head[:size])
-            self._head = self._head[size:]
-            return out
-        return self._stream.read(size)
 
 
 class _HashingReader(io.RawIOBase):

@@ -22,6 +22,7 @@ from safeguard.config import Settings
 from safeguard.errors import ItemError, SafeguardError, os_reason
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import detect_container, iter_members
+from safeguard.evidence.base import Prefixed
 from safeguard.review.grading import ReviewError
 from safeguard.signals.content_type import SNIFF_BYTES
 from safeguard.store.cases import Case
@@ -123,7 +124,7 @@ def _read_down(stream: BinaryIO, chain: list[dict[str, Any]], level: int, top: b
                           "archive any more")
     fileobj: BinaryIO
     if kind in STREAMED:
-        fileobj = _Prefixed(head, stream)  # type: ignore[assignment]
+        fileobj = Prefixed(head, stream)  # type: ignore[assignment]
     elif top:  # a top-level item is seekable
         stream.seek(0)
         fileobj = io.BufferedReader(stream, CHUNK)  # type: ignore[arg-type]
@@ -169,25 +170,3 @@ def _read_all(stream: BinaryIO, limit: int, path: str) -> bytes:
             raise ReviewError(f"too big to show: over the limit of {limit} bytes: {path}")
         parts.append(chunk)
     return b"".join(parts)
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` followed by the rest of ``stream``: the bytes peeked at put back in front."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                out = bytes(self._head) + self._stream.read()
-                self._head = memoryview(b"")
-                return out
-            out = bytes(self._head[:size])
-            self._head = self._head[size:]
-            return out
-        return self._stream.read(size)

@@ -156,10 +156,7 @@ def reveal(ctx: Ctx, item_id: int) -> Response:
 
 @router.get("/cases/{case}/items/{item_id}/original")
 def original(ctx: Ctx, item_id: int) -> Response:
-    data, kind = service.original(ctx, item_id)
-    return Response(data, media_type=kind, headers={
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="item-{item_id}"'})
+    return service.original(ctx, item_id)
 
 
 @router.get("/cases/{case}/keys")

@@ -197,10 +197,7 @@ def revealed(ctx: Ctx, item_id: int, r: Annotated[str, Query(max_length=128)]) -
 
 @router.get("/cases/{case}/items/{item_id}/original")
 def original(ctx: Ctx, item_id: int) -> Response:
-    data, kind = service.original(ctx, item_id)
-    return Response(data, media_type=kind, headers={
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="item-{item_id}"'})
+    return service.original(ctx, item_id)
 
 
 @router.post("/cases/{case}/grade")

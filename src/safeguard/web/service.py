@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from safeguard.errors import SafeguardError
@@ -272,8 +273,9 @@ def revealed(ctx: CaseContext, item_id: int, token: str) -> bytes:
                               limits=ctx.settings.limits)
 
 
-def original(ctx: CaseContext, item_id: int) -> tuple[bytes, str]:
-    """The item's own bytes, for a reviewer on the case (audited as a reveal)."""
+def original(ctx: CaseContext, item_id: int) -> Response:
+    """The item's own bytes, for a reviewer on the case (audited as a reveal), as a
+    download that is never cached."""
     from safeguard.review.content import item_bytes
     from safeguard.review.thumbs import record_reveal
 
@@ -283,7 +285,9 @@ def original(ctx: CaseContext, item_id: int) -> tuple[bytes, str]:
     data = item_bytes(ctx.case, item_id, ctx.settings)
     record_reveal(ctx.case, ctx.viewer.name, item_id, "original")
     ctx.accounts.record_review(ctx.viewer.user, reveals=1)
-    return data, record["type"] or "application/octet-stream"
+    return Response(data, media_type=record["type"] or "application/octet-stream", headers={
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="item-{item_id}"'})
 
 
 def _reveal_sig(ctx: CaseContext, item_id: int, expires: int) -> str:
