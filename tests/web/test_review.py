@@ -49,6 +49,12 @@ def test_queue_groups_copies_into_one_series_and_hides_non_pictures(lab: Lab) ->
     assert f'<option value="1">{lab.home.parent / "ev"}</option>' in html.text
     assert client.get("/cases/k/queue?evidence=1&type=picture").text.count(
         'class="series tier-') == 4
+    # each series page leads to the next series of the queue; the last one back to the queue
+    order = [e["series_id"] for e in page["entries"]]
+    for here, after in zip(order, [*order[1:], None], strict=True):
+        link = client.get(f"/cases/k/series/{here}").text.split('id="next-series" href="')[1]
+        assert link.split('"')[0] == (f"/cases/k/series/{after}" if after
+                                      else "/cases/k/queue")
     assert html.text.count('class="series tier-') == 5
 
 

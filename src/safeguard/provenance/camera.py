@@ -13,7 +13,6 @@ is unsigned, so it can raise an item's priority but never lower it.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from PIL import ExifTags, Image
@@ -155,12 +154,6 @@ def _thumbnail_bytes(image: Image.Image, exif: Image.Exif | None) -> bytes | Non
     if len(data) != length or not data.startswith(b"\xff\xd8"):
         return None
     return data
-
-
-def thumbnail_of(image: Image.Image) -> Image.Image | None:
-    """The embedded thumbnail opened (for tools and tests), or None."""
-    data = _thumbnail_bytes(image, _exif(image))
-    return Image.open(io.BytesIO(data)) if data else None
 
 
 def device_key(camera: dict[str, Any]) -> str | None:

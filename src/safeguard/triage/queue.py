@@ -344,6 +344,19 @@ def queue_count(case: Case, settings: Settings, filters: QueueFilters = QueueFil
                                 .where(*where)).scalar_one())
 
 
+def next_series(case: Case, settings: Settings, series_id: int) -> int | None:
+    """The series after ``series_id`` in the unfiltered queue; the first one when
+    ``series_id`` is not queued; None at the end."""
+    ensure_queue(case, settings)
+    with case.engine.connect() as conn:
+        at = conn.execute(select(QueueEntry.position).where(
+            QueueEntry.series_id == series_id)).scalar()
+        query = select(QueueEntry.series_id).order_by(QueueEntry.position).limit(1)
+        if at is not None:
+            query = query.where(QueueEntry.position > at)
+        return conn.execute(query).scalar()
+
+
 def series_items(case: Case, series_id: int) -> list[int]:
     """Every item id of a series, lowest first, as the series were last built: all its
     members, known-good ones and non-pictures included (a queue entry lists only its

@@ -99,7 +99,7 @@ def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[
 
 
 def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
-    from safeguard.triage.queue import series_items
+    from safeguard.triage.queue import next_series, series_items
     from safeguard.triage.series import ensure_series
 
     ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
@@ -107,7 +107,7 @@ def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
     if not ids:
         raise NotFound(f"no series {series_id} in case {ctx.name}")
     return {"series_id": series_id, "items": items_view(ctx, ids),
-            "next_series": _next_series(ctx, series_id)}
+            "next_series": next_series(ctx.case, ctx.settings, series_id)}
 
 
 def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -142,25 +142,6 @@ def item_view(ctx: CaseContext, item_id: int) -> dict[str, Any]:
     return {"id": item_id, "record": records[item_id],
             "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
             "history": [asdict(g) for g in history(ctx.case, item_id)]}
-
-
-def _next_series(ctx: CaseContext, series_id: int) -> int | None:
-    """The series after this one in the unfiltered queue (None at the end)."""
-    from safeguard.triage.queue import QueueFilters, queue
-
-    offset = 0
-    while True:
-        page = queue(ctx.case, ctx.settings, QueueFilters(), offset=offset, limit=200)
-        ids = [entry.series_id for entry in page]
-        if series_id in ids:
-            at = ids.index(series_id)
-            if at + 1 < len(ids):
-                return ids[at + 1]
-            more = queue(ctx.case, ctx.settings, QueueFilters(), offset=offset + 200, limit=1)
-            return more[0].series_id if more else None
-        if len(page) < 200:
-            return page[0].series_id if page and ids[0] != series_id else None
-        offset += 200
 
 
 # --- grading ---------------------------------------------------------------------------------
