@@ -67,6 +67,10 @@ def test_a_video_shows_a_blurred_grey_strip_of_keyframes(lab: Lab) -> None:
     assert strip.mode == "L"
     assert strip.height == 96
     assert strip.width > strip.height  # frames side by side
+    revealed = lab.client("rev1").api("POST", f"/api/v1/cases/k/items/{ids['clip.mp4']}/reveal")
+    assert revealed.status_code == 200
+    assert decode(revealed.content).size == strip.size  # the same strip, lightly blurred
+    assert audit_actions(lab, "review.reveal")[-1][2]["what"] == "strip"
     filtered = lab.client("rev1").get("/api/v1/cases/k/queue?type=video").json()
     assert [e["first_item"] for e in filtered["entries"]] == [ids["clip.mp4"]]
 

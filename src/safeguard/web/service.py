@@ -231,9 +231,11 @@ def reveal(ctx: CaseContext, item_id: int) -> str:
     from safeguard.review.thumbs import record_reveal
 
     record = _item(ctx, item_id)
-    if not (record["type"] or "").startswith((PICTURE, VIDEO)):
+    kind = record["type"] or ""
+    if not kind.startswith((PICTURE, VIDEO)):
         raise NotFound(f"item {item_id} is not a picture or a video")
-    record_reveal(ctx.case, ctx.viewer.name, item_id, "thumbnail")
+    record_reveal(ctx.case, ctx.viewer.name, item_id,
+                  "strip" if kind.startswith(VIDEO) else "thumbnail")
     ctx.accounts.record_review(ctx.viewer.user, reveals=1)
     expires = int(time.time()) + REVEAL_SECONDS
     return f"{expires}.{_reveal_sig(ctx, item_id, expires)}"
@@ -241,17 +243,18 @@ def reveal(ctx: CaseContext, item_id: int) -> str:
 
 def revealed(ctx: CaseContext, item_id: int, token: str) -> bytes:
     from safeguard.review.content import item_bytes
-    from safeguard.review.thumbs import revealed_thumbnail
+    from safeguard.review.thumbs import revealed_thumbnail, video_strip
 
     expires, _, sig = token.partition(".")
     if not expires.isdigit() or int(expires) < time.time() or not hmac.compare_digest(
             sig, _reveal_sig(ctx, item_id, int(expires))):
         raise Forbidden("reveal the item first")
     record = _item(ctx, item_id)
-    if not (record["type"] or "").startswith(PICTURE):
-        raise NotFound(f"item {item_id} is not a picture")
-    return revealed_thumbnail(item_bytes(ctx.case, item_id, ctx.settings),
-                              limits=ctx.settings.limits)
+    data = item_bytes(ctx.case, item_id, ctx.settings)
+    if (record["type"] or "").startswith(VIDEO):  # a strip is never unblurred: the lightest
+        times = (record["video"] or {}).get("keyframes") or [0.0]
+        return video_strip(data, times, blur=1, limits=ctx.settings.limits)
+    return revealed_thumbnail(data, limits=ctx.settings.limits)
 
 
 def original(ctx: CaseContext, item_id: int) -> Response:
