@@ -375,5 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
-# the hash-library, provenance, web (and account) verbs register themselves on `app`
-from safeguard import cli_accounts, cli_library, cli_provenance, cli_web  # noqa: E402, F401
+# the hash-library, provenance, account, export and web verbs register themselves on `app`
+from safeguard import (  # noqa: E402, F401
+    cli_accounts,
+    cli_export,
+    cli_library,
+    cli_provenance,
+    cli_web,
+)

@@ -35,6 +35,8 @@ tags as one comma-separated string (as a list if a tag holds a comma). The conte
 region segment follows ``SetInfo.scheme`` (``uk`` -> ``UK``, ``projectvic`` ->
 ``Default``, else ``CUSTOM``); the set's name, version and supplier have no place in a
 ``#Media`` document and are not written.
+``write_case`` writes the ``#Cases`` shape instead — one Case object whose ``Media`` list
+holds the entries, written the same way (``safeguard export``, docs/exports.md).
 """
 
 from __future__ import annotations
@@ -159,6 +161,33 @@ class VicsFormat(HashSetFormat):
                 out.write("".join(batch).encode("utf-8"))
                 batch.clear()
         batch.append("\n]}\n")
+        out.write("".join(batch).encode("utf-8"))
+        return count
+
+    def write_case(self, entries: Iterable[HashEntry], out: BinaryIO, info: SetInfo,
+                   case: dict[str, Any]) -> int:
+        """VICS 2.0 ``#Cases``: one Case object (``case``'s fields) whose ``Media`` list
+        holds ``entries`` as :meth:`write` writes them, streamed; returns the Media count.
+        The reader reads it back as the same entries (the case fields are skipped)."""
+        region = _REGIONS.get((info.scheme or "").lower(), "CUSTOM")
+        context = _CONTEXT.format(region).replace("#Media", "#Cases")
+        head = json.dumps({"@odata.context": context}, separators=(",", ":"))
+        fields = json.dumps(case, ensure_ascii=False, separators=(",", ":"))
+        out.write((head[:-1] + ',"value":[\n' + fields[:-1]
+                   + (',' if case else '') + '"Media":[').encode("utf-8"))
+        count = 0
+        batch: list[str] = []
+        for entry in entries:
+            media = _media(entry)
+            if media is None:
+                continue
+            batch.append(("\n" if count == 0 else ",\n")
+                         + json.dumps(media, ensure_ascii=False, separators=(",", ":")))
+            count += 1
+            if len(batch) >= 1000:
+                out.write("".join(batch).encode("utf-8"))
+                batch.clear()
+        batch.append("\n]}\n]}\n")
         out.write("".join(batch).encode("utf-8"))
         return count
 

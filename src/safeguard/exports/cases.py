@@ -1,0 +1,264 @@
+"""A case as a stream of items and hash entries, written atomically and audited
+(docs/exports.md).
+
+:func:`case_rows` pages through a case's items (never all of them in memory) with what an
+export needs of each: digests, times, the deleted flag, the triage series and the review
+consensus. By default only *graded* items are given: those whose consensus is ``trusted``
+or ``resolved``; ``graded_only=False`` adds every picture and video, with the category of
+the hash sets it matched, if any. :func:`case_entries` groups rows of identical bytes (the
+same MD5) into one :class:`HashEntry` whose ``files`` are the items' ``MediaFiles``.
+
+:func:`export_case` writes the chosen format beside the destination and renames it into
+place (a failed export leaves no file), refuses an existing file unless ``force``, and
+appends a ``case.exported`` event with the file's SHA256 to the case's audit chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from safeguard import __version__
+from safeguard.audit import log as audit
+from safeguard.config import Settings
+from safeguard.errors import SafeguardError
+from safeguard.hashsets.categories import Schemes, load_schemes
+from safeguard.hashsets.entry import HashEntry
+from safeguard.hashsets.formats.base import SetInfo
+from safeguard.hashsets.formats.icse import IcseFormat
+from safeguard.hashsets.formats.vics import VicsFormat
+from safeguard.review.grading import consensus, writing
+from safeguard.signals.content_type import PICTURE_TYPES
+from safeguard.store.cases import Case
+from safeguard.store.models import Evidence, Item, Match, ReviewGrade, Series
+from safeguard.triage.series import ensure_series
+
+FORMATS = ("vics", "icse", "csv")
+#: consensus statuses that put an item in a graded-only export
+GRADED = ("trusted", "resolved")
+#: items read per query
+PAGE = 1000
+
+
+class ExportError(SafeguardError):
+    """An export that cannot be done; one line."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    format: str
+    #: Media (vics), rows (icse, csv) written
+    entries: int
+    path: Path
+    sha256: str
+    graded_only: bool
+    #: the category scheme of the file's categories
+    scheme: str
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item as an export sees it."""
+
+    id: int
+    evidence: str
+    path: str
+    type: str | None
+    size: int | None
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None
+    deleted: bool
+    mtime: str | None
+    atime: str | None
+    ctime: str | None
+    crtime: str | None
+    series: int | None
+    #: review consensus status (ungraded, pending, trusted, disputed, resolved)
+    status: str
+    #: the graded category (trusted or resolved), in the case scheme
+    graded: str | None
+    #: the most severe category of the known-bad hash sets it matched, in the case scheme
+    matched: str | None
+
+    @property
+    def category(self) -> str | None:
+        """What the export says of it: the graded category, else the matched one."""
+        return self.graded or self.matched
+
+
+def case_rows(case: Case, settings: Settings, graded_only: bool = True, by_hash: bool = False,
+              page: int = PAGE) -> Iterator[ItemRow]:
+    """The items an export holds, in id order (``by_hash``: MD5 then id order, so copies
+    are adjacent), read ``page`` at a time."""
+    ensure_series(case)
+    schemes = load_schemes(settings.home)
+    scheme = settings.matching.scheme
+    media = Item.type.in_(sorted(PICTURE_TYPES)) | Item.type.like("video/%")
+    base = (select(Item, Evidence.path.label("evidence_path"), Series.series_id)
+            .join(Evidence, Evidence.id == Item.evidence_id)
+            .outerjoin(Series, Series.item_id == Item.id)
+            .where(Item.md5.is_not(None)))
+    graded = Item.id.in_(select(ReviewGrade.item_id).where(ReviewGrade.undone_at.is_(None)))
+    base = base.where(graded if graded_only else (media | graded))
+    last: tuple[str, int] | None = None
+    while True:
+        query = base
+        if last is not None:
+            if by_hash:
+                query = query.where(or_(Item.md5 > last[0],
+                                        and_(Item.md5 == last[0], Item.id > last[1])))
+            else:
+                query = query.where(Item.id > last[1])
+        order = (Item.md5, Item.id) if by_hash else (Item.id,)
+        with Session(case.engine) as session:
+            rows = session.execute(query.order_by(*order).limit(page)).all()
+        if not rows:
+            return
+        ids = [row[0].id for row in rows]
+        agreed = consensus(case, ids, settings.review.consensus)
+        matched = _matched(case, ids, schemes, scheme)
+        for item, evidence_path, series_id in rows:
+            found = agreed[item.id]
+            graded = found.category if found.status in GRADED else None
+            if graded_only and graded is None:
+                continue
+            yield ItemRow(
+                id=item.id, evidence=evidence_path, path=item.path, type=item.type,
+                size=item.size, md5=item.md5, sha1=item.sha1, sha256=item.sha256,
+                pdq=item.pdq, deleted=bool(item.deleted), mtime=item.mtime,
+                atime=item.atime, ctime=item.ctime, crtime=item.crtime, series=series_id,
+                status=found.status, graded=graded, matched=matched.get(item.id))
+        last_item = rows[-1][0]
+        last = (last_item.md5, last_item.id)
+
+
+def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str) -> dict[int, str]:
+    codes: dict[int, list[str]] = {}
+    with case.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            query = (select(Match.item_id, Match.category)
+                     .where(Match.item_id.in_(ids[start:start + 500]),
+                            Match.purpose != "known_good", Match.category.is_not(None)))
+            for item_id, category in conn.execute(query):
+                codes.setdefault(item_id, []).append(category)
+    found: dict[int, str] = {}
+    for item_id, given in codes.items():
+        best = schemes.most_severe(given, scheme)
+        if best is not None:
+            found[item_id] = best
+    return found
+
+
+def media_file(row: ItemRow) -> dict[str, Any]:
+    """A VICS ``MediaFiles`` object for one item (absent values left out)."""
+    name = PurePosixPath(row.path.rsplit("!", 1)[-1].replace("\\", "/")).name
+    fields: dict[str, Any] = {
+        "FileName": name, "FilePath": row.path, "Evidence": row.evidence,
+        "FileSize": row.size, "Created": row.crtime, "Written": row.mtime,
+        "Accessed": row.atime, "Changed": row.ctime, "IsDeleted": row.deleted,
+        "ItemID": row.id,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def case_entries(rows: Iterator[ItemRow], schemes: Schemes, source: str, target: str
+                 ) -> Iterator[HashEntry]:
+    """``rows`` (in MD5 order) as hash entries: one per MD5, its items as ``files``, its
+    category the most severe of theirs mapped from ``source`` into ``target`` (a code the
+    map leaves out is kept as graded, and the entry's comment says so)."""
+    group: list[ItemRow] = []
+    for row in rows:
+        if group and row.md5 != group[0].md5:
+            yield _entry(group, schemes, source, target)
+            group = []
+        group.append(row)
+    if group:
+        yield _entry(group, schemes, source, target)
+
+
+def _entry(group: list[ItemRow], schemes: Schemes, source: str, target: str) -> HashEntry:
+    first = group[0]
+    code = schemes.most_severe([row.category for row in group], source)
+    category, comment = code, None
+    if code is not None and target != source:
+        mapped = schemes.map(code, source, target).mapped
+        if mapped is None:
+            comment = f"category {code} ({source}) has no {target} code; kept as graded"
+        else:
+            category = mapped
+    return HashEntry(md5=first.md5, sha1=first.sha1, sha256=first.sha256, pdq=first.pdq,
+                     media_id=str(first.id), category=category,
+                     series=None if first.series is None else str(first.series),
+                     comments=comment, files=[media_file(row) for row in group])
+
+
+def export_case(case: Case, settings: Settings, format: str, output: Path,
+                force: bool = False, graded_only: bool = True,
+                scheme: str | None = None) -> ExportResult:
+    """Write ``case`` as ``format`` to ``output`` (atomically) and audit it. ``scheme`` is
+    the category scheme of a VICS file (default ``projectvic``); ICSE and CSV carry the
+    case scheme's codes as graded."""
+    from safeguard.exports.csv_items import write_items
+
+    if format not in FORMATS:
+        raise ExportError(f"no export format {format!r} (one of {', '.join(FORMATS)})")
+    schemes = load_schemes(settings.home)
+    source = settings.matching.scheme
+    target = (scheme or "projectvic") if format == "vics" else source
+    schemes.get(target)
+    output = Path(output)
+    if output.is_dir():
+        raise ExportError(f"{output} is a directory; give a file to write")
+    if output.exists() and not force:
+        raise ExportError(f"{output} exists; give --force to overwrite it")
+    info = SetInfo(name=case.name, scheme=target)
+
+    def write(handle: BinaryIO) -> int:
+        if format == "csv":
+            return write_items(case_rows(case, settings, graded_only), handle, source)
+        entries = case_entries(case_rows(case, settings, graded_only, by_hash=True),
+                               schemes, source, target)
+        if format == "vics":
+            return VicsFormat().write_case(entries, handle, info, {
+                "CaseNumber": case.name, "SourceApplicationName": "Safeguard",
+                "SourceApplicationVersion": __version__})
+        return IcseFormat().write(entries, handle, info)
+
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"{folder} is not a folder")
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed after
+        dir=folder, prefix=f".{output.name}.", delete=False)
+    try:
+        with handle:
+            count = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, output)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    digest = _sha256(output)
+    with writing(case) as conn:
+        audit.append(conn, "case.exported", str(output.absolute()), {
+            "format": format, "entries": count, "path": str(output.absolute()),
+            "sha256": digest, "graded_only": graded_only, "scheme": target})
+    return ExportResult(format, count, output, digest, graded_only, target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
