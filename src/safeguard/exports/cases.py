@@ -15,9 +15,6 @@ appends a ``case.exported`` event with the file's SHA256 to the case's audit cha
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,6 +32,7 @@ from safeguard.hashsets.entry import HashEntry
 from safeguard.hashsets.formats.base import SetInfo
 from safeguard.hashsets.formats.icse import IcseFormat
 from safeguard.hashsets.formats.vics import VicsFormat
+from safeguard.outputs import write_atomically
 from safeguard.review.grading import consensus, writing
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.store.cases import Case
@@ -219,8 +217,6 @@ def export_case(case: Case, settings: Settings, format: str, output: Path,
     output = Path(output)
     if output.is_dir():
         raise ExportError(f"{output} is a directory; give a file to write")
-    if output.exists() and not force:
-        raise ExportError(f"{output} exists; give --force to overwrite it")
     info = SetInfo(name=case.name, scheme=target)
 
     def write(handle: BinaryIO) -> int:
@@ -234,31 +230,9 @@ def export_case(case: Case, settings: Settings, format: str, output: Path,
                 "SourceApplicationVersion": __version__})
         return IcseFormat().write(entries, handle, info)
 
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise ExportError(f"{folder} is not a folder")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed after
-        dir=folder, prefix=f".{output.name}.", delete=False)
-    try:
-        with handle:
-            count = write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, output)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    digest = _sha256(output)
+    count, digest = write_atomically(output, write, force, ExportError)
     with writing(case) as conn:
         audit.append(conn, "case.exported", str(output.absolute()), {
             "format": format, "entries": count, "path": str(output.absolute()),
             "sha256": digest, "graded_only": graded_only, "scheme": target})
     return ExportResult(format, count, output, digest, graded_only, target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -7,15 +7,14 @@ an audit event in the library's chain, with the SHA256 of what was written.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from safeguard.errors import HashSetError
 from safeguard.hashsets.formats import FORMATS
 from safeguard.hashsets.formats.base import SetInfo
-from safeguard.hashsets.library import Library, file_sha256
+from safeguard.hashsets.library import Library
+from safeguard.outputs import write_atomically
 
 
 def export_set(library: Library, name: str, format: str, output: Path,
@@ -29,21 +28,9 @@ def export_set(library: Library, name: str, format: str, output: Path,
                    scheme=record.scheme)
     if str(output) == "-":
         return writer.write(library.entries(record), sys.stdout.buffer, info)
-    if output.exists() and not force:
-        raise HashSetError(f"{output} exists; give --force to overwrite it")
-    folder = output.parent if str(output.parent) else Path(".")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed after
-        dir=folder, prefix=f".{output.name}.", delete=False)
-    try:
-        with handle:
-            count = writer.write(library.entries(record), handle, info)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, output)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    digest = file_sha256(output)[0]
+    count, digest = write_atomically(
+        output, lambda handle: writer.write(library.entries(record), handle, info), force,
+        HashSetError)
     library.audit_log("hashset.exported", name, {
         "version": record.version, "format": format, "entries": count,
         "path": str(output.absolute()), "sha256": digest})

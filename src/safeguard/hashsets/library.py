@@ -41,6 +41,7 @@ from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
 from safeguard.matching.exact import WIDTHS, ExactIndex
 from safeguard.matching.pdq_index import PdqIndex
 from safeguard.matching.vpdq_match import parse_frames
+from safeguard.outputs import file_sha256
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store import db
 
@@ -654,13 +655,3 @@ def _record(row: Any) -> SetRecord:
     values["report"] = json.loads(row["report"]) if row["report"] else {}
     values["digest_only"] = bool(row["digest_only"])
     return SetRecord(**values)
-
-
-def file_sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

@@ -148,20 +148,8 @@ class VicsFormat(HashSetFormat):
         region = _REGIONS.get((info.scheme or "").lower(), "CUSTOM")
         head = json.dumps({"@odata.context": _CONTEXT.format(region)}, separators=(",", ":"))
         out.write((head[:-1] + ',"value":[').encode("utf-8"))
-        count = 0
-        batch: list[str] = []
-        for entry in entries:
-            media = _media(entry)
-            if media is None:
-                continue
-            batch.append(("\n" if count == 0 else ",\n")
-                         + json.dumps(media, ensure_ascii=False, separators=(",", ":")))
-            count += 1
-            if len(batch) >= 1000:
-                out.write("".join(batch).encode("utf-8"))
-                batch.clear()
-        batch.append("\n]}\n")
-        out.write("".join(batch).encode("utf-8"))
+        count = _write_media(entries, out)
+        out.write(b"\n]}\n")
         return count
 
     def write_case(self, entries: Iterable[HashEntry], out: BinaryIO, info: SetInfo,
@@ -175,21 +163,27 @@ class VicsFormat(HashSetFormat):
         fields = json.dumps(case, ensure_ascii=False, separators=(",", ":"))
         out.write((head[:-1] + ',"value":[\n' + fields[:-1]
                    + (',' if case else '') + '"Media":[').encode("utf-8"))
-        count = 0
-        batch: list[str] = []
-        for entry in entries:
-            media = _media(entry)
-            if media is None:
-                continue
-            batch.append(("\n" if count == 0 else ",\n")
-                         + json.dumps(media, ensure_ascii=False, separators=(",", ":")))
-            count += 1
-            if len(batch) >= 1000:
-                out.write("".join(batch).encode("utf-8"))
-                batch.clear()
-        batch.append("\n]}\n]}\n")
-        out.write("".join(batch).encode("utf-8"))
+        count = _write_media(entries, out)
+        out.write(b"\n]}\n]}\n")
         return count
+
+
+def _write_media(entries: Iterable[HashEntry], out: BinaryIO) -> int:
+    """``entries`` as VICS Media objects, comma-separated, 1,000 to a write."""
+    count = 0
+    batch: list[str] = []
+    for entry in entries:
+        media = _media(entry)
+        if media is None:
+            continue
+        batch.append(("\n" if count == 0 else ",\n")
+                     + json.dumps(media, ensure_ascii=False, separators=(",", ":")))
+        count += 1
+        if len(batch) >= 1000:
+            out.write("".join(batch).encode("utf-8"))
+            batch.clear()
+    out.write("".join(batch).encode("utf-8"))
+    return count
 
 
 # --- reading helpers -----------------------------------------------------------------------
