@@ -132,3 +132,17 @@ class Prefixed(io.RawIOBase):
             self._head = self._head[size:]
             return out
         return self._stream.read(-1 if size is None else size)
+
+
+def read_head(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes from the start of ``stream`` (fewer only at its end), however
+    short the reads it gives."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)

@@ -26,7 +26,7 @@ from safeguard.errors import (
 )
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import Member, detect_container, iter_members
-from safeguard.evidence.base import Prefixed, display_name, open_readonly
+from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
@@ -91,7 +91,7 @@ class _Walker:
         self.result.records.append(record)
         builder = DigestBuilder()
         try:
-            head = _read_head(stream, SNIFF_BYTES)
+            head = read_head(stream, SNIFF_BYTES)
         except (OSError, ItemError) as exc:
             self._fail(record, _reason(exc))
             return
@@ -261,18 +261,6 @@ class _HashingReader(io.RawIOBase):
             else:
                 self._builder.update(data)
         return data
-
-
-def _read_head(stream: BinaryIO, size: int) -> bytes:
-    parts: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
 
 
 def _drain(

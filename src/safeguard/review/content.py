@@ -22,7 +22,7 @@ from safeguard.config import Settings
 from safeguard.errors import ItemError, SafeguardError, os_reason
 from safeguard.evidence import SOURCES
 from safeguard.evidence.archive import detect_container, iter_members
-from safeguard.evidence.base import Prefixed
+from safeguard.evidence.base import Prefixed, read_head
 from safeguard.review.grading import ReviewError
 from safeguard.signals.content_type import SNIFF_BYTES
 from safeguard.store.cases import Case
@@ -117,7 +117,7 @@ def _read_down(stream: BinaryIO, chain: list[dict[str, Any]], level: int, top: b
     if not child["path"].startswith(prefix):
         raise ReviewError(f"cannot locate {child['path']} in {container['path']}")
     name = child["path"][len(prefix):]
-    head = _read_head(stream, SNIFF_BYTES)
+    head = read_head(stream, SNIFF_BYTES)
     kind = detect_container(head)
     if kind is None:
         raise ReviewError(f"evidence changed since the scan: {container['path']} is not an "
@@ -147,18 +147,6 @@ def _read_down(stream: BinaryIO, chain: list[dict[str, Any]], level: int, top: b
         members.close()
     raise ReviewError(f"evidence changed since the scan: {child['path']} is not in its "
                       "container any more")
-
-
-def _read_head(stream: BinaryIO, size: int) -> bytes:
-    parts: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
 
 
 def _read_all(stream: BinaryIO, limit: int, path: str) -> bytes:
