@@ -6,15 +6,16 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install sysdeps test lint demo bench clean
 
-# Tools the disk-image tests build images with (root installs them with apt-get).
-SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk mkntfs ntfscp
+# Tools the disk-image tests build images with, and poppler's pdftoppm/pdftotext that the
+# report tests open PDFs with (root installs them with apt-get).
+SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk mkntfs ntfscp pdftoppm pdftotext
 sysdeps:
 	@missing=; for t in $(SYSTOOLS); do PATH="$$PATH:/sbin:/usr/sbin" command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
-	  echo "installing e2fsprogs dosfstools mtools fdisk ntfs-3g with apt-get"; \
+	  echo "installing e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils with apt-get"; \
 	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
-	    -y -qq e2fsprogs dosfstools mtools fdisk ntfs-3g >/dev/null; } || \
+	    -y -qq e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils >/dev/null; } || \
 	  echo "could not install them: the disk-image tests that need them are skipped"; fi
 	@# the review app's end-to-end tests drive the system Chromium through Playwright
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -23,6 +24,13 @@ sysdeps:
 	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
 	    -y -qq chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests are skipped"; fi
+	@# the PostgreSQL tests start a throwaway server of their own (initdb + pg_ctl)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing postgresql with apt-get (for the PostgreSQL store tests)"; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
+	    -y -qq postgresql >/dev/null; } || \
+	  echo "could not install postgresql: the PostgreSQL tests are skipped (fail in CI)"; fi
 
 install: $(STAMP)
 

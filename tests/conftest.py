@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,23 @@ def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL cluster for the session, started on first request: a URL
+    template with ``{case}`` for SAFEGUARD_DATABASE_URL. Skipped without PostgreSQL's
+    programs, except in CI (``CI`` set), where their absence fails."""
+    from tests.pg import NoPostgres, cluster
+
+    try:
+        context = cluster()
+        url = context.__enter__()
+    except NoPostgres as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield url
+    finally:
+        context.__exit__(None, None, None)

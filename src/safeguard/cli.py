@@ -21,7 +21,7 @@ from rich.table import Table
 
 from safeguard import __version__
 from safeguard.config import PdqMethod, Settings, load_settings
-from safeguard.errors import SafeguardError, os_reason
+from safeguard.errors import ClusterError, SafeguardError, os_reason
 
 app = typer.Typer(
     help="Safeguard: offline forensic triage of seized media.",
@@ -221,6 +221,14 @@ def scan_cmd(
         help="TOML description of an ONNX classifier (repeatable).")] = None,
     c2pa_trust: Annotated[Path | None, typer.Option(
         "--c2pa-trust", show_default=False, help="PEM file of C2PA trust anchors.")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", show_default=False, metavar="tcp://HOST:8786",
+        help="Run the per-item work on this Dask scheduler's workers (docs/cluster.md).")
+    ] = None,
+    path_map: Annotated[list[str] | None, typer.Option(
+        "--path-map", show_default=False, metavar="FROM=TO",
+        help="With --cluster: workers read the evidence at TO where it is FROM here "
+             "(repeatable).")] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
@@ -230,6 +238,17 @@ def scan_cmd(
     from safeguard.pipeline.scan import scan
     from safeguard.store.cases import open_case
 
+    pairs: list[tuple[str, str]] = []
+    if cluster:
+        from safeguard.pipeline.cluster import parse_path_map
+
+        if workers is not None:
+            raise ClusterError("--workers is for a local scan; with --cluster, each Dask "
+                               "worker runs one item at a time (add workers to add speed)")
+        pairs = parse_path_map(path_map or [])
+    elif path_map:
+        raise ClusterError("--path-map needs --cluster (a local scan reads the evidence "
+                           "where it is)")
     settings = _settings()
     opened = open_case(settings, case)
     method: PdqMethod = "fast" if fast_pdq else "reference"
@@ -238,7 +257,8 @@ def scan_cmd(
     try:
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
-                           matcher=matcher, video=settings.video, provenance=provenance)
+                           matcher=matcher, video=settings.video, provenance=provenance,
+                           cluster=cluster, path_map=pairs)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None
@@ -375,11 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
-# the hash-library, provenance, account, export and web verbs register themselves on `app`
+# the hash-library, provenance, account, export, report, database, web and worker verbs
+# register themselves on `app`
 from safeguard import (  # noqa: E402, F401
     cli_accounts,
+    cli_db,
     cli_export,
     cli_library,
     cli_provenance,
+    cli_report,
     cli_web,
+    cli_worker,
 )

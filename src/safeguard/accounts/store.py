@@ -32,9 +32,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError
+from safeguard.errors import SafeguardError, StoreError
 from safeguard.store import db
-from safeguard.store.cases import MARKER
+from safeguard.store.cases import ACCOUNTS_DB_NAME, MARKER
 
 from .models import Exposure, LoginFailure, Membership, SessionRow, UserRow
 
@@ -183,23 +183,33 @@ class Accounts:
     # --- opening --------------------------------------------------------------------------
 
     @property
+    def url(self) -> str:
+        """``accounts.db`` in the accounts folder, or ``SAFEGUARD_DATABASE_URL`` with
+        ``{case}`` = ``accounts``."""
+        url = self.settings.database_url
+        if url:
+            return url.replace("{case}", ACCOUNTS_DB_NAME)
+        return db.sqlite_url(self.folder / DB_FILE)
+
+    @property
     def engine(self) -> Engine:
         """The accounts database, created and migrated on first use (``audit.log.verify``
         reads its chain like a case's)."""
         if self._engine is None:
-            url = self.settings.database_url
-            if url:
-                url = url.replace("{case}", "accounts")
-            else:
+            url = self.url
+            if not self.settings.database_url:
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                url = db.sqlite_url(self.folder / DB_FILE)
+            try:
+                db.ensure_database(url)
+            except StoreError as exc:
+                raise AccountError(f"accounts database: {exc}") from None
             engine = db.make_engine(url)
             try:
                 db.upgrade(engine, MIGRATIONS)
             except Exception as exc:
                 engine.dispose()
-                raise AccountError(f"accounts database {self.folder / DB_FILE} cannot be "
-                                   f"opened: {exc}") from None
+                raise AccountError(f"accounts database {db.where(engine.url)} cannot be "
+                                   f"opened: {db.first_line(exc)}") from None
             self._engine = engine
         return self._engine
 

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 
 from safeguard.store.models import AuditEvent
 
 GENESIS = "0" * 64
+#: PostgreSQL advisory-lock key that serialises appends to a database's chain ("SAFEAUD")
+CHAIN_LOCK = 0x53414645415544
 
 
 def canonical_json(value: Any) -> str:
@@ -52,6 +54,7 @@ def append(
     conn: Connection, action: str, obj: str, details: dict[str, Any], actor: str | None = None
 ) -> int:
     """Append one event inside the caller's transaction; returns its sequence number."""
+    lock_chain(conn)
     last = conn.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
@@ -68,6 +71,17 @@ def append(
     row = dict(fields, details=canonical_json(fields["details"]), hash=event_hash(fields))
     conn.execute(insert(AuditEvent), row)
     return seq
+
+
+def lock_chain(conn: Connection) -> None:
+    """Hold the chain against other appenders until the caller's transaction ends.
+
+    SQLite has one writer per database, so its chain cannot fork. On PostgreSQL two
+    transactions could both read the same last event and link to it: a transaction-scoped
+    advisory lock (per database, so per chain) makes the second wait for the first to
+    commit; under READ COMMITTED its next statement then sees the first one's event."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 
 from safeguard import __version__
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import HashSetError
+from safeguard.errors import HashSetError, StoreError
 from safeguard.hashsets.categories import Schemes, load_schemes
 from safeguard.hashsets.entry import PURPOSES, HashEntry, ImportReport
 from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
@@ -47,6 +47,11 @@ from safeguard.store import db
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "library.db"
+#: the name of a set while it is imported (its transaction's own): a control character first,
+#: which no user's name starts with, and not NUL, which PostgreSQL's text cannot hold
+IMPORTING = "\x01importing "
+#: names starting with these are never listed (NUL: such a row of an older version's import)
+_HIDDEN = ("\0", "\x01")
 KINDS = ("md5", "sha1", "sha256")
 ZERO_PDQ = "0" * 64
 #: entries inserted per executemany
@@ -107,17 +112,28 @@ class Library:
     # --- opening --------------------------------------------------------------------------
 
     @property
+    def url(self) -> str:
+        """``library.db`` in the library folder, or ``SAFEGUARD_DATABASE_URL`` with
+        ``{case}`` = ``_library``."""
+        url = self.settings.database_url
+        return url.replace("{case}", "_library") if url else db.sqlite_url(self.folder / DB_FILE)
+
+    @property
     def engine(self) -> Engine:
         if self._engine is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            url = self.settings.database_url
-            engine = db.make_engine(url.replace("{case}", "_library") if url
-                                    else db.sqlite_url(self.folder / DB_FILE))
+            url = self.url
+            try:
+                db.ensure_database(url)
+            except StoreError as exc:
+                raise HashSetError(f"hash library: {exc}") from None
+            engine = db.make_engine(url)
             try:
                 db.upgrade(engine, MIGRATIONS)
             except Exception as exc:
-                raise HashSetError(f"hash library {self.folder / DB_FILE} cannot be opened: "
-                                   f"{exc}") from None
+                engine.dispose()
+                raise HashSetError(f"hash library {db.where(engine.url)} cannot be opened: "
+                                   f"{db.first_line(exc)}") from None
             with engine.begin() as conn:
                 if conn.execute(select(LibraryInfo.id)).first() is None:
                     conn.execute(insert(LibraryInfo), {
@@ -152,7 +168,7 @@ class Library:
     def sets(self) -> list[SetRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(HashSet).order_by(HashSet.name)).mappings().all()
-        return [_record(row) for row in rows if not row["name"].startswith("\0")]
+        return [_record(row) for row in rows if not row["name"].startswith(_HIDDEN)]
 
     def get(self, name: str) -> SetRecord:
         for record in self.sets():
@@ -237,7 +253,7 @@ class Library:
         ``format`` is a registered format name, a format object, or None to detect it.
         """
         name = name.strip()
-        if not name or name.startswith("\0") or len(name) > 128:
+        if not name or name.startswith(_HIDDEN) or "\0" in name or len(name) > 128:
             raise HashSetError(f"invalid hash set name {name!r}: 1-128 characters")
         if not path.is_file():
             raise HashSetError(f"{path}: no such file")
@@ -263,10 +279,13 @@ class Library:
             final = self.sets_dir / uid
             try:
                 with self.engine.begin() as conn:
+                    # PostgreSQL: homes sharing the server import one at a time (the file
+                    # lock above holds only this home's), so entry ids cannot collide
+                    audit.lock_chain(conn)
                     old = conn.execute(select(HashSet).where(HashSet.name == name)
                                        ).mappings().first()
                     set_id = conn.execute(insert(HashSet).returning(HashSet.id), {
-                        "uid": uid, "name": f"\0importing {uid}", "format": reader.name,
+                        "uid": uid, "name": f"{IMPORTING}{uid}", "format": reader.name,
                         "version": version, "supplier": supplier, "purpose": purpose,
                         "scheme": scheme, "imported_at": audit.utc_now(),
                         "imported_by": audit.current_actor(), "source_name": path.name,
@@ -288,6 +307,10 @@ class Library:
                         raise HashSetError(f"{path.name}: no entries to import"
                                            + (f" ({report.invalid} invalid)"
                                               if report.invalid else ""))
+                    if conn.dialect.name == "postgresql":  # ids were given: move the
+                        conn.execute(text(  # sequence past them for any later plain insert
+                            "SELECT setval(pg_get_serial_sequence('entries', 'id'), "
+                            "(SELECT max(id) FROM entries))"))
                     if old is not None:
                         conn.execute(delete(Entry).where(Entry.set_id == old["id"]))
                         conn.execute(delete(HashSet).where(HashSet.id == old["id"]))
@@ -370,6 +393,18 @@ def entry_from_row(row: Any) -> HashEntry:
         files=json.loads(row["files"]) if row["files"] else [],
         extra=json.loads(row["extra"]) if row["extra"] else {},
     )
+
+
+def _no_nul(row: tuple[Any, ...], report: ImportReport) -> tuple[Any, ...]:
+    """``row`` with NUL characters in its text replaced by U+FFFD (PostgreSQL's text cannot
+    hold NUL; SQLite keeps them), counted in the report's warnings."""
+    if not any(isinstance(value, str) and "\0" in value for value in row):
+        return row
+    note = "NUL characters in text fields replaced by U+FFFD (PostgreSQL cannot store them)"
+    if note not in report.warnings:
+        report.warnings.append(note)
+    return tuple(value.replace("\0", "\ufffd") if isinstance(value, str) else value
+                 for value in row)
 
 
 class _EntryLoader:
@@ -517,8 +552,8 @@ class _EntryLoader:
             self.conn.exec_driver_sql(
                 f"INSERT INTO entries ({','.join(_ENTRY_COLUMNS)}) VALUES ({marks})", rows)
         else:
-            self.conn.execute(insert(Entry), [dict(zip(_ENTRY_COLUMNS, row, strict=True))
-                                              for row in rows])
+            self.conn.execute(insert(Entry), [dict(zip(_ENTRY_COLUMNS, _no_nul(row, self.report),
+                                                       strict=True)) for row in rows])
 
     def _merge_duplicates(self, count: int) -> np.ndarray:
         """Positions of entries whose first digest repeats an earlier entry's: deleted, so

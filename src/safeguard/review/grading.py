@@ -179,14 +179,13 @@ def _object(ids: Sequence[int]) -> str:
 def writing(case: Case) -> Iterator[Connection]:
     """A write transaction that holds the write lock from its first statement, so that
     concurrent reviewers queue instead of failing (SQLite: BEGIN IMMEDIATE, which waits up
-    to the busy timeout; PostgreSQL: the audit table locked against other writers, which
-    keeps its hash chain in order)."""
+    to the busy timeout; PostgreSQL: the audit chain's advisory lock, the one every audit
+    append takes first, so that reviewers queue in one order and cannot deadlock)."""
     with case.engine.connect() as conn:
-        dialect = conn.dialect.name
-        if dialect == "sqlite":
+        if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif dialect == "postgresql":
-            conn.exec_driver_sql("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+        else:
+            audit.lock_chain(conn)
         try:
             yield conn
         except BaseException:
@@ -386,8 +385,30 @@ def graded_summary(case: Case, required: int = 2) -> dict[str, Any]:
     ``ungraded`` counts pictures and videos (by sniffed type) that nobody has graded.
     """
     required = _required(required)
+    by_status = dict.fromkeys(STATUSES, 0)
+    by_category: Counter[str] = Counter()
+    flags: dict[str, int] = dict.fromkeys(FLAGS, 0)
     with case.engine.connect() as conn:
-        grades, resolutions = _current(conn, None)
+        last = 0
+        while True:  # graded items a page at a time: memory stays flat on any case
+            page = list(conn.execute(
+                select(ReviewGrade.item_id).where(ReviewGrade.item_id > last)
+                .group_by(ReviewGrade.item_id).order_by(ReviewGrade.item_id)
+                .limit(_CHUNK)).scalars())
+            if not page:
+                break
+            grades, resolutions = _current(conn, page)
+            for item_id in page:
+                if item_id not in grades and item_id not in resolutions:
+                    continue  # every grade of it undone
+                found = _decide(item_id, grades.get(item_id, []), resolutions.get(item_id),
+                                required)
+                by_status[found.status] += 1
+                if found.status in ("trusted", "resolved") and found.category is not None:
+                    by_category[found.category] += 1
+                for flag in found.flags:
+                    flags[flag] += 1
+            last = page[-1]
         media = (Item.type.in_(sorted(PICTURE_TYPES)) | Item.type.like("video/%"))
         graded_media = conn.execute(
             select(func.count()).select_from(Item)
@@ -398,16 +419,6 @@ def graded_summary(case: Case, required: int = 2) -> dict[str, Any]:
         rows = conn.execute(select(func.count(), func.count(func.distinct(ReviewGrade.reviewer)))
                             .where(ReviewGrade.undone_at.is_(None),
                                    ReviewGrade.resolution.is_(False))).one()
-    by_status = dict.fromkeys(STATUSES, 0)
-    by_category: Counter[str] = Counter()
-    flags: dict[str, int] = dict.fromkeys(FLAGS, 0)
-    for item_id in sorted(set(grades) | set(resolutions)):
-        found = _decide(item_id, grades.get(item_id, []), resolutions.get(item_id), required)
-        by_status[found.status] += 1
-        if found.status in ("trusted", "resolved") and found.category is not None:
-            by_category[found.category] += 1
-        for flag in found.flags:
-            flags[flag] += 1
     by_status["ungraded"] = all_media - graded_media
     return {"required": required, "by_status": by_status,
             "by_category": dict(sorted(by_category.items())), "flags": flags,

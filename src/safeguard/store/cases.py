@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from safeguard import __version__
 from safeguard.audit import log as audit
@@ -21,6 +22,9 @@ CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DB_FILE = "case.db"
 #: written last when a case is created: a folder without it is not a case
 MARKER = "case.json"
+#: what ``{case}`` becomes in SAFEGUARD_DATABASE_URL for the accounts database (the hash
+#: library's, ``_library``, cannot be a case name)
+ACCOUNTS_DB_NAME = "accounts"
 
 
 @dataclass
@@ -47,15 +51,36 @@ def case_folder(settings: Settings, name: str) -> Path:
     return settings.cases_dir / name
 
 
-def _engine(settings: Settings, folder: Path) -> Engine:
+def case_url(settings: Settings, folder: Path) -> str:
     """SQLite in the case folder, or ``SAFEGUARD_DATABASE_URL`` with ``{case}`` filled in
     (one database per case, e.g. ``postgresql+psycopg://host/safeguard_{case}``)."""
     if not settings.database_url:
-        return db.make_engine(db.sqlite_url(folder / DB_FILE))
+        return db.sqlite_url(folder / DB_FILE)
     if "{case}" not in settings.database_url:
         raise StoreError("SAFEGUARD_DATABASE_URL must contain {case}: each case has its own "
                          "database (e.g. postgresql+psycopg://host/safeguard_{case})")
-    return db.make_engine(settings.database_url.replace("{case}", folder.name))
+    if folder.name == ACCOUNTS_DB_NAME:
+        raise CaseError(f"case name {folder.name!r} is taken by the accounts database when "
+                        "SAFEGUARD_DATABASE_URL is set: choose another name")
+    url = settings.database_url.replace("{case}", folder.name)
+    if db.parse_url(url).get_backend_name() == "postgresql":
+        db.check_database_name(db.parse_url(url))
+    return url
+
+
+def _engine(settings: Settings, folder: Path, create: bool = False) -> Engine:
+    url = case_url(settings, folder)
+    if create:
+        db.ensure_database(url)
+    return db.make_engine(url)
+
+
+def _upgrade(engine: Engine, name: str) -> None:
+    try:
+        db.upgrade(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise db.connect_error(exc, engine, f"case {name!r}") from None
 
 
 def create_case(settings: Settings, name: str) -> Case:
@@ -63,10 +88,17 @@ def create_case(settings: Settings, name: str) -> Case:
     if (folder / MARKER).exists() or (folder / DB_FILE).exists():
         raise CaseError(f"case {name!r} exists already ({folder})")
     folder.mkdir(parents=True, exist_ok=True)
+    engine: Engine | None = None
     try:
-        engine = _engine(settings, folder)
-        db.upgrade(engine)
+        engine = _engine(settings, folder, create=True)
+        _upgrade(engine, name)
         with engine.begin() as conn:
+            audit.lock_chain(conn)  # PostgreSQL: two homes creating it at once queue here
+            held = conn.execute(select(CaseInfo.name, CaseInfo.created_at)).first()
+            if held is not None:  # a shared server: another home made this database
+                raise CaseError(
+                    f"database {engine.url.database!r} holds case {held.name!r} already "
+                    f"(created {held.created_at}): choose another case name")
             created = audit.utc_now()
             actor = audit.current_actor()
             conn.execute(
@@ -78,6 +110,8 @@ def create_case(settings: Settings, name: str) -> Case:
         marker = {"case": name, "created_at": created, "database": _database_kind(settings)}
         (folder / MARKER).write_text(json.dumps(marker) + "\n", "utf-8")
     except BaseException:
+        if engine is not None:
+            engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return Case(name, folder, engine)
@@ -91,7 +125,7 @@ def open_case(settings: Settings, name: str) -> Case:
             f"(create it with: safeguard case create {name})"
         )
     engine = _engine(settings, folder)
-    db.upgrade(engine)
+    _upgrade(engine, name)
     return Case(name, folder, engine)
 
 

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import NullPool
+
+from safeguard.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: PostgreSQL truncates identifiers (database names too) to NAMEDATALEN - 1 bytes
+PG_MAX_IDENTIFIER = 63
+#: SQLSTATEs: database exists already (a concurrent creator) / does not exist
+_DUPLICATE_DATABASE = "42P04"
+_UNIQUE_VIOLATION = "23505"
+_INVALID_CATALOG = "3D000"
 
 
 def sqlite_url(path: Path) -> str:
@@ -20,10 +34,127 @@ def sqlite_url(path: Path) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+    if parse_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, future=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # a server may drop idle connections (restart, failover, idle timeout): test each one
+    # as it leaves the pool rather than fail the request that draws it
+    engine = create_engine(url, future=True, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
     return engine
+
+
+def _without_nul(_conn, _cursor, statement, parameters, _context, executemany):  # type: ignore[no-untyped-def]
+    """PostgreSQL's text cannot hold NUL, which hostile evidence or a malformed hash set
+    can put in a name or a message (SQLite keeps it): U+FFFD stands in for it, rather than
+    the write failing and a scan stopping. Bytes columns (``fs_path``) keep the truth."""
+    if executemany and isinstance(parameters, list):
+        return statement, [_clean(p) for p in parameters]
+    return statement, _clean(parameters)
+
+
+def _clean(parameters):  # type: ignore[no-untyped-def]
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    if not isinstance(values, Iterable) or isinstance(values, str | bytes) or not any(
+            type(v) is str and "\0" in v for v in values):
+        return parameters
+    if isinstance(parameters, dict):
+        return {k: v.replace("\0", "\ufffd") if type(v) is str else v
+                for k, v in parameters.items()}
+    return type(parameters)(v.replace("\0", "\ufffd") if type(v) is str else v
+                            for v in parameters)
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: {_redacted(url)!r} (expected e.g. "
+                         "postgresql+psycopg://host/safeguard_{case})") from None
+
+
+def _redacted(url: str) -> str:
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
+
+
+def where(url: URL) -> str:
+    """Where a database lives, for messages: host:port/name, never the password."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    host = url.host or "localhost"
+    return f"{host}{':' + str(url.port) if url.port else ''}/{url.database or ''}"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return lines[0] if lines else type(orig).__name__
+
+
+def check_database_name(url: URL) -> str:
+    """The PostgreSQL database name of ``url``, refused when PostgreSQL cannot hold it."""
+    name = url.database or ""
+    if not name:
+        raise StoreError(f"database URL {where(url)} names no database")
+    if len(name.encode()) > PG_MAX_IDENTIFIER:
+        raise StoreError(f"database name {name!r} is {len(name.encode())} bytes; PostgreSQL "
+                         f"allows at most {PG_MAX_IDENTIFIER} (use a shorter case name)")
+    if "\x00" in name:
+        raise StoreError(f"database name {name!r} holds a NUL character")
+    return name
+
+
+def ensure_database(url: str) -> bool:
+    """Create the PostgreSQL database ``url`` names unless it exists (through the
+    ``postgres`` maintenance database, so the role needs CREATEDB); a no-op for SQLite,
+    whose file is created on first connection. True when this call created it."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return False
+    name = check_database_name(parsed)
+    maintenance = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                                poolclass=NullPool)
+    try:
+        with maintenance.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                 {"name": name}).first()
+            if found:
+                return False
+            quoted = conn.dialect.identifier_preparer.quote_identifier(name)
+            try:
+                # UTF-8 and byte-order collation whatever the server's default: text sorts
+                # as in SQLite (code-point order), so lists come out the same on both
+                conn.exec_driver_sql(f"CREATE DATABASE {quoted} TEMPLATE template0 "
+                                     "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+            except DBAPIError as exc:
+                # another process created it between our look and our CREATE
+                if sqlstate(exc) in (_DUPLICATE_DATABASE, _UNIQUE_VIOLATION):
+                    return False
+                raise
+            return True
+    except DBAPIError as exc:
+        raise StoreError(f"cannot create database {name!r} on {where(parsed)}: "
+                         f"{first_line(exc)}") from None
+    finally:
+        maintenance.dispose()
+
+
+def connect_error(exc: DBAPIError, engine: Engine, what: str) -> StoreError:
+    """One line for a database that cannot be reached or does not exist."""
+    place = where(engine.url)
+    missing = re.search(r'database "[^"]*" does not exist', str(exc.orig))
+    if sqlstate(exc) == _INVALID_CATALOG or missing:
+        return StoreError(f"{what}: database {engine.url.database!r} does not exist on "
+                          f"{place.rsplit('/', 1)[0]} (is SAFEGUARD_DATABASE_URL the one it "
+                          "was created with?)")
+    return StoreError(f"{what}: cannot open database {place}: {first_line(exc)}")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -69,3 +200,45 @@ def insert_ignore(conn: Connection, table: Table) -> Insert:
     if dialect == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     raise NotImplementedError(f"insert-or-ignore is not written for {dialect}")
+
+
+def database_exists(url: str) -> bool:
+    """Whether the database ``url`` names exists (a SQLite file, a PostgreSQL database)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return bool(parsed.database) and Path(parsed.database or "").is_file()
+    if parsed.get_backend_name() != "postgresql":
+        return True  # other servers: let the connection tell
+    name = check_database_name(parsed)
+    maintenance = create_engine(parsed.set(database="postgres"), poolclass=NullPool)
+    try:
+        with maintenance.connect() as conn:
+            return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                {"name": name}).first() is not None
+    except DBAPIError as exc:
+        raise StoreError(f"cannot reach {where(parsed)}: {first_line(exc)}") from None
+    finally:
+        maintenance.dispose()
+
+
+def backup_sqlite(path: Path, revision: str | None) -> Path:
+    """A consistent copy of a SQLite database beside it, ``NAME.before-REVISION`` (a number
+    added when that exists already), through SQLite's online backup API."""
+    target = path.with_name(f"{path.name}.before-{revision or 'base'}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.before-{revision or 'base'}.{number}")
+    source = sqlite3.connect(path)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise StoreError(f"cannot back up {path} to {target}: {exc}") from None
+    finally:
+        source.close()
+    return target
