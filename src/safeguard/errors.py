@@ -8,6 +8,7 @@ the worker that met them.
     ├── CaseError                   a case that is missing, exists already, or is misnamed
     ├── EvidenceError               evidence that does not exist or no source can open
     ├── ScanLockedError             another scan holds the case
+    ├── ClusterError                a Dask cluster that cannot be reached or used for a scan
     ├── StoreError                  a case store that cannot be opened or migrated
     ├── AuditError                  an audit chain that does not verify
     └── HashSetError                a hash set that cannot be read, imported or found
@@ -36,6 +37,10 @@ class EvidenceError(SafeguardError):
 
 
 class ScanLockedError(SafeguardError):
+    pass
+
+
+class ClusterError(SafeguardError):
     pass
 
 

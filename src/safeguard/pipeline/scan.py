@@ -8,6 +8,8 @@ processing what is still ``pending``, without re-hashing or duplicating anything
 The driver is the only writer. Workers run in a pebble process pool: a unit that runs past
 its time limit has its worker killed, a worker that crashes is replaced, and either unit is
 run again digests-only so its hashes are still recorded, with the reason as its error.
+With a Dask scheduler's address (``cluster``), pipeline/cluster.py sends the units to that
+cluster's workers instead, under the same contract; the driver still writes everything.
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from multiprocessing import forkserver
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pebble import ProcessExpired, ProcessPool
-from sqlalchemy import Connection, delete, func, insert, select, update
+from pebble import ProcessPool
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.config import Limits, PdqMethod, Provenance, Video
@@ -35,7 +36,15 @@ from safeguard.errors import ScanLockedError
 from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
 from safeguard.evidence.base import display_name
-from safeguard.pipeline.tasks import ProcessFn, UnitResult, UnitTask, run_unit, worker_init
+from safeguard.pipeline.tasks import (
+    ProcessFn,
+    UnitResult,
+    UnitTask,
+    hard_timeout,
+    outcome,
+    run_unit,
+    worker_init,
+)
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Match, Scan
@@ -92,16 +101,28 @@ def scan(
     matcher: Matcher | None = None,
     video: Video | None = None,
     provenance: Provenance | None = None,
+    cluster: str | None = None,
+    path_map: Sequence[tuple[str, str]] = (),
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
-    matched against the hash library in the same transaction."""
+    matched against the hash library in the same transaction. With ``cluster`` (a Dask
+    scheduler's address) the per-item work runs on that cluster's workers, which read the
+    evidence at its path rewritten by ``path_map`` (docs/cluster.md)."""
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
     evidence_path = evidence_path.expanduser().resolve()
-    with _scan_lock(case):
+    with _scan_lock(case), ExitStack() as stack:
         source = SOURCES.detect(evidence_path)
-        _boot_workers()
+        client = None
+        if cluster:
+            from safeguard.pipeline import cluster as dask_cluster
+
+            client = stack.enter_context(dask_cluster.connect(cluster))
+            names = dask_cluster.worker_names(client)
+            workers = len(names)
+        else:
+            _boot_workers()
         actor = audit.current_actor()
         evidence_id, resumed = _evidence_row(case, evidence_path, source.name, actor)
         _record_acquisition(case, evidence_id, source, actor)
@@ -114,6 +135,8 @@ def scan(
             matching = None
             details: dict[str, Any] = {"scan": scan_id, "workers": workers,
                                        "pdq_method": pdq_method}
+            if cluster:
+                details.update(dask_cluster.describe(cluster, names))
             if provenance is not None:
                 from safeguard.provenance.assess import load_checks
 
@@ -139,7 +162,14 @@ def scan(
             ).scalar_one()
         status = "finished"
         try:
-            if progress.total:
+            if progress.total and client is not None:
+                writer = Writer(case, evidence_id, progress, on_progress, matching)
+                try:
+                    dask_cluster.run_cluster(client, writer, tasks, progress, process,
+                                             path_map)
+                finally:
+                    writer.flush()
+            elif progress.total:
                 _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process,
                           matching)
         except KeyboardInterrupt:
@@ -294,11 +324,6 @@ def _pending_tasks(
         last = rows[-1][0]
 
 
-def _hard_timeout(task: UnitTask) -> float:
-    limits = task.limits
-    return limits.item_timeout + (task.size or 0) / (1024 * 1024) * limits.timeout_per_mib
-
-
 def _boot_workers() -> None:
     """Start the forkserver, which imports the decoders once for every worker, in the
     background while the driver enumerates the evidence."""
@@ -317,8 +342,7 @@ def _run_pool(
 ) -> None:
     context = multiprocessing.get_context("forkserver")
     window = workers * 4
-    results: list[UnitResult] = []
-    last_write = time.monotonic()
+    writer = Writer(case, evidence_id, progress, on_progress, matching)
     with ProcessPool(max_workers=workers, context=context, initializer=worker_init) as pool:
         inflight: dict[Future[UnitResult], UnitTask] = {}
         exhausted = False
@@ -329,57 +353,76 @@ def _run_pool(
                     if task is None:
                         exhausted = True
                         break
-                    inflight[pool.schedule(process, (task,), timeout=_hard_timeout(task))] = task
+                    inflight[pool.schedule(process, (task,), timeout=hard_timeout(task))] = task
                 done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = inflight.pop(future)
-                    retry = _outcome(future, task, results)
+                    retry = outcome(future, task, writer.results)
                     if retry is not None:
                         inflight[pool.schedule(process, (retry,),
-                                               timeout=_hard_timeout(retry))] = retry
-                now = time.monotonic()
-                if results and (len(results) >= WRITE_EVERY_UNITS
-                                or now - last_write >= WRITE_EVERY_SECONDS):
-                    _write(case, evidence_id, results, progress, matching)
-                    results = []
-                    last_write = now
-                    if on_progress:
-                        on_progress(progress)
+                                               timeout=hard_timeout(retry))] = retry
+                writer.maybe_flush()
         finally:
-            _write(case, evidence_id, results, progress, matching)
-            if on_progress:
-                on_progress(progress)
+            writer.flush()
             pool.stop()
 
 
-def _outcome(future: Future[UnitResult], task: UnitTask,
-             results: list[UnitResult]) -> UnitTask | None:
-    """Keep a finished unit's result; a unit that failed is retried digests-only once."""
-    try:
-        results.append(future.result())
-        return None
-    except FutureTimeout:
-        reason = f"timed out after {_hard_timeout(task):.0f} s (worker stopped)"
-    except ProcessExpired as exc:
-        reason = f"worker crashed (exit code {exc.exitcode})"
-    except Exception as exc:  # a defect of ours: record it on the item, keep scanning
-        reason = f"internal error: {type(exc).__name__}: {exc}"
-    if task.digests_only:
-        results.append(UnitResult(task.item_id, [
-            {"status": "error", "error": f"{task.note}; digests-only retry: {reason}"}]))
-        return None
-    return replace(task, digests_only=True, note=f"{reason}; digests only")
+class Writer:
+    """Finished units, written by the driver every ``WRITE_EVERY_UNITS`` units or
+    ``WRITE_EVERY_SECONDS``, whichever comes first (the local pool and a cluster alike)."""
+
+    def __init__(self, case: Case, evidence_id: int, progress: Progress,
+                 on_progress: Callable[[Progress], None] | None,
+                 matching: _Matching | None) -> None:
+        self.case = case
+        self.evidence_id = evidence_id
+        self.progress = progress
+        self.on_progress = on_progress
+        self.matching = matching
+        self.results: list[UnitResult] = []
+        self.last_write = time.monotonic()
+
+    def maybe_flush(self) -> None:
+        if self.results and (len(self.results) >= WRITE_EVERY_UNITS
+                             or time.monotonic() - self.last_write >= WRITE_EVERY_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        _write(self.case, self.evidence_id, self.results, self.progress, self.matching)
+        self.results = []
+        self.last_write = time.monotonic()
+        if self.on_progress:
+            self.on_progress(self.progress)
 
 
 def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Progress,
            matching: _Matching | None = None) -> None:
     """Write finished units: each unit, all it contains and their matches against the hash
-    library, in the same transaction."""
+    library, in the same transaction. Statements are shared by the batch (the units' rows
+    in one executemany per set of fields): building one statement per unit made SQLAlchemy,
+    not the database, the writer's bottleneck."""
     if not results:
         return
+    units = [result.item_id for result in results]
     with case.engine.begin() as conn:
+        for start in range(0, len(units), 500):  # leftovers of an older run of these units
+            part = units[start:start + 500]
+            old = select(Item.id).where(Item.unit_id.in_(part))
+            conn.execute(delete(Match).where(Match.item_id.in_(old) | Match.item_id.in_(part)))
+            conn.execute(delete(Item).where(Item.unit_id.in_(part)))
+        heads: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for result in results:
-            written, errors = _write_unit(conn, evidence_id, result)
+            head = {f"v_{k}": _db_value(k, v) for k, v in result.records[0].items()
+                    if k in _HEAD_FIELDS}
+            heads.setdefault(tuple(sorted(head)), []).append({"unit": result.item_id, **head})
+        table = Item.__table__
+        for fields, rows in heads.items():
+            if not fields:
+                continue
+            conn.execute(update(table).where(table.c.id == bindparam("unit")).values(
+                {name[2:]: bindparam(name) for name in fields}), rows)
+        for result in results:
+            written, errors = _write_members(conn, evidence_id, result)
             progress.done += 1
             progress.items += written
             progress.errors += errors
@@ -387,20 +430,19 @@ def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Pr
         if matching is not None:
             from safeguard.matching.record import match_items
 
-            units = [result.item_id for result in results]
             ids = conn.execute(select(Item.id).where(
                 Item.id.in_(units) | Item.unit_id.in_(units))).scalars().all()
             match_items(conn, matching.matcher, matching.run_id, ids)
 
 
-def _write_unit(conn: Connection, evidence_id: int, result: UnitResult) -> tuple[int, int]:
+_HEAD_FIELDS = _RECORD_FIELDS - {"path"}
+
+
+def _write_members(conn: Connection, evidence_id: int, result: UnitResult) -> tuple[int, int]:
+    """A unit's members (archive contents), shallowest first so each knows its parent's id;
+    returns the records written and how many are errors."""
     unit_id = result.item_id
     records = result.records
-    head = {k: _db_value(k, v) for k, v in records[0].items() if k in _RECORD_FIELDS - {"path"}}
-    conn.execute(update(Item).where(Item.id == unit_id).values(**head))
-    old = select(Item.id).where(Item.unit_id == unit_id)
-    conn.execute(delete(Match).where(Match.item_id.in_(old) | (Match.item_id == unit_id)))
-    conn.execute(delete(Item).where(Item.unit_id == unit_id))  # leftovers of an older run
     ids: dict[int, int] = {0: unit_id}
     by_depth: dict[int, list[int]] = {}
     for index in range(1, len(records)):

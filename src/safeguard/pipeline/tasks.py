@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from pebble import ProcessExpired
 
 from safeguard.config import Limits, PdqMethod, Provenance, Video
 
@@ -49,3 +53,35 @@ def run_unit(task: UnitTask) -> UnitResult:
     from safeguard.pipeline.worker import process_unit
 
     return process_unit(task)
+
+
+def hard_timeout(task: UnitTask) -> float:
+    """The pool's limit for one unit: past it, the worker running the unit is killed."""
+    limits = task.limits
+    return limits.item_timeout + (task.size or 0) / (1024 * 1024) * limits.timeout_per_mib
+
+
+def outcome(future: Future[UnitResult], task: UnitTask,
+            results: list[UnitResult]) -> UnitTask | None:
+    """Keep a finished unit's result; a unit that failed is retried digests-only once
+    (the local pool and a cluster worker's pool both decide here)."""
+    try:
+        results.append(future.result())
+        return None
+    except FutureTimeout:
+        reason = f"timed out after {hard_timeout(task):.0f} s (worker stopped)"
+    except ProcessExpired as exc:
+        reason = f"worker crashed (exit code {exc.exitcode})"
+    except Exception as exc:  # a defect of ours: record it on the item, keep scanning
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+    return failed(task, reason, results)
+
+
+def failed(task: UnitTask, reason: str, results: list[UnitResult]) -> UnitTask | None:
+    """A unit that failed for ``reason``: its digests-only retry, or — when it was that
+    retry — its error record."""
+    if task.digests_only:
+        results.append(UnitResult(task.item_id, [
+            {"status": "error", "error": f"{task.note}; digests-only retry: {reason}"}]))
+        return None
+    return replace(task, digests_only=True, note=f"{reason}; digests only")
