@@ -1,4 +1,4 @@
-"""``safeguard export CASE --format vics|icse|csv --out PATH`` (registered on
+"""``safeguard export CASE --format vics|icse|csv|case-uco --out PATH`` (registered on
 ``safeguard.cli.app``; docs/exports.md)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from safeguard.cli import JsonOpt, _print_json, _settings, app, out
 def export_cmd(
     case: Annotated[str, typer.Argument(help="The case to export.")],
     format: Annotated[str, typer.Option(
-        "--format", help="vics (VICS 2.0 JSON, #Cases), icse (INTERPOL ICSE CSV) or csv "
-                         "(every item's fields).")],
+        "--format", help="vics (VICS 2.0 JSON, #Cases), icse (INTERPOL ICSE CSV), csv "
+                         "(every item's fields) or case-uco (CASE/UCO 1.5 JSON-LD).")],
     output: Annotated[Path, typer.Option("--out", help="The file to write.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")
                      ] = False,

@@ -209,6 +209,29 @@ def test_all_adds_every_picture(cli: Callable[..., CliResult], graded: dict, tmp
     assert (by_name["d.png"]["consensus"], by_name["d.png"]["category"]) == ("disputed", "")
 
 
+def test_all_in_vics_and_icse_adds_the_ungraded(cli: Callable[..., CliResult], graded: dict,
+                                                 tmp_path: Path) -> None:
+    """--all: the disputed d.png is there, without a category; text files never are."""
+    vics, icse = tmp_path / "all.json", tmp_path / "all.csv"
+    result = cli("export", "k", "--format", "vics", "--all", "--out", vics)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == (f"exported 6 entries (vics, all pictures and "
+                                          f"videos) of case k to {vics}")
+    media = json.loads(vics.read_text())["value"][0]["Media"]
+    d_md5 = digests(graded["files"]["d.png"])[0]
+    [d] = [m for m in media if m["MD5"] == d_md5]
+    assert "Category" not in d
+    assert [f["FileName"] for f in d["MediaFiles"]] == ["d.png"]
+    assert sorted(f["FileName"] for m in media for f in m["MediaFiles"]) == sorted(
+        set(graded["files"]) - {"notes.txt"})
+    assert cli("export", "k", "--format", "icse", "--all", "--out", icse).code == 0
+    rows = list(csv.reader(io.StringIO(icse.read_bytes().decode("utf-8"), newline=""),
+                           delimiter=";"))[1:]
+    assert len(rows) == 6
+    [d_row] = [r for r in rows if r[0] == d_md5]
+    assert (d_row[3], d_row[11]) == (str(graded["ids"]["d.png"]), "")
+
+
 def test_empty_case_says_so(cli: Callable[..., CliResult], tmp_path: Path) -> None:
     ev = tmp_path / "ev"
     ev.mkdir()
@@ -241,7 +264,7 @@ def test_existing_output_refused_unless_force(cli: Callable[..., CliResult], gra
     assert json.loads(out.read_text())["value"][0]["CaseNumber"] == "k"
     bad = cli("export", "k", "--format", "xml", "--out", tmp_path / "x")
     assert bad.code == 1
-    assert bad.err.strip() == "error: no export format 'xml' (one of vics, icse, csv)"
+    assert bad.err.strip() == "error: no export format 'xml' (one of vics, icse, csv, case-uco)"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -1,5 +1,5 @@
-"""Case exports: a case's graded items written out as VICS 2.0 JSON, INTERPOL ICSE CSV or
-a full CSV of items (docs/exports.md)."""
+"""Case exports: a case's graded items written out as VICS 2.0 JSON, INTERPOL ICSE CSV,
+a full CSV of items or CASE/UCO JSON-LD (docs/exports.md)."""
 
 from safeguard.exports.cases import FORMATS, ExportError, ExportResult, export_case
 

@@ -506,4 +506,8 @@ def _media(entry: HashEntry) -> dict[str, Any] | None:
         alternatives.extend(kept)
     if alternatives:
         media["AlternativeHashes"] = alternatives
+    segments = entry.extra.get("Segments")
+    if isinstance(segments, list) and segments:
+        media["Segments"] = [{**segment, "Category": _number_or_text(segment["Category"])}
+                             if "Category" in segment else segment for segment in segments]
     return media

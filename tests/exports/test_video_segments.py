@@ -1,0 +1,46 @@
+"""VICS ``Segments`` of a video whose frames matched a known picture: the stretch of the
+video (seconds) and the category, mapped into the file's scheme; in the report too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import SHARED, CliResult
+
+VIDEO = SHARED / "vpdq-reference" / "videos" / "chair-orig-22-sd-bar.mp4"
+
+
+def test_a_matched_stretch_of_video_is_a_vics_segment(cli: Callable[..., CliResult],
+                                                      tmp_path: Path) -> None:
+    assert cli("case", "create", "v").code == 0
+    assert cli("scan", VIDEO, "--case", "v", "--workers", "1").code == 0
+    [video] = cli("items", "v", "--json").json_lines()
+    first = video["vpdq"][0]
+    assert first["t"] == 0.0
+    stills = tmp_path / "stills.txt"
+    stills.write_text(f"{first['pdq']},B\n")
+    assert cli("hashset", "import", stills, "--name", "stills", "--format", "pdq-text",
+               "--scheme", "uk").code == 0
+    assert cli("match", "v").code == 0
+    [match] = [m for m in cli("items", "v", "--json").json_lines()[0]["matches"]
+               if m["signal"] == "frame"]
+    runs = match["details"]["segments"]
+    assert runs[0][0] == 0.0
+    out = tmp_path / "v.json"
+    assert cli("export", "v", "--format", "vics", "--all", "--out", out).code == 0
+    [media] = json.loads(out.read_text())["value"][0]["Media"]
+    # Project VIC's scheme (the default) has B as category 1
+    assert media["Segments"] == [{"StartTime": float(start), "EndTime": float(end),
+                                  "Category": 1} for start, end in runs]
+    uk = tmp_path / "v-uk.json"
+    assert cli("export", "v", "--format", "vics", "--all", "--scheme", "uk", "--out", uk
+               ).code == 0
+    [media] = json.loads(uk.read_text())["value"][0]["Media"]
+    assert [s["Category"] for s in media["Segments"]] == ["B"] * len(runs)
+    # and the report names the segments beside the video's record
+    report = tmp_path / "v.html"
+    assert cli("report", "v", "--format", "html", "--out", report).code == 0
+    start, end = runs[0]
+    assert f"segment {float(start)}–{float(end)} s: B" in report.read_text()
