@@ -255,3 +255,32 @@ def test_blur_setting_is_personal(lab: Lab) -> None:
     assert detail(clear) > detail(strong)
     assert detail(other) == detail(strong)  # rev1 still has the default
     client.api("PUT", "/api/v1/me/settings", json={"blur": 3})
+
+
+def test_reports_are_for_examiners_and_audited(lab: Lab) -> None:
+    """An examiner downloads the case report (kept in the case folder, its SHA256 in the
+    audit chain); a reviewer and an auditor are refused, and the refusal is audited."""
+    import hashlib
+
+    for name in ("rev1", "aud"):
+        response = lab.client(name).get("/cases/k/report?format=pdf")
+        assert response.status_code == 403
+        assert "reports need the examiner or admin role" in response.text
+    assert [(a, d["what"], d["role"]) for a, _, d in audit_actions(lab, "access.denied")
+            if d.get("what") == "report"] == [("rev1", "report", "reviewer"),
+                                               ("aud", "report", "auditor")]
+    assert audit_actions(lab, "case.reported") == []
+    client = lab.client("exa")
+    response = client.get("/cases/k/report?format=pdf")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-disposition"].startswith('attachment; filename="k-report-')
+    assert response.content.startswith(b"%PDF-")
+    digest = hashlib.sha256(response.content).hexdigest()
+    assert response.headers["x-report-sha256"] == digest
+    [(actor, path, details)] = audit_actions(lab, "case.reported")
+    assert (actor, details["sha256"], details["format"]) == ("exa", digest, "pdf")
+    assert path.startswith(str(lab.settings.cases_dir / "k" / "reports"))
+    response = client.get("/cases/k/report?format=docx")
+    assert response.status_code == 404

@@ -222,6 +222,11 @@ def undo(request: Request, ctx: Ctx, batch: Annotated[str, Form(max_length=64)])
     return _page(request, "_undone.html", {"count": service.undo_batch(ctx, batch)})
 
 
+@router.get("/cases/{case}/report")
+def report(ctx: Ctx, format: Annotated[str, Query(max_length=8)] = "pdf") -> Response:
+    return service.report(ctx, format)
+
+
 @router.get("/cases/{case}/disputes")
 def disputes(request: Request, ctx: Ctx) -> HTMLResponse:
     return _page(request, "disputes.html", {"viewer": ctx.viewer, "case": ctx.name,

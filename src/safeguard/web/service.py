@@ -278,3 +278,36 @@ def _reveal_sig(ctx: CaseContext, item_id: int, expires: int) -> str:
     key = ctx.viewer.session.csrf.encode()
     message = f"{ctx.name}:{item_id}:{expires}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+#: what a report download is served as
+REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
+
+
+def report(ctx: CaseContext, fmt: str) -> Response:
+    """The case report (docs/reports.md), made now for an examiner or admin, kept in the
+    case folder's ``reports/`` and sent as a download; a reviewer or auditor is refused (and
+    the refusal audited)."""
+    from fastapi.responses import FileResponse
+
+    from safeguard.audit import log as audit
+    from safeguard.reports import make_report
+    from safeguard.review.grading import writing
+
+    if fmt not in REPORT_TYPES:
+        raise NotFound(f"no report format {fmt!r} (one of pdf, html)")
+    if not ctx.viewer.user.is_examiner:
+        with writing(ctx.case) as conn:
+            audit.append(conn, "access.denied", f"/cases/{ctx.name}/report",
+                         {"method": "GET", "role": ctx.viewer.user.role, "what": "report"},
+                         ctx.viewer.name)
+        raise Forbidden("reports need the examiner or admin role")
+    folder = ctx.case.folder / "reports"
+    folder.mkdir(exist_ok=True)
+    stamp = audit.utc_now().replace(":", "").replace("-", "").replace(".", "")
+    path = folder / f"{ctx.name}-report-{stamp}.{fmt}"
+    result = make_report(ctx.case, ctx.settings, fmt, path, actor=ctx.viewer.name)
+    return FileResponse(path, media_type=REPORT_TYPES[fmt], filename=path.name, headers={
+        "Cache-Control": "no-store", "X-Report-SHA256": result.files[0].sha256})
