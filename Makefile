@@ -59,6 +59,8 @@ bench: install
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/matching.py
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info

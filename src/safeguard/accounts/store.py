@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError, StoreError
+from safeguard.errors import SafeguardError
 from safeguard.store import db
 from safeguard.store.cases import ACCOUNTS_DB_NAME, MARKER
 
@@ -199,18 +199,7 @@ class Accounts:
             url = self.url
             if not self.settings.database_url:
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                db.ensure_database(url)
-            except StoreError as exc:
-                raise AccountError(f"accounts database: {exc}") from None
-            engine = db.make_engine(url)
-            try:
-                db.upgrade(engine, MIGRATIONS)
-            except Exception as exc:
-                engine.dispose()
-                raise AccountError(f"accounts database {db.where(engine.url)} cannot be "
-                                   f"opened: {db.first_line(exc)}") from None
-            self._engine = engine
+            self._engine = db.open_store(url, MIGRATIONS, AccountError, "accounts database")
         return self._engine
 
     def audit_log(self, action: str, obj: str, details: dict[str, Any],

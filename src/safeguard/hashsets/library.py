@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from safeguard import __version__
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import HashSetError, StoreError
+from safeguard.errors import HashSetError
 from safeguard.hashsets.categories import Schemes, load_schemes
 from safeguard.hashsets.entry import PURPOSES, HashEntry, ImportReport
 from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
@@ -123,17 +123,7 @@ class Library:
         if self._engine is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             url = self.url
-            try:
-                db.ensure_database(url)
-            except StoreError as exc:
-                raise HashSetError(f"hash library: {exc}") from None
-            engine = db.make_engine(url)
-            try:
-                db.upgrade(engine, MIGRATIONS)
-            except Exception as exc:
-                engine.dispose()
-                raise HashSetError(f"hash library {db.where(engine.url)} cannot be opened: "
-                                   f"{db.first_line(exc)}") from None
+            engine = db.open_store(url, MIGRATIONS, HashSetError, "hash library")
             with engine.begin() as conn:
                 if conn.execute(select(LibraryInfo.id)).first() is None:
                     conn.execute(insert(LibraryInfo), {

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
-from safeguard.errors import StoreError
+from safeguard.errors import SafeguardError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: PostgreSQL truncates identifiers (database names too) to NAMEDATALEN - 1 bytes
@@ -144,6 +144,23 @@ def ensure_database(url: str) -> bool:
                          f"{first_line(exc)}") from None
     finally:
         maintenance.dispose()
+
+
+def open_store(url: str, migrations: Path, error: type[SafeguardError], what: str) -> Engine:
+    """An engine on ``url``, its database created if missing (PostgreSQL) and migrated to
+    ``migrations``' newest revision; ``error`` (one line naming ``what``) when it cannot be."""
+    try:
+        ensure_database(url)
+    except StoreError as exc:
+        raise error(f"{what}: {exc}") from None
+    engine = make_engine(url)
+    try:
+        upgrade(engine, migrations)
+    except Exception as exc:
+        engine.dispose()
+        raise error(f"{what} {where(engine.url)} cannot be opened: {first_line(exc)}"
+                    ) from None
+    return engine
 
 
 def connect_error(exc: DBAPIError, engine: Engine, what: str) -> StoreError:
