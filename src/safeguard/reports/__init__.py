@@ -7,16 +7,24 @@ every file's SHA256 to the case's audit chain, so ``safeguard audit verify`` cov
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
 from safeguard.errors import SafeguardError
 from safeguard.outputs import write_atomically
-from safeguard.reports.content import APPENDIX_SCOPES, appendix, gather
+from safeguard.reports.content import APPENDIX_SCOPES, AppendixRow, ReportData, appendix, gather
 from safeguard.review.grading import writing
 from safeguard.store.cases import Case
+
+if TYPE_CHECKING:
+    from safeguard.reports.thumbnails import Thumbnail
+
+    Thumb = Callable[[AppendixRow], Thumbnail]
 
 FORMATS = ("html", "pdf")
 #: account roles that may make a report
@@ -88,12 +96,11 @@ def make_report(case: Case, settings: Settings, format: str, output: Path, force
     if output.exists() and not force:
         raise ReportError(f"{output} exists; give --force to overwrite it")
     data = gather(case, settings, scope)
-    thumb = None
+    thumb: Thumb | None = None
     if thumbnails:
         from safeguard.reports.thumbnails import thumbnail
 
-        def thumb(row):  # type: ignore[no-untyped-def]
-            return thumbnail(case, settings, row)
+        thumb = partial(thumbnail, case, settings)
 
     rows = appendix(case, settings, scope)
     if format == "html":
@@ -114,7 +121,8 @@ def make_report(case: Case, settings: Settings, format: str, output: Path, force
     return ReportResult(format, files, scope, thumbnails)
 
 
-def _write_pdf(data, rows, output: Path, force: bool, thumb) -> tuple[ReportFile, ...]:  # type: ignore[no-untyped-def]
+def _write_pdf(data: ReportData, rows: Iterator[AppendixRow], output: Path, force: bool,
+               thumb: Thumb | None) -> tuple[ReportFile, ...]:
     from safeguard.reports.pdf import (
         Volume,
         chunks,
