@@ -112,17 +112,20 @@ def _p(text: Any, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(printable(text)), style)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float],
-           mono: Sequence[int] = ()) -> Table:
+def _table(header: Sequence[str] | None, rows: Sequence[Sequence[Any]],
+           widths: Sequence[float], mono: Sequence[int] = ()) -> Table:
+    """A grid of wrapped cells; ``header`` (shaded, repeated on each page) unless None."""
     styles = _styles()
-    data = [[_p(h, styles["cell"]) for h in header]]
+    data = [] if header is None else [[_p(h, styles["cell"]) for h in header]]
     for row in rows:
         data.append([_p(value, styles["mono"] if i in mono else styles["cell"])
                      for i, value in enumerate(row)])
-    table = Table(data, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    table = Table(data, colWidths=list(widths), repeatRows=0 if header is None else 1,
+                  hAlign="LEFT")
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+        ("BACKGROUND", (0, 0), (0 if header is None else -1, -1 if header is None else 0),
+         colors.HexColor("#eeeeee")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
     ]))
@@ -130,7 +133,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequenc
 
 
 def _pairs(rows: Sequence[tuple[str, Any]]) -> Table:
-    return _table(["", ""], rows, [170, WIDTH - 170])
+    """Label and value rows, the labels shaded."""
+    return _table(None, rows, [170, WIDTH - 170])
 
 
 # --- the appendix's records ------------------------------------------------------------------
