@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,12 @@ from PIL import Image
 from safeguard.cli import main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+
+# A suite started in the background by a non-interactive shell (`make test &`, nohup) inherits
+# SIGINT ignored, and so would every process a test starts: the tests that press Ctrl-C on a
+# scan or a worker need it delivered. Restored here, so children start with the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 PDQ_REF = SHARED / "pdq-reference"
 
 
