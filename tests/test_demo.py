@@ -391,6 +391,10 @@ def test_main_runs_the_cli_steps_in_order(
         [*base, "case", "create", "demo"],
         [*base, "scan", evidence, "--case", "demo"],
         [*base, "case", "show", "demo"],
+        [*base, "report", "demo", "--format", "html", "--out",
+         str(root / "reports" / "demo-report.html")],
+        [*base, "report", "demo", "--format", "pdf", "--out",
+         str(root / "reports" / "demo-report.pdf")],
     ]
     assert not old_home.exists()
     assert (
@@ -403,6 +407,7 @@ def test_main_runs_the_cli_steps_in_order(
     )
     out = capsys.readouterr().out
     assert "Where to look" in out
+    assert f"case report:      {root / 'reports' / 'demo-report.html'} (and .pdf)" in out
     assert str(root / "home" / "cases" / "demo") in out
     assert f"--home {home} items demo --json" in out
     assert f"--home {home} audit verify demo" in out

@@ -592,7 +592,7 @@ def _not_a_demo_folder(root: Path) -> str | None:
     if not root.is_dir():
         return f"{root} exists and is not a folder"
     foreign = sorted(p.name for p in root.iterdir()
-                     if p.name not in {"evidence", "hashsets", "home"})
+                     if p.name not in {"evidence", "hashsets", "home", "reports"})
     if foreign:
         return f"{root} holds more than a demo ({', '.join(foreign)}); choose another folder"
     return None
@@ -601,8 +601,8 @@ def _not_a_demo_folder(root: Path) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m safeguard.demo",
-        description="Build benign demo evidence in DIR/evidence and scan it into a demo case "
-        "in DIR/home.",
+        description="Build benign demo evidence in DIR/evidence, scan it into a demo case "
+        "in DIR/home and write its report to DIR/reports.",
     )
     parser.add_argument(
         "dir",
@@ -614,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     root: Path = parser.parse_args(argv).dir
     evidence, home, hashsets = root / "evidence", root / "home", root / "hashsets"
+    reports = root / "reports"
 
     problem = _not_a_demo_folder(root)
     if problem:
@@ -637,8 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"Built the benign demo hash sets {vics.name} and {known_good.name} in {hashsets}")
 
-    if home.exists():
-        shutil.rmtree(home)
+    for stale in (home, reports):
+        if stale.exists():
+            shutil.rmtree(stale)
+    reports.mkdir(parents=True)
     steps = (
         ["hashset", "import", str(vics), "--name", "demo-vics", "--version", "2026-11",
          "--supplier", "Safeguard demo (benign)"],
@@ -647,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ["case", "create", "demo"],
         ["scan", str(evidence), "--case", "demo"],
         ["case", "show", "demo"],
+        ["report", "demo", "--format", "html", "--out", str(reports / "demo-report.html")],
+        ["report", "demo", "--format", "pdf", "--out", str(reports / "demo-report.pdf")],
     )
     for step in steps:
         args = ["--home", str(home), *step]
@@ -665,6 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = f"{_safeguard_command()} --home {shlex.quote(str(home))}"
     print(
         "\nWhere to look\n"
+        f"  case report:      {reports / 'demo-report.html'} (and .pdf)\n"
         f"  case folder:      {home / 'cases' / 'demo'}\n"
         f"  list items:       {cli} items demo --json\n"
         f"  hash sets:        {cli} hashset list\n"
