@@ -7,6 +7,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import select
+
+from safeguard.config import load_settings
+from safeguard.hashsets.categories import load_schemes
+from safeguard.review.grading import grade
+from safeguard.review.segments import mark_segment, undo_segment
+from safeguard.store.cases import open_case
+from safeguard.store.models import Item
 from tests.conftest import SHARED, CliResult
 
 VIDEO = SHARED / "vpdq-reference" / "videos" / "chair-orig-22-sd-bar.mp4"
@@ -44,3 +52,28 @@ def test_a_matched_stretch_of_video_is_a_vics_segment(cli: Callable[..., CliResu
     assert cli("report", "v", "--format", "html", "--out", report).code == 0
     start, end = runs[0]
     assert f"segment {float(start)}–{float(end)} s: B" in report.read_text()
+
+
+def test_a_stretch_a_reviewer_graded_is_a_vics_segment(cli: Callable[..., CliResult],
+                                                       home: Path, tmp_path: Path) -> None:
+    assert cli("case", "create", "v").code == 0
+    assert cli("scan", VIDEO, "--case", "v", "--workers", "1").code == 0
+    case = open_case(load_settings(home), "v")
+    with case.engine.connect() as conn:
+        [video] = conn.execute(select(Item.id)).scalars()
+    uk = load_schemes().get("uk")
+    grade(case, "alice", [video], "C", uk)
+    grade(case, "bob", [video], "C", uk)
+    mark_segment(case, "alice", video, 2, 4.5, "A", uk)
+    gone = mark_segment(case, "bob", video, 0, 1, "B", uk)
+    undo_segment(case, "bob", gone.id)
+    out = tmp_path / "v.json"
+    assert cli("export", "v", "--format", "vics", "--scheme", "uk", "--out", out).code == 0
+    [media] = json.loads(out.read_text())["value"][0]["Media"]
+    # the video is graded C as a whole; the stretch a reviewer marked A is its segment, the
+    # undone mark is not
+    assert media["Category"] == "C"
+    assert media["Segments"] == [{"StartTime": 2.0, "EndTime": 4.5, "Category": "A"}]
+    report = tmp_path / "v.html"
+    assert cli("report", "v", "--format", "html", "--out", report).code == 0
+    assert "segment 2.0–4.5 s: A" in report.read_text()

@@ -284,3 +284,53 @@ def test_reports_are_for_examiners_and_audited(lab: Lab) -> None:
     assert path.startswith(str(lab.settings.cases_dir / "k" / "reports"))
     response = client.get("/cases/k/report?format=docx")
     assert response.status_code == 404
+
+
+def test_a_stretch_of_a_video_is_graded_undone_and_audited(lab: Lab) -> None:
+    ids = item_ids(lab)
+    video, picture = ids["clip.mp4"], ids["b.png"]
+    rev1 = lab.client("rev1")
+    assert rev1.get(f"/cases/k/series/{series_of(lab, 'clip.mp4')}").text.count(
+        'class="grade-segment"') == 1
+    assert "grade-segment" not in rev1.get(f"/cases/k/series/{series_of(lab, 'b.png')}").text
+    before = len(audit_actions(lab, "review.segment"))
+    page = rev1.post("/cases/k/segment", data={"item": video, "start": "0:01", "end": "2.5",
+                                               "category": "B"})
+    assert page.status_code == 200
+    assert f"Marked item {video}, 1.0–2.5 s, as <strong>B</strong>." in page.text
+    mark = int(page.text.split('data-segment="')[1].split('"')[0])
+    other = lab.client("rev2").api("POST", f"/api/v1/cases/k/items/{video}/segments",
+                                   json={"start": 0, "end": 1, "category": "A"})
+    assert other.status_code == 200
+    assert {k: other.json()[k] for k in ("item_id", "reviewer", "start", "end", "category",
+                                         "undone")} == {
+        "item_id": video, "reviewer": "rev2", "start": 0.0, "end": 1.0, "category": "A",
+        "undone": False}
+    # bad times, a picture, a stretch past the end: one line each, nothing kept
+    for data, message in (({"start": "abc", "end": "2"}, "not a time in the video"),
+                          ({"start": "0", "end": "9:00"}, "after the end of the video"),
+                          ({"start": "2", "end": "1"}, "0 &lt;= start &lt; end")):
+        refused = rev1.post("/cases/k/segment", data={"item": video, "category": "B", **data})
+        assert (refused.status_code, message in refused.text) == (400, True)
+    refused = rev1.api("POST", f"/api/v1/cases/k/items/{picture}/segments",
+                       json={"start": 0, "end": 1, "category": "A"})
+    assert refused.status_code == 400
+    assert refused.json() == {"error": f"item {picture} is not a video (image/png): only a "
+                                       "video has segments"}
+    # an auditor reads, never marks; only the one who marked undoes
+    auditor = lab.client("aud")
+    assert auditor.post("/cases/k/segment", data={"item": video, "start": "0", "end": "1",
+                                                  "category": "A"}).status_code == 403
+    assert auditor.api("POST", f"/api/v1/cases/k/items/{video}/segments",
+                       json={"start": 0, "end": 1, "category": "A"}).status_code == 403
+    assert lab.client("rev2").api("POST", f"/api/v1/cases/k/segments/{mark}/undo"
+                                  ).status_code == 400
+    undone = rev1.post("/cases/k/segment-undo", data={"mark": mark})
+    assert f"Segment {mark} undone." in undone.text
+    shown = auditor.get(f"/api/v1/cases/k/items/{video}").json()["segments"]
+    assert [(s["reviewer"], s["start"], s["end"], s["category"], s["undone"])
+            for s in shown] == [("rev2", 0.0, 1.0, "A", False), ("rev1", 1.0, 2.5, "B", True)]
+    events = audit_actions(lab, "review.segment")
+    assert [(actor, d["category"]) for actor, _, d in events[before:]] == [("rev1", "B"),
+                                                                          ("rev2", "A")]
+    assert audit_actions(lab, "review.segment_undo")[-1][:2] == ("rev1", f"item {video}")

@@ -34,6 +34,7 @@ from safeguard.hashsets.formats.icse import IcseFormat
 from safeguard.hashsets.formats.vics import VicsFormat
 from safeguard.outputs import write_atomically
 from safeguard.review.grading import consensus, writing
+from safeguard.review.segments import segment_marks
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.store.cases import Case
 from safeguard.store.models import Evidence, Item, Match, ReviewGrade, Series
@@ -87,8 +88,8 @@ class ItemRow:
     graded: str | None
     #: the most severe category of the known-bad hash sets it matched, in the case scheme
     matched: str | None
-    #: videos: segments where frames matched a known-bad picture set, ``(start, end,
-    #: category)`` in seconds and the case scheme, in time order
+    #: videos: segments where frames matched a known-bad picture set or that a reviewer
+    #: graded, ``(start, end, category)`` in seconds and the case scheme, in time order
     segments: tuple[tuple[float, float, str | None], ...] = ()
 
     @property
@@ -154,7 +155,7 @@ _COLUMNS = (Item.id, Item.path, Item.type, Item.size, Item.md5, Item.sha1, Item.
 def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str
              ) -> tuple[dict[int, str], dict[int, tuple[tuple[float, float, str | None], ...]]]:
     """Per item: the most severe category of its known-bad matches; and, for videos, the
-    segments where its frames matched a known-bad picture set."""
+    segments where its frames matched a known-bad picture set or that a reviewer graded."""
     codes: dict[int, list[str]] = {}
     runs: dict[int, set[tuple[float, float, str | None]]] = {}
     with case.engine.connect() as conn:
@@ -167,6 +168,8 @@ def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str
                     codes.setdefault(item_id, []).append(category)
                 for start_s, end_s in _segments(details):
                     runs.setdefault(item_id, set()).add((start_s, end_s, category))
+    for item_id, marks in segment_marks(case, ids).items():
+        runs.setdefault(item_id, set()).update((m.start, m.end, m.category) for m in marks)
     found: dict[int, str] = {}
     for item_id, given in codes.items():
         best = schemes.most_severe(given, scheme)

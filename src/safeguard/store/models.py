@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -273,6 +274,25 @@ class ReviewGrade(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     undone_at: Mapped[str | None] = mapped_column(String(32))
     resolution: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SegmentGrade(Base):
+    """A reviewer's category for a stretch of a video (seconds from its first frame), beside
+    the grade of the video as a whole; exported as a VICS ``Segments`` entry. Never deleted or
+    changed but for ``undone_at`` (see safeguard.review.segments)."""
+
+    __tablename__ = "segment_grades"
+    __table_args__ = (Index("ix_segment_grades_item", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    category: Mapped[str] = mapped_column(String(64))  # a code of the case's scheme
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))
+    undone_at: Mapped[str | None] = mapped_column(String(32))
 
 
 class Reveal(Base):

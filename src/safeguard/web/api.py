@@ -38,6 +38,13 @@ class GradeRequest(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
+class SegmentRequest(BaseModel):
+    start: float = Field(ge=0, description="seconds from the first frame")
+    end: float = Field(gt=0)
+    category: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=4000)
+
+
 class Resolution(BaseModel):
     items: list[int] = Field(max_length=10_000)
     category: str = Field(max_length=64)
@@ -173,6 +180,16 @@ def grade(ctx: Ctx, body: GradeRequest) -> dict[str, Any]:
 @router.post("/cases/{case}/grades/{batch}/undo")
 def undo(ctx: Ctx, batch: str) -> dict[str, int]:
     return {"undone": service.undo_batch(ctx, batch)}
+
+
+@router.post("/cases/{case}/items/{item_id}/segments")
+def mark_segment(ctx: Ctx, item_id: int, body: SegmentRequest) -> dict[str, Any]:
+    return service.mark_segment(ctx, item_id, body.start, body.end, body.category, body.note)
+
+
+@router.post("/cases/{case}/segments/{mark_id}/undo")
+def undo_segment(ctx: Ctx, mark_id: int) -> dict[str, bool]:
+    return {"undone": service.undo_segment(ctx, mark_id)}
 
 
 @router.get("/cases/{case}/disputes")

@@ -222,6 +222,24 @@ def undo(request: Request, ctx: Ctx, batch: Annotated[str, Form(max_length=64)])
     return _page(request, "_undone.html", {"count": service.undo_batch(ctx, batch)})
 
 
+@router.post("/cases/{case}/segment")
+def segment(request: Request, ctx: Ctx, item: Annotated[int, Form()],
+            start: Annotated[str, Form(max_length=32)], end: Annotated[str, Form(max_length=32)],
+            category: Annotated[str, Form(max_length=64)],
+            note: Annotated[str | None, Form(max_length=4000)] = None) -> HTMLResponse:
+    from safeguard.review.segments import parse_time
+
+    mark = service.mark_segment(ctx, item, parse_time(start), parse_time(end), category, note)
+    return _page(request, "_segment.html", {"case": ctx.name, "mark": mark})
+
+
+@router.post("/cases/{case}/segment-undo")
+def segment_undo(request: Request, ctx: Ctx, mark: Annotated[int, Form()]) -> HTMLResponse:
+    undone = service.undo_segment(ctx, mark)
+    return HTMLResponse(f'<p class="undone" id="segment-undone-{mark}">'
+                        f'Segment {mark} {"undone" if undone else "was already undone"}.</p>')
+
+
 @router.get("/cases/{case}/report")
 def report(ctx: Ctx, format: Annotated[str, Query(max_length=8)] = "pdf") -> Response:
     return service.report(ctx, format)

@@ -138,10 +138,14 @@ def item_view(ctx: CaseContext, item_id: int) -> dict[str, Any]:
     records = item_records(ctx.case, [item_id])
     if item_id not in records:
         raise NotFound(f"no item {item_id} in case {ctx.name}")
+    from safeguard.review.segments import segment_marks
+
     agreed = consensus(ctx.case, [item_id], ctx.settings.review.consensus)
+    marks = segment_marks(ctx.case, [item_id], include_undone=True).get(item_id, [])
     return {"id": item_id, "record": records[item_id],
             "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
-            "history": [asdict(g) for g in history(ctx.case, item_id)]}
+            "history": [asdict(g) for g in history(ctx.case, item_id)],
+            "segments": [asdict(m) for m in marks]}
 
 
 # --- grading ---------------------------------------------------------------------------------
@@ -172,6 +176,24 @@ def undo_batch(ctx: CaseContext, batch: str) -> int:
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
     return undo(ctx.case, ctx.viewer.name, batch)
+
+
+def mark_segment(ctx: CaseContext, item_id: int, start: float, end: float, category: str,
+                 note: str | None) -> dict[str, Any]:
+    from safeguard.review.segments import mark_segment as mark
+
+    if not ctx.can_grade:
+        raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
+    return asdict(mark(ctx.case, ctx.viewer.name, item_id, start, end, category, scheme(ctx),
+                       note=note or None))
+
+
+def undo_segment(ctx: CaseContext, mark_id: int) -> bool:
+    from safeguard.review.segments import undo_segment as undo
+
+    if not ctx.can_grade:
+        raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
+    return undo(ctx.case, ctx.viewer.name, mark_id)
 
 
 def resolve_items(ctx: CaseContext, item_ids: Sequence[int], category: str,
