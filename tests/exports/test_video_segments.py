@@ -51,7 +51,7 @@ def test_a_matched_stretch_of_video_is_a_vics_segment(cli: Callable[..., CliResu
     report = tmp_path / "v.html"
     assert cli("report", "v", "--format", "html", "--out", report).code == 0
     start, end = runs[0]
-    assert f"segment {float(start)}–{float(end)} s: B" in report.read_text()
+    assert f"segment {float(start)}–{float(end)} s: B (matched stills)" in report.read_text()
 
 
 def test_a_stretch_a_reviewer_graded_is_a_vics_segment(cli: Callable[..., CliResult],
@@ -65,15 +65,19 @@ def test_a_stretch_a_reviewer_graded_is_a_vics_segment(cli: Callable[..., CliRes
     grade(case, "alice", [video], "C", uk)
     grade(case, "bob", [video], "C", uk)
     mark_segment(case, "alice", video, 2, 4.5, "A", uk)
+    mark_segment(case, "bob", video, 2, 4.5, "A", uk)  # the same stretch, seen twice
     gone = mark_segment(case, "bob", video, 0, 1, "B", uk)
     undo_segment(case, "bob", gone.id)
     out = tmp_path / "v.json"
     assert cli("export", "v", "--format", "vics", "--scheme", "uk", "--out", out).code == 0
     [media] = json.loads(out.read_text())["value"][0]["Media"]
-    # the video is graded C as a whole; the stretch a reviewer marked A is its segment, the
-    # undone mark is not
+    # the video is graded C as a whole; the stretch two reviewers marked A is its segment
+    # (once), the undone mark is not
     assert media["Category"] == "C"
     assert media["Segments"] == [{"StartTime": 2.0, "EndTime": 4.5, "Category": "A"}]
     report = tmp_path / "v.html"
     assert cli("report", "v", "--format", "html", "--out", report).code == 0
-    assert "segment 2.0–4.5 s: A" in report.read_text()
+    text = report.read_text()
+    assert "segment 2.0–4.5 s: A (marked by alice)<br>segment 2.0–4.5 s: A (marked by bob)" \
+        in text
+    assert "0.0–1.0" not in text

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import and_, or_, select
 
@@ -88,14 +88,23 @@ class ItemRow:
     graded: str | None
     #: the most severe category of the known-bad hash sets it matched, in the case scheme
     matched: str | None
-    #: videos: segments where frames matched a known-bad picture set or that a reviewer
-    #: graded, ``(start, end, category)`` in seconds and the case scheme, in time order
-    segments: tuple[tuple[float, float, str | None], ...] = ()
+    #: videos: stretches whose frames matched a known-bad picture set or that a reviewer
+    #: graded, in time order
+    segments: tuple[Segment, ...] = ()
 
     @property
     def category(self) -> str | None:
         """What the export says of it: the graded category, else the matched one."""
         return self.graded or self.matched
+
+
+class Segment(NamedTuple):
+    """A stretch of a video and what it is."""
+
+    start: float  # seconds from the first frame
+    end: float
+    category: str | None  # in the case scheme
+    source: str  # "matched SET" (frames matched a picture set) or "marked by REVIEWER"
 
 
 def case_rows(case: Case, settings: Settings, graded_only: bool = True, by_hash: bool = False,
@@ -153,29 +162,32 @@ _COLUMNS = (Item.id, Item.path, Item.type, Item.size, Item.md5, Item.sha1, Item.
 
 
 def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str
-             ) -> tuple[dict[int, str], dict[int, tuple[tuple[float, float, str | None], ...]]]:
+             ) -> tuple[dict[int, str], dict[int, tuple[Segment, ...]]]:
     """Per item: the most severe category of its known-bad matches; and, for videos, the
     segments where its frames matched a known-bad picture set or that a reviewer graded."""
     codes: dict[int, list[str]] = {}
-    runs: dict[int, set[tuple[float, float, str | None]]] = {}
+    runs: dict[int, set[Segment]] = {}
     with case.engine.connect() as conn:
         for start in range(0, len(ids), 500):
-            query = (select(Match.item_id, Match.category, Match.details)
+            query = (select(Match.item_id, Match.category, Match.details, Match.set_name)
                      .where(Match.item_id.in_(ids[start:start + 500]),
                             Match.purpose != "known_good"))
-            for item_id, category, details in conn.execute(query):
+            for item_id, category, details, set_name in conn.execute(query):
                 if category is not None:
                     codes.setdefault(item_id, []).append(category)
                 for start_s, end_s in _segments(details):
-                    runs.setdefault(item_id, set()).add((start_s, end_s, category))
+                    runs.setdefault(item_id, set()).add(
+                        Segment(start_s, end_s, category, f"matched {set_name}"))
     for item_id, marks in segment_marks(case, ids).items():
-        runs.setdefault(item_id, set()).update((m.start, m.end, m.category) for m in marks)
+        runs.setdefault(item_id, set()).update(
+            Segment(m.start, m.end, m.category, f"marked by {m.reviewer}") for m in marks)
     found: dict[int, str] = {}
     for item_id, given in codes.items():
         best = schemes.most_severe(given, scheme)
         if best is not None:
             found[item_id] = best
-    return found, {item_id: tuple(sorted(found_runs, key=lambda r: (r[0], r[1], r[2] or "")))
+    return found, {item_id: tuple(sorted(found_runs, key=lambda r: (r.start, r.end,
+                                                                   r.category or "", r.source)))
                    for item_id, found_runs in runs.items()}
 
 
@@ -227,8 +239,9 @@ def _entry(group: list[ItemRow], schemes: Schemes, source: str, target: str) -> 
         else:
             category = mapped
     extra: dict[str, Any] = {}
-    if first.segments:
-        extra["Segments"] = [_segment(run, schemes, source, target) for run in first.segments]
+    if first.segments:  # one per stretch and category, whoever found it
+        stretches = dict.fromkeys((run.start, run.end, run.category) for run in first.segments)
+        extra["Segments"] = [_segment(run, schemes, source, target) for run in stretches]
     return HashEntry(md5=first.md5, sha1=first.sha1, sha256=first.sha256, pdq=first.pdq,
                      media_id=str(first.id), category=category,
                      series=None if first.series is None else str(first.series),

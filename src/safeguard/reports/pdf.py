@@ -252,8 +252,9 @@ def _record(row: AppendixRow, layout: dict[str, tuple[float, float]],
         category.append(f"matched {item.matched}")
     if item.series is not None:
         category.append(f"series {item.series}")
-    category += [f"segment {start}–{end} s" + (f": {code}" if code else "")
-                 for start, end, code in item.segments]
+    category += [f"segment {run.start}–{run.end} s" + (f": {run.category}" if run.category
+                                                      else "") + f" ({run.source})"
+                 for run in item.segments]
     if row.graders:
         category.append("graded by " + ", ".join(row.graders))
 
