@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install sysdeps test lint demo bench clean
+.PHONY: install sysdeps benchdeps test lint demo bench clean
 
 # Tools the disk-image tests build images with, and poppler's pdftoppm/pdftotext that the
 # report tests open PDFs with (root installs them with apt-get).
@@ -55,12 +55,24 @@ test: install sysdeps lint
 demo: install
 	$(BIN)/python -m safeguard.demo .demo
 
-bench: install
+# benchmarks/video.py compares with the vpdq package, the reference's bindings, which pip
+# builds from source against the system's FFmpeg (development files, pkg-config, CMake, g++)
+benchdeps:
+	@if ! pkg-config --exists libavcodec libavformat libavdevice libavfilter libswscale \
+	    libswresample libavutil 2>/dev/null || ! command -v cmake >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing FFmpeg's development files, pkg-config, cmake, g++ with apt-get (to build vpdq)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev \
+	    libswscale-dev libswresample-dev libavutil-dev pkg-config cmake g++ >/dev/null; fi
+
+bench: install benchdeps
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/matching.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/video.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info

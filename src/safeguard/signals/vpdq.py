@@ -18,12 +18,15 @@ Safeguard does the same on PyAV + its own PDQ kernel:
   1080p frame (14 ms vs 60 ms) because it does not build three float64 planes and filters the
   columns cache-friendly; luma is computed in float32 as the reference's C++ does.
 
-The ``vpdq`` PyPI package (the reference's own bindings) is not used: it ships as a source
-distribution only (0.2.5), and ``pip install vpdq`` fails here — its CMake build looks for
-``libavdevice``, ``libavfilter``, ``libavformat``, ``libavcodec``, ``libswresample``,
-``libswscale`` and ``libavutil`` with pkg-config and finds none (the FFmpeg development
-packages are not installed). PyAV's wheels bundle FFmpeg, so PyAV + the PDQ kernel below need
-nothing from the system.
+The ``vpdq`` PyPI package (the reference's own bindings) is not used, measured side by side
+in ``benchmarks/video.py``: it ships as a source distribution only (0.2.5) and builds against
+the system's FFmpeg development files (``make bench`` installs them); it takes a file path
+only, where items inside archives and disk images are streams; built against Debian 12's
+FFmpeg 5.1 it is slower (1.2-1.35x the OpenCV baseline against Safeguard's 2.1-5.1x) and *less*
+faithful to its own published hashes (on the four vpdq-reference videos at 1 frame per
+second: 26 of 57 frames bit-identical, one frame 52 bits off; Safeguard: 57 of 57) — its
+hashes follow whichever FFmpeg it was built against. PyAV's wheels bundle FFmpeg, so PyAV +
+the PDQ kernel below need nothing from the system and hash the same everywhere.
 
 **Letterbox** (on by default): black bars are cut from each frame before hashing
 (:func:`safeguard.media.video.crop_black_bars`), so a letterboxed copy hashes like its source.
