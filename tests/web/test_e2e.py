@@ -127,3 +127,31 @@ def test_review_flow(lab: Lab, server: str, browser: object) -> None:
     assert outsider.inner_text("#error-message") == "no such case, or not yours"
     response = outsider.goto(f"{server}/cases/k/items/{series}/thumbnail")
     assert response.status == 403
+
+
+def test_a_stretch_of_a_video_is_graded_from_its_card(lab: Lab, server: str,
+                                                      browser: object) -> None:
+    from safeguard.store.cases import open_case
+
+    def actions() -> list[str]:
+        with open_case(lab.settings, "k").engine.connect() as conn:
+            return [a for (a,) in conn.exec_driver_sql(
+                "SELECT action FROM audit_events WHERE actor = 'rev1' ORDER BY seq").all()]
+
+    before = actions()
+    page = sign_in(browser, server, "rev1")
+    page.goto(f"{server}/cases/k/series/{series_of(lab, 'clip.mp4')}")
+    form = page.locator("form.grade-segment")
+    assert form.count() == 1
+    # typing times into the form must not press the page's grading keys ("1" grades A)
+    form.locator('input[name="start"]').press_sequentially("0:01")
+    form.locator('input[name="end"]').press_sequentially("2")
+    form.locator("select").select_option("B")
+    form.locator('button[type="submit"]').click()
+    page.wait_for_selector(".segment-marked")
+    assert "1.0–2.0 s, as B." in page.inner_text(".segment-marked")
+    assert page.locator("#graded").count() == 0
+    page.screenshot(path=str(SHOTS / "review-video-segment.png"), full_page=True)
+    # one mark, and nothing graded by the keys typed
+    assert [a for a in actions()[len(before):] if a.startswith("review.")] == [
+        "review.segment"]

@@ -290,8 +290,11 @@ def test_a_stretch_of_a_video_is_graded_undone_and_audited(lab: Lab) -> None:
     ids = item_ids(lab)
     video, picture = ids["clip.mp4"], ids["b.png"]
     rev1 = lab.client("rev1")
-    assert rev1.get(f"/cases/k/series/{series_of(lab, 'clip.mp4')}").text.count(
-        'class="grade-segment"') == 1
+    card = rev1.get(f"/cases/k/series/{series_of(lab, 'clip.mp4')}").text
+    assert card.count('class="grade-segment"') == 1
+    # where the strip's frames are, and how long the video is, to type the times by
+    strip = card.split('<span class="keyframes">strip at ')[1].split("</span>")[0]
+    assert strip.startswith("0:00") and strip.endswith(" of 0:03")
     assert "grade-segment" not in rev1.get(f"/cases/k/series/{series_of(lab, 'b.png')}").text
     before = len(audit_actions(lab, "review.segment"))
     page = rev1.post("/cases/k/segment", data={"item": video, "start": "0:01", "end": "2.5",

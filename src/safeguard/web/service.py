@@ -127,6 +127,9 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
                                   for m in record["matches"]
                                   if m["purpose"] != "known_good"}),
             "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
+            # videos: the strip's frame times and the length, for grading a stretch
+            "keyframes": (record.get("video") or {}).get("keyframes") or [],
+            "duration": (record.get("video") or {}).get("duration"),
         })
     return out
 
