@@ -195,7 +195,8 @@ def test_items_csv_is_exact_and_escaped(cli: Callable[..., CliResult], graded: d
             "created": r["crtime"] or "", "modified": r["mtime"] or "",
             "accessed": r["atime"] or "", "changed": r["ctime"] or "",
             "series": str(graded["series"][name]), "consensus": status,
-            "category": category, "graded": category, "matched": "", "scheme": "uk"}
+            "category": category, "graded": category, "matched": "", "scheme": "uk",
+            "segments": ""}
 
 
 def test_all_adds_every_picture(cli: Callable[..., CliResult], graded: dict, tmp_path: Path

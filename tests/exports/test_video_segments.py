@@ -3,6 +3,8 @@ video (seconds) and the category, mapped into the file's scheme; in the report t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +79,10 @@ def test_a_stretch_a_reviewer_graded_is_a_vics_segment(cli: Callable[..., CliRes
     assert media["Segments"] == [{"StartTime": 2.0, "EndTime": 4.5, "Category": "A"}]
     report = tmp_path / "v.html"
     assert cli("report", "v", "--format", "html", "--out", report).code == 0
+    table = tmp_path / "v.csv"
+    assert cli("export", "v", "--format", "csv", "--out", table).code == 0
+    [row] = list(csv.DictReader(io.StringIO(table.read_text())))
+    assert row["segments"] == "2.0-4.5 A (marked by alice); 2.0-4.5 A (marked by bob)"
     text = report.read_text()
     assert "segment 2.0–4.5 s: A (marked by alice)<br>segment 2.0–4.5 s: A (marked by bob)" \
         in text

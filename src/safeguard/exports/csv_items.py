@@ -7,6 +7,8 @@ UTF-8 without BOM, CRLF line ends. A text field that a spreadsheet would run as 
 leading ``'``. ``category`` is in the case scheme (``scheme``): the graded category when
 the consensus is trusted or resolved, else (``--all``) the most severe category of the
 known-bad hash sets the item matched; ``graded`` and ``matched`` give each apart.
+``segments`` (videos) lists the stretches that matched a picture set or that a reviewer
+graded, ``START-END CATEGORY (SOURCE)`` in seconds, separated by ``; ``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from safeguard.exports.cases import ItemRow
 
 COLUMNS = ("item_id", "evidence", "path", "type", "size", "md5", "sha1", "sha256", "pdq",
            "deleted", "created", "modified", "accessed", "changed", "series", "consensus",
-           "category", "graded", "matched", "scheme")
+           "category", "graded", "matched", "scheme", "segments")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,7 +49,9 @@ def write_items(rows: Iterable[ItemRow], out: BinaryIO, scheme: str) -> int:
             writer.writerow([cell(value) for value in (
                 row.id, row.evidence, row.path, row.type, row.size, row.md5, row.sha1,
                 row.sha256, row.pdq, row.deleted, row.crtime, row.mtime, row.atime, row.ctime,
-                row.series, row.status, row.category, row.graded, row.matched, scheme)])
+                row.series, row.status, row.category, row.graded, row.matched, scheme,
+                "; ".join(f"{run.start}-{run.end} {run.category or '?'} ({run.source})"
+                          for run in row.segments) or None)])
             count += 1
         stream.flush()
     finally:
