@@ -140,12 +140,12 @@ def test_a_note_and_a_name_have_the_grades_limits(case: Case) -> None:
         mark_segment(case, " ", 6, 0, 1, "A", UK)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
+@pytest.mark.parametrize(("text", "expected"), [
     ("75", 75.0), ("75.5", 75.5), (" 1:15 ", 75.0), ("0:01:15.5", 75.5), ("2:00:00", 7200.0),
     ("0", 0.0),
 ])
-def test_times_are_read_as_seconds_or_clock_times(text: str, seconds: float) -> None:
-    assert parse_time(text) == seconds
+def test_times_are_read_as_seconds_or_clock_times(text: str, expected: float) -> None:
+    assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "abc", "-3", "1:75", "1:60:00", "nan", "inf", "1::2",
