@@ -45,6 +45,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -141,7 +142,7 @@ def _landscape(width: int, height: int, seed: int) -> Image.Image:
     layer = np.full((height, width), -1, np.int64)
     depth = np.zeros((height, width), np.float32)
     for index in range(len(greens)):
-        ridge = np.float32(0.5 + 0.12 * index)
+        ridge: np.floating[Any] | np.ndarray = np.float32(0.5 + 0.12 * index)
         for _ in range(3):
             freq, amp, phase = rng.uniform(1, 5), rng.uniform(0.01, 0.05), rng.uniform(0, 6.3)
             ridge = ridge + amp * np.sin(2 * np.pi * freq * x + phase)
@@ -193,7 +194,7 @@ def _shapes(width: int, height: int, seed: int) -> Image.Image:
     """Coloured circles, rectangles and triangles on a pastel background."""
     rng = random.Random(seed)
     background = tuple(rng.randint(200, 250) for _ in range(3))
-    img = Image.new("RGB", (width, height), background)  # type: ignore[arg-type]
+    img = Image.new("RGB", (width, height), background)
     draw = ImageDraw.Draw(img)
     for _ in range(40):
         fill = (rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255))
@@ -225,7 +226,8 @@ def _value_noise(rng: random.Random, width: int, height: int, octaves: int) -> n
         norm += amplitude
         amplitude *= 0.5
     total /= norm
-    return (total - total.min()) / max(float(total.max() - total.min()), 1e-6)
+    scaled: np.ndarray = (total - total.min()) / max(float(total.max() - total.min()), 1e-6)
+    return scaled
 
 
 _TERRAIN_STOPS = np.array((0.0, 0.40, 0.45, 0.48, 0.60, 0.75, 0.88, 1.0), np.float32)
@@ -353,13 +355,20 @@ SYDNEY_OPERA_HOUSE = GpsFix(
     "S", ((33, 1), (51, 1), (2450, 100)), "E", ((151, 1), (12, 1), (5460, 100))
 )
 
-_DC1 = {
+class _Camera(TypedDict):
+    make: str
+    model: str
+    serial: str
+    software: str
+
+
+_DC1: _Camera = {
     "make": "DemoCam",
     "model": "DC-1",
     "serial": "DEMO0001",
     "software": "DemoCam Firmware 1.0",
 }
-_DC2 = {
+_DC2: _Camera = {
     "make": "DemoCam",
     "model": "DC-2",
     "serial": "DEMO0002",

@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from safeguard.errors import SafeguardError
 
@@ -39,7 +39,7 @@ def write_atomically(output: Path, write: Callable[[BinaryIO], int], force: bool
         dir=folder, prefix=f".{output.name}.", delete=False)
     try:
         with handle:
-            result = write(handle)
+            result = write(cast(BinaryIO, handle))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, output)

@@ -195,7 +195,8 @@ class Library:
             with self.engine.connect() as conn:
                 rows = conn.execute(select(Entry.id, Entry.vpdq).where(
                     Entry.id.in_(ids[start:start + 500]), Entry.vpdq.is_not(None)))
-                found.update((entry_id, parse_frames(text)) for entry_id, text in rows)
+                found.update((entry_id, parse_frames(text)) for entry_id, text in rows
+                             if text is not None)
         return found
 
     def entries(self, record: SetRecord, page: int = 5000) -> Iterator[HashEntry]:
@@ -479,7 +480,9 @@ class _EntryLoader:
                     frames_add(b"".join(frames))
                     for _ in frames:
                         frames_at(position)
-            key = b_md5 or b_sha1 or b_sha256 or b_pdq or hashlib.md5(vpdq.encode()).digest()
+            key = b_md5 or b_sha1 or b_sha256 or b_pdq
+            if key is None:  # a video known by its frames only (an entry has some hash)
+                key = hashlib.md5((vpdq or "").encode()).digest()
             add_key(key[:16])
             category = entry.category
             category_id = category_ids.get(category)

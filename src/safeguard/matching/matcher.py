@@ -123,10 +123,10 @@ class Matcher:
                 found.extend((int(origin[r]), record, int(e), kind, 0, None, None)
                              for r, e in zip(rows.tolist(), ids.tolist(), strict=True))
         found.extend(self._match_pdq(queries))
-        origin, frames = self._usable_frames(queries)
+        frame_origin, frames = self._usable_frames(queries)
         if len(frames):
-            found.extend(self._match_frames(queries, origin, frames))
-            found.extend(self._match_videos(queries, origin, frames))
+            found.extend(self._match_frames(queries, frame_origin, frames))
+            found.extend(self._match_videos(queries, frame_origin, frames))
         details = self.library.entry_rows(sorted({f[2] for f in found if f[2] >= 0}))
         hits = []
         for query, record, entry_id, signal, distance, variant, extra in found:

@@ -183,7 +183,7 @@ def _chunk(w0: int, w1: int, w2: int, w3: int, start: int, width: int) -> int:
     v = lo >> np.uint64(off)
     if off + width > 64:
         v |= hi << np.uint64(64 - off)
-    return np.int64(v & ((np.uint64(1) << np.uint64(width)) - np.uint64(1)))
+    return int(np.int64(v & ((np.uint64(1) << np.uint64(width)) - np.uint64(1))))
 
 
 @numba.njit
@@ -633,7 +633,7 @@ class _NpyWriter:
 
     def write(self, part: np.ndarray) -> None:
         data = np.ascontiguousarray(part, self.dtype)
-        self.handle.write(memoryview(data).cast("B"))
+        self.handle.write(data.data.cast("B"))
         self.written += data.nbytes
 
     def __enter__(self) -> _NpyWriter:
@@ -873,8 +873,10 @@ class PdqIndex:
 
         def run(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if probe is None:
-                return _brute_search(block, self._refs, t)  # type: ignore[no-any-return]
-            return _mih_search(  # type: ignore[no-any-return]
+                return _brute_search(block, self._refs, t)
+            # a probe is only planned for an index built with its multi-index tables
+            assert self._offsets is not None and self._rows is not None
+            return _mih_search(
                 block,
                 self._refs,
                 self._offsets.reshape(1, -1),

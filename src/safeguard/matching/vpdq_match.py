@@ -63,7 +63,8 @@ def near(a: np.ndarray, b: np.ndarray, distance: int) -> np.ndarray:
     if not len(a) or not len(b):
         return np.zeros((len(a), len(b)), bool)
     x = a.view(np.uint64)[:, None, :] ^ b.view(np.uint64)[None, :, :]
-    return np.bitwise_count(x).sum(axis=2) <= distance
+    close: np.ndarray = np.bitwise_count(x).sum(axis=2) <= distance
+    return close
 
 
 def compare(query: np.ndarray, reference: np.ndarray,

@@ -162,9 +162,12 @@ def _severity(settings: Settings) -> _Severity:
 
 def _priority_of(conn: Connection) -> ColumnElement[Any]:
     """The item's provenance ``priority`` (JSON text in ``items.provenance``)."""
+    priority: ColumnElement[Any]
     if conn.dialect.name == "postgresql":
-        return cast(Item.provenance, postgresql.JSONB)["priority"].astext
-    return func.json_extract(Item.provenance, "$.priority")
+        priority = cast(Item.provenance, postgresql.JSONB)["priority"].astext
+    else:
+        priority = func.json_extract(Item.provenance, "$.priority")
+    return priority
 
 
 def _tier_case(known: ColumnElement[Any], prio: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -330,8 +333,8 @@ def _listed(conn: Connection, series: list[int]) -> dict[int, list[int]]:
     found: dict[int, list[int]] = {}
     for series_id, item_id in conn.execute(
             select(ranked.c.series_id, ranked.c.item_id).where(ranked.c.n <= LISTED)
-            .order_by(ranked.c.series_id, ranked.c.item_id)):
-        found.setdefault(series_id, []).append(item_id)
+            .order_by(ranked.c.series_id, ranked.c.item_id)).tuples():
+        found.setdefault(int(series_id), []).append(int(item_id))
     return found
 
 
