@@ -1,8 +1,9 @@
 """Items and the evidence sources that enumerate and open them, read-only.
 
 A source is detected from the evidence path (``detect``), enumerates its top-level items
-(``items``) and reopens one of them by its locator in a worker (``open_item``). Containers
-inside items (archives) are expanded by the scan worker, whatever source the item came from.
+(``items``) and reopens one of them by its locator in a worker (``open_item``). Sources are
+registered in ``safeguard.evidence.SOURCES``. Containers inside items (archives) are
+expanded by the scan worker, whatever source the item came from (``evidence.containers``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol
-
-from safeguard.errors import EvidenceError
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -54,37 +53,6 @@ class Source(Protocol):
     def items(self) -> Iterator[Item]: ...
 
     def open_item(self, locator: bytes) -> BinaryIO: ...
-
-
-class SourceRegistry:
-    """Sources by name, asked in order to detect evidence; a duplicate name is an error."""
-
-    def __init__(self, sources: list[type[Source]] | None = None) -> None:
-        self._sources: dict[str, type[Source]] = {}
-        for source in sources or []:
-            self.register(source)
-
-    def register(self, source: type[Source]) -> None:
-        if source.name in self._sources:
-            raise ValueError(f"evidence source {source.name!r} is registered already")
-        self._sources[source.name] = source
-
-    def get(self, name: str) -> type[Source]:
-        try:
-            return self._sources[name]
-        except KeyError:
-            raise EvidenceError(f"no evidence source named {name!r}") from None
-
-    def names(self) -> list[str]:
-        return list(self._sources)
-
-    def detect(self, path: Path) -> Source:
-        if not path.exists() and not path.is_symlink():
-            raise EvidenceError(f"evidence not found: {path}")
-        for source in self._sources.values():
-            if source.detect(path):
-                return source(path)
-        raise EvidenceError(f"no evidence source can open {path}")
 
 
 def display_name(raw: bytes) -> str:

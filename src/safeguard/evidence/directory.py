@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from safeguard.errors import os_reason
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
@@ -19,7 +19,7 @@ from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
 
 def _stat_item(rel: bytes, st: os.stat_result, full: bytes) -> Item:
     mode = st.st_mode
-    times = {
+    times: dict[str, Any] = {
         "mtime": iso_utc(st.st_mtime),
         "atime": iso_utc(st.st_atime),
         "ctime": iso_utc(st.st_ctime),

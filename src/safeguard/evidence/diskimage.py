@@ -1,10 +1,10 @@
-"""Forensic disk images: EWF/E01 (libewf) and raw images, single or split (The Sleuth Kit).
+"""Forensic disk images as an evidence source: every file of every file system in them,
+walked with The Sleuth Kit. The image formats (EWF/E01, raw, split raw) are ``images/``.
 
-Detection looks at content only: an EWF image by its signature (its segments are found with
-``pyewf.glob`` and each is checked: number, complete section chain); a raw image (one file,
-or split ``.000``/``.001``… given as its first segment) when TSK finds in it a file system,
-or a volume system with a partition inside the image. Zips, pictures and other files are
-left to ``FileSource``.
+Detection looks at content only: an image format known by its signature (EWF) is a disk
+image; any other file (a raw image: one file, or split ``.000``/``.001``… given as its
+first segment) is one when TSK finds in it a file system, or a volume system with a
+partition inside the image. Zips, pictures and other files are left to ``FileSource``.
 
 Paths. With a volume system (MBR, GPT, ...), the allocated partitions are numbered 1, 2, ...
 in TSK's order (by start; gaps, tables and extended-partition containers are not counted)
@@ -36,38 +36,33 @@ twice. Workers' reads need nothing of the kind: the scan's per-item time limit s
 Locators are compact JSON: ``{"o": partition byte offset, "i": inode, "t": TSK attribute
 type, "a": attribute id}`` (``t=1, a=-1``: the default data). Each process opens an image
 and its file systems once and keeps them in a small cache, so workers reopen nothing.
-``acquisition()`` hashes the media: an E01's stored MD5/SHA1 checked, a raw image's SHA256.
+``acquisition()`` hashes the media, as its format says (images/): an E01's stored MD5/SHA1
+checked, a raw image's SHA256.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import multiprocessing
 import os
-import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-import pyewf
 import pytsk3
 
-from safeguard.errors import EvidenceError, ItemError, one_line
-from safeguard.evidence.archive import detect_container
+from safeguard.errors import EvidenceError, ItemError
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
+from safeguard.evidence.containers import detect_container
+from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
+from safeguard.evidence.images.base import reason
 from safeguard.signals.content_type import sniff
 
-EWF_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
-HASH_CHUNK = 4 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
-_SECTION = 76  # EWF1 section descriptor: type[16], next[8], size[8], padding[40], adler32[4]
 _CACHE_SIZE = 4
 _DEFAULT_ATTR = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, -1)
-_SPLIT_RAW = re.compile(rb"^(.*\.)(000|001)$")
-_TSK_PREFIX = re.compile(r"^\w+: \([\w.]+:\d+\) ")
 _DIRS = (pytsk3.TSK_FS_META_TYPE_DIR, pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
 #: seconds the walk may go without progress (TSK loops on some corrupt file systems)
 STALL_SECONDS = 120.0
@@ -75,129 +70,19 @@ _Key = tuple[int, int]  # (partition offset, folder inode)
 _Stall = tuple[_Key | None, str, str] | None  # (folder, its path, why) when the walk stalled
 
 
-# ---- the media: EWF or raw segments, as TSK reads it ---------------------------------------
+# ---- the media as TSK reads it --------------------------------------------------------------
 
 
-class _RawReader:
-    """Raw segments read as one, each following the one before."""
-
-    def __init__(self, paths: list[bytes]) -> None:
-        self._files = [open_readonly(p) for p in paths]  # closed when the reader is dropped
-        self._spans: list[tuple[int, int, int]] = []  # (fd, start, end) in the media
-        self.size = 0
-        for handle in self._files:
-            end = self.size + os.fstat(handle.fileno()).st_size
-            self._spans.append((handle.fileno(), self.size, end))
-            self.size = end
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        parts: list[bytes] = []
-        for fd, start, end in self._spans:
-            if size > 0 and start <= offset < end:
-                data = os.pread(fd, min(size, end - offset), offset - start)
-                if not data:
-                    break
-                parts.append(data)
-                offset += len(data)
-                size -= len(data)
-        return b"".join(parts)
-
-
-class _EwfReader:
-    def __init__(self, paths: list[bytes]) -> None:
-        self._files = [open_readonly(p) for p in paths]
-        self.handle = pyewf.handle()
-        self.handle.open_file_objects(self._files)
-        self.size = int(self.handle.get_media_size())
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        if offset >= self.size or size <= 0:
-            return b""
-        return bytes(self.handle.read_buffer_at_offset(min(size, self.size - offset), offset))
-
-
-_Reader = _RawReader | _EwfReader
-
-
-class _TskImage(pytsk3.Img_Info):  # type: ignore[misc]
-    def __init__(self, reader: _Reader) -> None:
-        self._reader = reader
+class _TskImage(pytsk3.Img_Info):
+    def __init__(self, media: Media) -> None:
+        self._media = media
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def read(self, offset: int, size: int) -> bytes:
-        return self._reader.read_at(offset, size)
+        return self._media.read_at(offset, size)
 
     def get_size(self) -> int:
-        return self._reader.size
-
-
-# ---- segments ------------------------------------------------------------------------------
-
-
-def _ewf_segments(path: Path) -> list[bytes]:
-    try:
-        names = [os.fsencode(n) for n in pyewf.glob(os.fsdecode(path))]
-    except Exception as exc:
-        raise EvidenceError(f"cannot find the EWF segments of {path.name}: {exc}") from None
-    for number, segment in enumerate(names, 1):
-        if _ewf_last_section(segment, number) == b"done":
-            return names[:number]
-    raise EvidenceError(f"missing EWF segment: {_next_segment(_name(names[-1]))}")
-
-
-def _ewf_last_section(segment: bytes, number: int) -> bytes:
-    """Walk one segment's section chain to its last section: ``done`` or ``next``."""
-    name = _name(segment)
-    with open_readonly(segment) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        header = handle.read(13)
-        if header[:8] != EWF_SIGNATURE:
-            raise EvidenceError(f"not an EWF segment: {name}")
-        if len(header) < 13:
-            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes)")
-        if (found := int.from_bytes(header[9:11], "little")) != number:
-            raise EvidenceError(f"EWF segment {name} is number {found}, expected {number}")
-        offset = 13
-        while True:
-            descriptor = os.pread(handle.fileno(), _SECTION, offset) if offset < size else b""
-            if len(descriptor) < _SECTION:
-                raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, "
-                                    f"a section at offset {offset} is missing)")
-            kind = descriptor[:16].rstrip(b"\0")
-            if kind in (b"done", b"next"):
-                return kind
-            following = int.from_bytes(descriptor[16:24], "little")
-            if following <= offset:
-                raise EvidenceError(f"corrupt EWF segment: {name} (its section chain "
-                                    f"loops at offset {offset})")
-            offset = following
-
-
-def _next_segment(name: str) -> str:
-    """The segment after ``name``: E01 … E99, then EAA … EZZ, FAA … ZZZ."""
-    stem, ext = name[:-3], name[-3:]
-    if ext[1:].isdigit() and ext[1:] != "99":
-        return f"{stem}{ext[0]}{int(ext[1:]) + 1:02d}"
-    first = ord("a" if ext.islower() else "A")
-    value = 0 if ext[1:].isdigit() else sum((ord(c) - first) * 26 ** (2 - i)
-                                             for i, c in enumerate(ext)) + 1
-    word = "".join(chr(first + value // 26 ** (2 - i) % 26) for i in range(3))
-    return stem + (ext[0] + word[1:] if ext[1:].isdigit() else word)
-
-
-def _raw_segments(full: bytes) -> list[bytes]:
-    """``name.000`` or ``name.001`` and the consecutive segments after it, else the file."""
-    segments = [full]
-    if match := _SPLIT_RAW.match(full):
-        number = int(match.group(2)) + 1
-        while os.path.isfile(candidate := match.group(1) + b"%03d" % number):
-            segments.append(candidate)
-            number += 1
-    return segments
-
-
-def _name(path: bytes) -> str:
-    return display_name(os.path.basename(path))
+        return self._media.size
 
 
 # ---- the opened image, cached per process --------------------------------------------------
@@ -213,10 +98,7 @@ class _Volume:
 
 @dataclass
 class _Image:
-    format: str  # "ewf" | "raw"
-    segments: list[bytes]
-    reader: _Reader
-    stored: dict[str, str]  # hashes stored in an EWF image
+    media: Media
     tsk: _TskImage  # kept alive beside the file systems read through it
     volumes: list[_Volume] = field(default_factory=list)
 
@@ -241,23 +123,9 @@ def _image(path: Path) -> _Image:
     key = _key(path)
     if key in _IMAGES:
         return _IMAGES[key]
-    with open_readonly(key[0]) as handle:
-        ewf = handle.read(8) == EWF_SIGNATURE
-    stored: dict[str, str] = {}
-    if ewf:
-        segments = _ewf_segments(path)
-        try:
-            ewf_reader = _EwfReader(segments)
-            values = ewf_reader.handle.get_hash_values().items()
-        except OSError as exc:
-            raise EvidenceError(f"cannot open EWF image {path.name}: {_reason(exc)}") from None
-        stored = {k.lower(): v.lower() for k, v in values if k.lower() in ("md5", "sha1") and v}
-        reader: _Reader = ewf_reader
-    else:
-        segments = _raw_segments(key[0])
-        reader = _RawReader(segments)
-    tsk = _TskImage(reader)
-    image = _Image("ewf" if ewf else "raw", segments, reader, stored, tsk, _layout(tsk))
+    media = open_media(path)
+    tsk = _TskImage(media)
+    image = _Image(media, tsk, _layout(tsk))
     while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
         del _IMAGES[next(iter(_IMAGES))]
     _IMAGES[key] = image
@@ -303,9 +171,12 @@ class DiskImageSource:
             if path.is_symlink() or not path.is_file():
                 return False
             with open_readonly(os.fsencode(path)) as handle:
-                head = handle.read(8192)
-            if head.startswith(EWF_SIGNATURE):
-                return True  # a broken EWF image is still one: opening it says what is wrong
+                head = handle.read(HEAD_BYTES)
+            image_format = IMAGE_FORMATS.detect(head)
+            if image_format is None:
+                return False
+            if image_format.signed:
+                return True  # even broken (an EWF): opening it says what is wrong
             if len(head) < 512 or detect_container(head) or sniff(head, "").is_picture:
                 return False
             if any(v.fs is not None or v.inside for v in _image(path).volumes):
@@ -320,7 +191,7 @@ class DiskImageSource:
         try:
             self._image = _image(path)
         except OSError as exc:
-            raise EvidenceError(f"cannot open disk image {path.name}: {_reason(exc)}") from None
+            raise EvidenceError(f"cannot open disk image {path.name}: {reason(exc)}") from None
 
     def items(self) -> Iterator[Item]:
         """Every item, walked in a child process (see "Stalls" above)."""
@@ -330,9 +201,9 @@ class DiskImageSource:
             stalled = yield from self._child_items(done, bad)
             if stalled is None:
                 return
-            key, folder, reason = stalled
+            key, folder, why = stalled
             yield Item(folder, None, None, entry="directory", error=f"cannot list folder "
-                       f"(listing incomplete): {reason}")
+                       f"(listing incomplete): {why}")
             if key is None or key in bad:
                 return
             bad.add(key)
@@ -379,43 +250,12 @@ class DiskImageSource:
             file = self._image.fs_at(offset).open_meta(inode=inode)
             size = _attr_size(file, kind, ident)
         except (OSError, RuntimeError) as exc:
-            raise ItemError(f"cannot open inode {inode}: {_reason(exc)}") from None
-        stream = _TskStream(file, kind, ident, min(size, self._image.reader.size))
+            raise ItemError(f"cannot open inode {inode}: {reason(exc)}") from None
+        stream = _TskStream(file, kind, ident, min(size, self._image.media.size))
         return stream  # type: ignore[return-value]
 
     def acquisition(self) -> dict[str, Any]:
-        image = self._image
-        details: dict[str, Any] = {"format": image.format,
-                                   "segments": [_name(s) for s in image.segments],
-                                   "media_size": image.reader.size}
-        if image.format == "raw":
-            sha256 = hashlib.sha256()
-            try:
-                _hash_media(image.reader, [sha256])
-            except OSError as exc:
-                raise EvidenceError(f"cannot read {self.path.name}: {_reason(exc)}") from None
-            return {**details, "sha256": sha256.hexdigest(), "verification": "not stored"}
-        md5, sha1 = hashlib.md5(), hashlib.sha1()
-        try:
-            _hash_media(image.reader, [md5, sha1])
-            computed = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
-        except OSError as exc:  # corrupt chunks: recorded, and the image cannot verify
-            computed, details["error"] = {}, f"media unreadable: {_reason(exc)}"
-        stored = image.stored
-        verification = ("not stored" if not stored else "verified"
-                        if all(computed.get(k) == v for k, v in stored.items()) else "mismatch")
-        return {**details, "stored": stored, "computed": computed, "verification": verification}
-
-
-def _hash_media(reader: _Reader, hashes: list[Any]) -> None:
-    offset = 0
-    while offset < reader.size:
-        data = reader.read_at(offset, min(HASH_CHUNK, reader.size - offset))
-        if not data:
-            raise OSError(f"no data at offset {offset} of {reader.size}")
-        for h in hashes:
-            h.update(data)
-        offset += len(data)
+        return self._image.media.acquisition(self.path.name)
 
 
 # ---- walking a file system -----------------------------------------------------------------
@@ -439,7 +279,7 @@ def _walk_child(sender: Any, path: bytes, done: set[_Key], bad: set[_Key]) -> No
         sender.send(None)
     except Exception as exc:
         sender.send(batch)
-        sender.send(("fail", f"{type(exc).__name__}: {_reason(exc)}"))
+        sender.send(("fail", f"{type(exc).__name__}: {reason(exc)}"))
 
 
 def _events(image: _Image, done: set[_Key], bad: set[_Key]) -> Iterator[Item | tuple]:
@@ -455,7 +295,7 @@ def _events(image: _Image, done: set[_Key], bad: set[_Key]) -> Iterator[Item | t
                            error=f"partition {volume.label}: no file system TSK can read")
                 yield ("done", key)
         else:
-            yield from _walk(volume, image.reader.size, done, bad)
+            yield from _walk(volume, image.media.size, done, bad)
 
 
 def _walk(
@@ -479,7 +319,7 @@ def _walk(
         except (OSError, RuntimeError) as exc:
             if send and not deleted_above:  # a deleted folder is often gone: no error for it
                 yield Item(prefix + (rel.rstrip("/") or "."), None, None, entry="directory",
-                           error=f"cannot list folder: {_reason(exc)}")
+                           error=f"cannot list folder: {reason(exc)}")
             entries = []
         taken: set[str] = set()
         subdirs: list[tuple[int, str, bool]] = []
@@ -509,7 +349,7 @@ def _walk(
                                        volume, media_size)
             except (OSError, RuntimeError) as exc:
                 yield Item(prefix + path, None, None, deleted=deleted,
-                           error=f"unreadable metadata: {_reason(exc)}")
+                           error=f"unreadable metadata: {reason(exc)}")
         stack.extend(reversed(subdirs))
         yield ("done", key)
 
@@ -594,11 +434,6 @@ def _attr_size(file: Any, kind: int, ident: int) -> int:
     raise ItemError(f"no data stream {kind}-{ident} in inode {file.info.meta.addr}")
 
 
-def _reason(exc: BaseException) -> str:
-    """TSK's and libewf's messages, cut to their first line."""
-    return _TSK_PREFIX.sub("", one_line(exc))
-
-
 class _TskStream(io.RawIOBase):
     """A file's data through TSK: read-only, seekable, bounded by its size."""
 
@@ -621,7 +456,7 @@ class _TskStream(io.RawIOBase):
         try:
             data = self._file.read_random(self._pos, want, self._kind, self._ident)
         except OSError as exc:
-            raise ItemError(f"read error at offset {self._pos}: {_reason(exc)}") from None
+            raise ItemError(f"read error at offset {self._pos}: {reason(exc)}") from None
         if not data:
             raise ItemError(f"read error at offset {self._pos}: no data")
         got = min(len(data), want)

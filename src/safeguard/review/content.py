@@ -21,16 +21,14 @@ from sqlalchemy import select
 from safeguard.config import Settings
 from safeguard.errors import ItemError, SafeguardError, os_reason
 from safeguard.evidence import SOURCES
-from safeguard.evidence.archive import detect_container, iter_members
 from safeguard.evidence.base import Prefixed, read_head
+from safeguard.evidence.containers import CONTAINERS, detect_container, iter_members
 from safeguard.review.grading import ReviewError
 from safeguard.signals.content_type import SNIFF_BYTES
 from safeguard.store.cases import Case
 from safeguard.store.models import Evidence, Item
 
 CHUNK = 1024 * 1024
-#: containers read front to back (the same set the scan streams)
-STREAMED = frozenset({"tar", "gzip", "bzip2", "xz"})
 
 
 def default_max_bytes(settings: Settings) -> int:
@@ -123,11 +121,11 @@ def _read_down(stream: BinaryIO, chain: list[dict[str, Any]], level: int, top: b
         raise ReviewError(f"evidence changed since the scan: {container['path']} is not an "
                           "archive any more")
     fileobj: BinaryIO
-    if kind in STREAMED:
+    if CONTAINERS.get(kind).streamed:  # read front to back, as the scan reads it
         fileobj = Prefixed(head, stream)  # type: ignore[assignment]
     elif top:  # a top-level item is seekable
         stream.seek(0)
-        fileobj = io.BufferedReader(stream, CHUNK)  # type: ignore[arg-type]
+        fileobj = io.BufferedReader(stream, CHUNK)  # type: ignore[type-var]
     else:
         most = settings.limits.max_nested_archive_bytes
         fileobj = io.BytesIO(head + _read_all(stream, most - len(head), container["path"]))
