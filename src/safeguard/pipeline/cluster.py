@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+from concurrent.futures import Future as PoolFuture
 from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from pebble import ProcessPool
 import safeguard
 from safeguard.errors import ClusterError, one_line
 from safeguard.pipeline.tasks import (
+    WORKER_ENV,
     ProcessFn,
     UnitResult,
     UnitTask,
@@ -243,7 +245,8 @@ def _lost(future: Future, batch: list[UnitTask], again: deque[list[UnitTask]],
         exc = None
     if exc is None or client.status != "running":
         raise ClusterError(
-            f"lost the connection to the Dask scheduler at {client.scheduler.address}; what "
+            f"lost the connection to the Dask scheduler at "
+            f"{getattr(client.scheduler, 'address', None)}; what "
             "finished is written: run the same command again to resume")
     if len(batch) > 1:
         again.extend([task] for task in batch)
@@ -286,8 +289,8 @@ def run_batch(tasks: list[UnitTask],
                 f"evidence not found on worker {socket.gethostname()}: "
                 f"{os.fsdecode(task.evidence)}; use --path-map")}]))
     pool = _unit_pool()
-    inflight = {pool.schedule(process, (task,), timeout=hard_timeout(task)): task
-                for task in runnable}
+    inflight: dict[PoolFuture[UnitResult], UnitTask] = {
+        pool.schedule(process, (task,), timeout=hard_timeout(task)): task for task in runnable}
     while inflight:
         done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
         for future in done:
@@ -304,14 +307,12 @@ def _unit_pool() -> ProcessPool:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or not _POOL.active:
-            from safeguard.pipeline.scan import WORKER_ENV
-
             # over Dask's own MALLOC_TRIM_THRESHOLD_=65536 (its nanny sets it for every
             # worker): decodes under it cost a third more time in page faults
             os.environ.update(WORKER_ENV)
             # a Nanny's worker is a daemon process by default, and daemons may not start
             # processes; the unit pool's processes die with this one (PR_SET_PDEATHSIG)
-            multiprocessing.current_process()._config["daemon"] = False
+            multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["safeguard.pipeline.worker"])
             _POOL = ProcessPool(max_workers=1, context=context, initializer=_unit_worker_init)

@@ -25,18 +25,19 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pebble import ProcessPool
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.config import Limits, PdqMethod, Provenance, Video
 from safeguard.errors import ScanLockedError
-from safeguard.evidence import SOURCES, Source
 from safeguard.evidence import Item as SourceItem
+from safeguard.evidence import Source, open_source
 from safeguard.evidence.base import display_name
 from safeguard.pipeline.tasks import (
+    WORKER_ENV,
     ProcessFn,
     UnitResult,
     UnitTask,
@@ -45,6 +46,7 @@ from safeguard.pipeline.tasks import (
     run_unit,
     worker_init,
 )
+from safeguard.records import ItemRecord
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Match, Scan
@@ -55,9 +57,8 @@ if TYPE_CHECKING:
 ENUMERATE_BATCH = 2000
 WRITE_EVERY_UNITS = 256
 WRITE_EVERY_SECONDS = 1.0
-#: environment of worker processes: full-size decodes without page-fault storms (DESIGN.md)
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 
+_ITEMS = cast(Table, Item.__table__)
 _RECORD_FIELDS = {c.name for c in Item.__table__.columns} - {"id", "evidence_id", "unit_id",
                                                             "parent_id", "fs_path"}
 
@@ -113,7 +114,7 @@ def scan(
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
     evidence_path = evidence_path.expanduser().resolve()
     with _scan_lock(case), ExitStack() as stack:
-        source = SOURCES.detect(evidence_path)
+        source = open_source(evidence_path)
         client = None
         if cluster:
             from safeguard.pipeline import cluster as dask_cluster
@@ -298,7 +299,7 @@ def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
 def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
     if batch:
         with case.engine.begin() as conn:
-            conn.execute(insert_ignore(conn, Item.__table__), batch)
+            conn.execute(insert_ignore(conn, _ITEMS), batch)
 
 
 def _pending_tasks(
@@ -319,6 +320,7 @@ def _pending_tasks(
         if not rows:
             return
         for item_id, fs_path, path, size in rows:
+            assert fs_path is not None  # pending means readable (_enumerated_row)
             yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method,
                            video=video, provenance=provenance)
         last = rows[-1][0]
@@ -415,7 +417,7 @@ def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Pr
             head = {f"v_{k}": _db_value(k, v) for k, v in result.records[0].items()
                     if k in _HEAD_FIELDS}
             heads.setdefault(tuple(sorted(head)), []).append({"unit": result.item_id, **head})
-        table = Item.__table__
+        table = _ITEMS
         for fields, rows in heads.items():
             if not fields:
                 continue
@@ -462,9 +464,9 @@ def _write_members(conn: Connection, evidence_id: int, result: UnitResult) -> tu
 _CHILD_DEFAULTS = {"ordinal": 0, "entry": "file", "deleted": False, "extension_mismatch": False}
 
 
-def _child_row(record: dict[str, Any], evidence_id: int, unit_id: int,
+def _child_row(record: ItemRecord, evidence_id: int, unit_id: int,
                parent_id: int) -> dict[str, Any]:
-    row = {k: None for k in _RECORD_FIELDS}
+    row: dict[str, Any] = dict.fromkeys(_RECORD_FIELDS)
     row.update(_CHILD_DEFAULTS)
     row.update({k: _db_value(k, v) for k, v in record.items() if k in _RECORD_FIELDS})
     row.update(evidence_id=evidence_id, unit_id=unit_id, parent_id=parent_id, fs_path=None)

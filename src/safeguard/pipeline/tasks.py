@@ -11,11 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pebble import ProcessExpired
 
 from safeguard.config import Limits, PdqMethod, Provenance, Video
+from safeguard.records import ItemRecord
+
+#: environment of worker processes: full-size decodes without page-fault storms (DESIGN.md)
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class UnitTask:
 class UnitResult:
     item_id: int
     #: records[0] is the unit itself; others carry "parent" (index of their container)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[ItemRecord] = field(default_factory=list)
 
 
 ProcessFn = Callable[[UnitTask], UnitResult]

@@ -25,16 +25,14 @@ from safeguard.errors import (
     os_reason,
 )
 from safeguard.evidence import SOURCES
-from safeguard.evidence.archive import Member, detect_container, iter_members
 from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
+from safeguard.evidence.containers import CONTAINERS, Member, detect_container, iter_members
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
 from safeguard.signals.crypto import DigestBuilder
 
 CHUNK = 1024 * 1024
-#: containers read strictly front to back: hashed while their members are read (one pass)
-STREAMED_CONTAINERS = frozenset({"tar", "gzip", "bzip2", "xz"})
 
 
 def process_unit(task: UnitTask) -> UnitResult:
@@ -108,7 +106,7 @@ class _Walker:
         video = content.is_video and not self.task.digests_only and not container
         kept: list[bytes] = [head]
         try:
-            if container in STREAMED_CONTAINERS:
+            if container and CONTAINERS.get(container).streamed:  # hashed in the same pass
                 tee = _HashingReader(Prefixed(head, stream), builder, skip=len(head))
                 self._members(container, tee, path, depth, index)
                 _drain(tee, None)
