@@ -193,8 +193,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.floor:
         import safeguard.cli
+        import safeguard.exports.case_uco
         import safeguard.exports.cases
+        import safeguard.exports.csv_items
+        import safeguard.exports.icse
+        import safeguard.exports.vics
         import safeguard.reports.pdf
+        import safeguard.reports.report
         import safeguard.triage.series  # noqa: F401
 
         print(peak_mb())

@@ -1,5 +1,4 @@
-"""A case as CASE 1.5.0 / UCO 1.5.0 JSON-LD (``safeguard export CASE --format case-uco``;
-docs/exports.md).
+"""``--format case-uco``: a case as CASE 1.5.0 / UCO 1.5.0 JSON-LD (docs/exports.md).
 
 The file is one JSON-LD document, ``{"@context": {...}, "@graph": [...]}``, written node by
 node (each node one ``json.dumps``), so memory does not hold the graph: only the ids of the
@@ -41,7 +40,8 @@ from sqlalchemy.orm import Session
 
 from safeguard import __version__
 from safeguard.audit import log as audit
-from safeguard.exports.cases import PAGE, ItemRow
+from safeguard.exports.base import ExportJob
+from safeguard.exports.rows import PAGE, ItemRow, case_rows
 from safeguard.store.cases import Case, case_info
 from safeguard.store.models import Evidence, ReviewGrade, Scan
 
@@ -185,6 +185,12 @@ class _Grading:
         self.items.append(item_id)
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
+
+
+def write(job: ExportJob, out: BinaryIO) -> int:
+    """Write the case as one CASE/UCO JSON-LD document; returns the items written."""
+    return write_case_uco(job.case, case_rows(job.case, job.settings, job.graded_only), out,
+                          job.source, job.graded_only, job.output)
 
 
 def write_case_uco(case: Case, rows: Iterator[ItemRow], out: BinaryIO, scheme: str,

@@ -1,262 +1,25 @@
-"""A case as a stream of items and hash entries, written atomically and audited
+"""One case written out in a registered export format, atomically and audited
 (docs/exports.md).
 
-:func:`case_rows` pages through a case's items (never all of them in memory) with what an
-export needs of each: digests, times, the deleted flag, the triage series and the review
-consensus. By default only *graded* items are given: those whose consensus is ``trusted``
-or ``resolved``; ``graded_only=False`` adds every picture and video, with the category of
-the hash sets it matched, if any. :func:`case_entries` groups rows of identical bytes (the
-same MD5) into one :class:`HashEntry` whose ``files`` are the items' ``MediaFiles``.
-
-:func:`export_case` writes the chosen format beside the destination and renames it into
-place (a failed export leaves no file), refuses an existing file unless ``force``, and
-appends a ``case.exported`` event with the file's SHA256 to the case's audit chain.
+:func:`export_case` asks :data:`~safeguard.exports.EXPORT_FORMATS` for the format, writes
+its file beside the destination and renames it into place (a failed export leaves no file),
+refuses an existing file unless ``force``, and appends a ``case.exported`` event with the
+file's SHA256 to the case's audit chain.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, NamedTuple
+from functools import partial
+from pathlib import Path
 
-from sqlalchemy import and_, or_, select
-
-from safeguard import __version__
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError
-from safeguard.hashsets.categories import Schemes, load_schemes
-from safeguard.hashsets.entry import HashEntry
-from safeguard.hashsets.formats.base import SetInfo
-from safeguard.hashsets.formats.icse import IcseFormat
-from safeguard.hashsets.formats.vics import VicsFormat
+from safeguard.exports import EXPORT_FORMATS
+from safeguard.exports.base import ExportError, ExportJob, ExportResult
+from safeguard.hashsets.categories import load_schemes
 from safeguard.outputs import write_atomically
-from safeguard.review.grading import consensus, writing
-from safeguard.review.segments import segment_marks
-from safeguard.signals.content_type import PICTURE_TYPES
+from safeguard.review.grading import writing
 from safeguard.store.cases import Case
-from safeguard.store.models import Evidence, Item, Match, ReviewGrade, Series
-from safeguard.triage.series import ensure_series
-
-FORMATS = ("vics", "icse", "csv", "case-uco")
-#: consensus statuses that put an item in a graded-only export
-GRADED = ("trusted", "resolved")
-#: items read per query
-PAGE = 1000
-
-
-class ExportError(SafeguardError):
-    """An export that cannot be done; one line."""
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    format: str
-    #: Media (vics), rows (icse, csv), items (case-uco) written
-    entries: int
-    path: Path
-    sha256: str
-    graded_only: bool
-    #: the category scheme of the file's categories
-    scheme: str
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    """One item as an export sees it."""
-
-    id: int
-    evidence: str
-    path: str
-    type: str | None
-    size: int | None
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    pdq: str | None
-    deleted: bool
-    mtime: str | None
-    atime: str | None
-    ctime: str | None
-    crtime: str | None
-    series: int | None
-    #: review consensus status (ungraded, pending, trusted, disputed, resolved)
-    status: str
-    #: the graded category (trusted or resolved), in the case scheme
-    graded: str | None
-    #: the most severe category of the known-bad hash sets it matched, in the case scheme
-    matched: str | None
-    #: videos: stretches whose frames matched a known-bad picture set or that a reviewer
-    #: graded, in time order
-    segments: tuple[Segment, ...] = ()
-
-    @property
-    def category(self) -> str | None:
-        """What the export says of it: the graded category, else the matched one."""
-        return self.graded or self.matched
-
-
-class Segment(NamedTuple):
-    """A stretch of a video and what it is."""
-
-    start: float  # seconds from the first frame
-    end: float
-    category: str | None  # in the case scheme
-    source: str  # "matched SET" (frames matched a picture set) or "marked by REVIEWER"
-
-
-def case_rows(case: Case, settings: Settings, graded_only: bool = True, by_hash: bool = False,
-              page: int = PAGE) -> Iterator[ItemRow]:
-    """The items an export holds, in id order (``by_hash``: MD5 then id order, so copies
-    are adjacent), read ``page`` at a time."""
-    ensure_series(case)
-    schemes = load_schemes(settings.home)
-    scheme = settings.matching.scheme
-    media = Item.type.in_(sorted(PICTURE_TYPES)) | Item.type.like("video/%")
-    # plain columns, not ORM objects: a page is read several times faster
-    base = (select(*_COLUMNS, Evidence.path.label("evidence_path"), Series.series_id)
-            .join(Evidence, Evidence.id == Item.evidence_id)
-            .outerjoin(Series, Series.item_id == Item.id)
-            .where(Item.md5.is_not(None)))
-    # EXISTS, not IN (SELECT …): a page then probes the grades' item index for its own rows
-    # instead of building the set of every graded item again (quadratic on a large case)
-    graded = (select(ReviewGrade.id).where(ReviewGrade.item_id == Item.id,
-                                           ReviewGrade.undone_at.is_(None)).exists())
-    base = base.where(graded if graded_only else (media | graded))
-    last: tuple[str, int] | None = None
-    while True:
-        query = base
-        if last is not None:
-            if by_hash:
-                query = query.where(or_(Item.md5 > last[0],
-                                        and_(Item.md5 == last[0], Item.id > last[1])))
-            else:
-                query = query.where(Item.id > last[1])
-        order = (Item.md5, Item.id) if by_hash else (Item.id,)
-        with case.engine.connect() as conn:
-            rows = conn.execute(query.order_by(*order).limit(page)).all()
-        if not rows:
-            return
-        ids = [row.id for row in rows]
-        agreed = consensus(case, ids, settings.review.consensus)
-        matched, segments = _matched(case, ids, schemes, scheme)
-        for row in rows:
-            found = agreed[row.id]
-            graded = found.category if found.status in GRADED else None
-            if graded_only and graded is None:
-                continue
-            yield ItemRow(
-                id=row.id, evidence=row.evidence_path, path=row.path, type=row.type,
-                size=row.size, md5=row.md5, sha1=row.sha1, sha256=row.sha256,
-                pdq=row.pdq, deleted=bool(row.deleted), mtime=row.mtime,
-                atime=row.atime, ctime=row.ctime, crtime=row.crtime, series=row.series_id,
-                status=found.status, graded=graded, matched=matched.get(row.id),
-                segments=segments.get(row.id, ()))
-        last = (rows[-1].md5, rows[-1].id)
-
-
-_COLUMNS = (Item.id, Item.path, Item.type, Item.size, Item.md5, Item.sha1, Item.sha256,
-            Item.pdq, Item.deleted, Item.mtime, Item.atime, Item.ctime, Item.crtime)
-
-
-def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str
-             ) -> tuple[dict[int, str], dict[int, tuple[Segment, ...]]]:
-    """Per item: the most severe category of its known-bad matches; and, for videos, the
-    segments where its frames matched a known-bad picture set or that a reviewer graded."""
-    codes: dict[int, list[str]] = {}
-    runs: dict[int, set[Segment]] = {}
-    with case.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            query = (select(Match.item_id, Match.category, Match.details, Match.set_name)
-                     .where(Match.item_id.in_(ids[start:start + 500]),
-                            Match.purpose != "known_good"))
-            for item_id, category, details, set_name in conn.execute(query):
-                if category is not None:
-                    codes.setdefault(item_id, []).append(category)
-                for start_s, end_s in _segments(details):
-                    runs.setdefault(item_id, set()).add(
-                        Segment(start_s, end_s, category, f"matched {set_name}"))
-    for item_id, marks in segment_marks(case, ids).items():
-        runs.setdefault(item_id, set()).update(
-            Segment(m.start, m.end, m.category, f"marked by {m.reviewer}") for m in marks)
-    found: dict[int, str] = {}
-    for item_id, given in codes.items():
-        best = schemes.most_severe(given, scheme)
-        if best is not None:
-            found[item_id] = best
-    return found, {item_id: tuple(sorted(found_runs, key=lambda r: (r.start, r.end,
-                                                                   r.category or "", r.source)))
-                   for item_id, found_runs in runs.items()}
-
-
-def _segments(details: str | None) -> list[tuple[float, float]]:
-    if not details:
-        return []
-    try:
-        runs = json.loads(details).get("segments") or []
-        return [(float(a), float(b)) for a, b in runs]
-    except (ValueError, TypeError, AttributeError):
-        return []  # a details value of another shape: no segments
-
-
-def media_file(row: ItemRow) -> dict[str, Any]:
-    """A VICS ``MediaFiles`` object for one item (absent values left out)."""
-    name = PurePosixPath(row.path.rsplit("!", 1)[-1].replace("\\", "/")).name
-    fields: dict[str, Any] = {
-        "FileName": name, "FilePath": row.path, "Evidence": row.evidence,
-        "FileSize": row.size, "Created": row.crtime, "Written": row.mtime,
-        "Accessed": row.atime, "Changed": row.ctime, "IsDeleted": row.deleted,
-        "ItemID": row.id,
-    }
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def case_entries(rows: Iterator[ItemRow], schemes: Schemes, source: str, target: str
-                 ) -> Iterator[HashEntry]:
-    """``rows`` (in MD5 order) as hash entries: one per MD5, its items as ``files``, its
-    category the most severe of theirs mapped from ``source`` into ``target`` (a code the
-    map leaves out is kept as graded, and the entry's comment says so)."""
-    group: list[ItemRow] = []
-    for row in rows:
-        if group and row.md5 != group[0].md5:
-            yield _entry(group, schemes, source, target)
-            group = []
-        group.append(row)
-    if group:
-        yield _entry(group, schemes, source, target)
-
-
-def _entry(group: list[ItemRow], schemes: Schemes, source: str, target: str) -> HashEntry:
-    first = group[0]
-    code = schemes.most_severe([row.category for row in group], source)
-    category, comment = code, None
-    if code is not None and target != source:
-        mapped = schemes.map(code, source, target).mapped
-        if mapped is None:
-            comment = f"category {code} ({source}) has no {target} code; kept as graded"
-        else:
-            category = mapped
-    extra: dict[str, Any] = {}
-    if first.segments:  # one per stretch and category, whoever found it
-        stretches = dict.fromkeys((run.start, run.end, run.category) for run in first.segments)
-        extra["Segments"] = [_segment(run, schemes, source, target) for run in stretches]
-    return HashEntry(md5=first.md5, sha1=first.sha1, sha256=first.sha256, pdq=first.pdq,
-                     media_id=str(first.id), category=category,
-                     series=None if first.series is None else str(first.series),
-                     comments=comment, files=[media_file(row) for row in group], extra=extra)
-
-
-def _segment(run: tuple[float, float, str | None], schemes: Schemes, source: str,
-             target: str) -> dict[str, Any]:
-    """A VICS ``Segments`` object: a stretch of the video (seconds) and its category."""
-    start, end, code = run
-    segment: dict[str, Any] = {"StartTime": start, "EndTime": end}
-    if code is not None:
-        mapped = code if target == source else schemes.map(code, source, target).mapped
-        segment["Category"] = mapped if mapped is not None else code
-    return segment
 
 
 def export_case(case: Case, settings: Settings, format: str, output: Path,
@@ -265,35 +28,16 @@ def export_case(case: Case, settings: Settings, format: str, output: Path,
     """Write ``case`` as ``format`` to ``output`` (atomically) and audit it. ``scheme`` is
     the category scheme of a VICS file (default ``projectvic``); ICSE and CSV carry the
     case scheme's codes as graded; CASE/UCO carries them in its annotations."""
-    from safeguard.exports.case_uco import write_case_uco
-    from safeguard.exports.csv_items import write_items
-
-    if format not in FORMATS:
-        raise ExportError(f"no export format {format!r} (one of {', '.join(FORMATS)})")
+    chosen = EXPORT_FORMATS.get(format)
     schemes = load_schemes(settings.home)
     source = settings.matching.scheme
-    target = (scheme or "projectvic") if format == "vics" else source
+    target = chosen.scheme(scheme, source)
     schemes.get(target)
     output = Path(output)
     if output.is_dir():
         raise ExportError(f"{output} is a directory; give a file to write")
-    info = SetInfo(name=case.name, scheme=target)
-
-    def write(handle: BinaryIO) -> int:
-        if format == "csv":
-            return write_items(case_rows(case, settings, graded_only), handle, source)
-        if format == "case-uco":
-            return write_case_uco(case, case_rows(case, settings, graded_only), handle, source,
-                                  graded_only, output)
-        entries = case_entries(case_rows(case, settings, graded_only, by_hash=True),
-                               schemes, source, target)
-        if format == "vics":
-            return VicsFormat().write_case(entries, handle, info, {
-                "CaseNumber": case.name, "SourceApplicationName": "Safeguard",
-                "SourceApplicationVersion": __version__})
-        return IcseFormat().write(entries, handle, info)
-
-    count, digest = write_atomically(output, write, force, ExportError)
+    job = ExportJob(case, settings, schemes, source, target, graded_only, output)
+    count, digest = write_atomically(output, partial(chosen.write, job), force, ExportError)
     with writing(case) as conn:
         audit.append(conn, "case.exported", str(output.absolute()), {
             "format": format, "entries": count, "path": str(output.absolute()),

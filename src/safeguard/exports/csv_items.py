@@ -1,4 +1,4 @@
-"""The full CSV of a case's items (``safeguard export CASE --format csv``).
+"""``--format csv``: the full CSV of a case's items (docs/exports.md).
 
 One row per item, in id order, with the columns :data:`COLUMNS`; comma-separated, fields
 quoted by :mod:`csv` when they hold a comma, a quote or a line break (a quote doubled),
@@ -18,7 +18,8 @@ import io
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-from safeguard.exports.cases import ItemRow
+from safeguard.exports.base import ExportJob
+from safeguard.exports.rows import ItemRow, case_rows
 
 COLUMNS = ("item_id", "evidence", "path", "type", "size", "md5", "sha1", "sha256", "pdq",
            "deleted", "created", "modified", "accessed", "changed", "series", "consensus",
@@ -57,3 +58,8 @@ def write_items(rows: Iterable[ItemRow], out: BinaryIO, scheme: str) -> int:
     finally:
         stream.detach()
     return count
+
+
+def write(job: ExportJob, out: BinaryIO) -> int:
+    """Write the case's items as CSV, categories in the case scheme; returns the rows."""
+    return write_items(case_rows(job.case, job.settings, job.graded_only), out, job.source)

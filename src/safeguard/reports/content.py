@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from safeguard import __version__
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.exports.cases import ItemRow, case_rows
+from safeguard.exports.rows import ItemRow, case_rows
 from safeguard.provenance.evidence import redact
 from safeguard.review.grading import graded_summary
 from safeguard.signals.content_type import PICTURE_TYPES
@@ -317,9 +317,9 @@ def _annotated(case: Case, page: list[ItemRow]) -> Iterator[AppendixRow]:
             names = graders.setdefault(item_id, [])
             if name not in names:
                 names.append(name)
-        for row in conn.execute(select(Item.id, Item.verdict, Item.provenance, Item.error)
-                                .where(Item.id.in_(ids))):
-            extra[row.id] = row
+        for record in conn.execute(select(Item.id, Item.verdict, Item.provenance, Item.error)
+                                   .where(Item.id.in_(ids))):
+            extra[record.id] = record
     for row in page:
         found = extra[row.id]
         lines: tuple[str, ...] = ()

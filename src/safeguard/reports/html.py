@@ -1,6 +1,6 @@
-"""The HTML case report: one self-contained page (no scripts, no fetched resources; a
-Content-Security-Policy forbids both), written as Jinja2 renders it, so the appendix streams
-and memory stays flat on any case size."""
+"""``--format html``: the case report as one self-contained page (no scripts, no fetched
+resources; a Content-Security-Policy forbids both), written as Jinja2 renders it, so the
+appendix streams and memory stays flat on any case size."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any, BinaryIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from safeguard.outputs import write_atomically
+from safeguard.reports.base import ReportError, ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
 from safeguard.reports.thumbnails import Thumbnail
 
@@ -61,6 +63,14 @@ def checks(provenance: dict[str, Any] | None) -> str:
         parts.append(f"classifier {name}")
     parts.append("C2PA trust list " + ("given" if provenance.get("c2pa_trust") else "none"))
     return "; ".join(part for part in parts if part)
+
+
+def write(job: ReportJob) -> tuple[ReportFile, ...]:
+    """Write the report as one HTML file (atomically); returns it."""
+    count, digest = write_atomically(
+        job.output, lambda handle: write_html(job.data, job.rows, handle, job.thumb),
+        job.force, ReportError)
+    return (ReportFile(job.output, digest, count),)
 
 
 def write_html(data: ReportData, rows: Iterator[AppendixRow], handle: BinaryIO,

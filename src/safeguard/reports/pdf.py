@@ -1,4 +1,5 @@
-"""The PDF case report, with ReportLab (docs/reports.md says why ReportLab over WeasyPrint).
+"""``--format pdf``: the case report, with ReportLab (docs/reports.md says why ReportLab
+over WeasyPrint).
 
 The body is the HTML report's, laid out with platypus on landscape A4. The font is the
 Bitstream Vera that ships inside ReportLab's wheel, so a report renders the same on every
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from io import BytesIO
 from itertools import islice
 from pathlib import Path
@@ -43,6 +44,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from safeguard.outputs import write_atomically
+from safeguard.reports.base import ReportError, ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
 from safeguard.reports.html import EMPTY_TEXT, SCOPE_TEXT, checks, show
 from safeguard.reports.thumbnails import Thumbnail
@@ -82,12 +85,12 @@ def printable(text: Any) -> str:
     show written as an escape too (``\\u0416``)."""
     if text is None:
         return ""
-    text = visible(str(text))
+    shown = visible(str(text))
     have = _fonts()
-    if all(ord(char) in have for char in text):
-        return text
+    if all(ord(char) in have for char in shown):
+        return shown
     return "".join(char if ord(char) in have
-                   else char.encode("unicode_escape").decode("ascii") for char in text)
+                   else char.encode("unicode_escape").decode("ascii") for char in shown)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -482,3 +485,36 @@ def chunks(rows: Iterator[AppendixRow]) -> Iterator[list[AppendixRow]]:
     while chunk := list(islice(rows, VOLUME_ITEMS)):
         yield chunk
 
+
+def write(job: ReportJob) -> tuple[ReportFile, ...]:
+    """Write the report and its further appendix volumes (each atomically; all or none);
+    returns them, the report first. Volumes of an earlier, larger report at this path are
+    removed."""
+    data, output, force, thumb = job.data, job.output, job.force, job.thumb
+    stale = existing_volumes(output)
+    if stale and not force:
+        raise ReportError(f"{stale[0]} exists (a volume of an earlier report); give --force "
+                          "to overwrite it")
+    batches = chunks(job.rows)
+    first = next(batches, [])
+    volumes: list[Volume] = []
+    try:
+        for number, batch in enumerate(batches, 2):
+            path = volume_path(output, number)
+            count, digest = write_atomically(
+                path, partial(write_volume, data, number, batch, thumb=thumb), True, ReportError)
+            volumes.append(Volume(number, path, digest, count, batch[0].item.id,
+                                  batch[-1].item.id))
+        count, digest = write_atomically(
+            output, lambda handle: write_report(data, first, volumes, handle, thumb), force,
+            ReportError)
+    except BaseException:
+        for volume in volumes:  # a report is whole or absent
+            volume.path.unlink(missing_ok=True)
+        raise
+    written = {v.path for v in volumes}
+    for path in stale:  # volumes of an earlier, larger report at this path
+        if path not in written:
+            path.unlink(missing_ok=True)
+    return (ReportFile(output, digest, count),
+            *(ReportFile(v.path, v.sha256, v.items) for v in volumes))

@@ -1,5 +1,5 @@
 """``safeguard worker SCHEDULER_ADDRESS``: a Dask worker with Safeguard's settings, for
-``safeguard scan --cluster`` (registered on ``safeguard.cli.app``; docs/cluster.md)."""
+``safeguard scan --cluster`` (docs/cluster.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from safeguard.cli import app, err
+from safeguard.cli.common import err
 
 
 def worker_command(address: str, nworkers: int, name: str | None) -> list[str]:
@@ -37,7 +37,6 @@ def worker_environment(path_map: list[tuple[str, str]]) -> dict[str, str]:
     return env
 
 
-@app.command("worker")
 def worker_cmd(
     address: Annotated[str, typer.Argument(
         metavar="SCHEDULER_ADDRESS", help="The Dask scheduler, e.g. tcp://10.0.0.5:8786.")],

@@ -1,5 +1,5 @@
-"""The hash-library verbs of the CLI: ``hashset import|list|show|remove|export``,
-``lookup`` and ``match`` (registered on ``safeguard.cli.app``)."""
+"""The hash-library verbs: ``hashset import|list|show|remove|export``, ``lookup`` and
+``match``."""
 
 from __future__ import annotations
 
@@ -7,17 +7,27 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, err, out
+from safeguard.cli.common import (
+    JsonOpt,
+    err,
+    force_option,
+    get_settings,
+    out,
+    out_option,
+    print_json,
+)
 from safeguard.errors import HashSetError
+
+if TYPE_CHECKING:
+    from safeguard.hashsets.library import Library
 
 hashset_app = typer.Typer(help="Import, list, show, remove and export hash sets.",
                           no_args_is_help=True)
-app.add_typer(hashset_app, name="hashset")
 
 ThresholdOpt = Annotated[
     int | None,
@@ -27,10 +37,10 @@ ThresholdOpt = Annotated[
 ]
 
 
-def _library() -> Any:
+def _library() -> Library:
     from safeguard.hashsets.library import Library
 
-    return Library(_settings())
+    return Library(get_settings())
 
 
 @hashset_app.command("import")
@@ -62,8 +72,8 @@ def hashset_import(
                                      strict=strict, on_progress=on_progress)
     record, report = result.set, result.report
     if as_json:
-        _print_json({**record.as_dict(), "replaced": result.replaced.as_dict()
-                     if result.replaced else None})
+        print_json({**record.as_dict(), "replaced": result.replaced.as_dict()
+                    if result.replaced else None})
         return
     what = f"replaced version {result.replaced.version or '-'} of" if result.replaced \
         else "imported"
@@ -112,7 +122,7 @@ def hashset_list(as_json: JsonOpt = False) -> None:
     """The library's hash sets."""
     records = _library().sets()
     if as_json:
-        _print_json([r.as_dict() for r in records])
+        print_json([r.as_dict() for r in records])
         return
     if not records:
         out.print("the hash library is empty (import a set with: safeguard hashset import)")
@@ -130,7 +140,7 @@ def hashset_show(name: str, as_json: JsonOpt = False) -> None:
     """One hash set: where it came from, its counts and its import report."""
     record = _library().get(name)
     if as_json:
-        _print_json(record.as_dict())
+        print_json(record.as_dict())
         return
     for key, value in record.as_dict().items():
         if key != "report":
@@ -144,7 +154,7 @@ def hashset_remove(name: str, as_json: JsonOpt = False) -> None:
     """Remove a hash set from the library (cases keep the matches they recorded)."""
     record = _library().remove(name)
     if as_json:
-        _print_json({"removed": record.name, "version": record.version})
+        print_json({"removed": record.name, "version": record.version})
     else:
         out.print(f"removed hash set {record.name}", markup=False)
 
@@ -153,9 +163,8 @@ def hashset_remove(name: str, as_json: JsonOpt = False) -> None:
 def hashset_export(
     name: str,
     format: Annotated[str, typer.Option("--format", help="vics, icse or text.")],
-    output: Annotated[Path, typer.Option("--out", help="The file to write ('-': stdout).")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")
-                     ] = False,
+    output: Annotated[Path, out_option("The file to write ('-': stdout).")],
+    force: Annotated[bool, force_option("Overwrite --out if it exists.")] = False,
 ) -> None:
     """Write a hash set out in a format other tools read."""
     from safeguard.hashsets.export import export_set
@@ -165,7 +174,6 @@ def hashset_export(
         err.print(f"wrote {count} entries of {name} to {output}", markup=False)
 
 
-@app.command("lookup")
 def lookup(
     hashes: Annotated[list[str] | None, typer.Argument(
         help="MD5, SHA1, SHA256 or PDQ hex values.", show_default=False)] = None,
@@ -193,7 +201,7 @@ def lookup(
     found = lookup_hashes(_library(), queries, pdq_threshold)
     for match in found:
         if as_json:
-            _print_json(match)
+            print_json(match)
         else:
             out.print(f"{match['query']}  {match['set']} {match['version'] or ''}  "
                       f"{match['signal']} d={match['distance']}  "
@@ -202,7 +210,6 @@ def lookup(
     err.print(f"{matched} of {len(queries)} hash(es) matched", markup=False)
 
 
-@app.command("match")
 def match_cmd(
     case: Annotated[str, typer.Argument(help="The case to match again.")],
     pdq_threshold: ThresholdOpt = None,
@@ -213,10 +220,10 @@ def match_cmd(
     from safeguard.matching.record import rematch_case
     from safeguard.store.cases import open_case
 
-    opened = open_case(_settings(), case)
+    opened = open_case(get_settings(), case)
     summary = rematch_case(opened, Matcher(_library(), pdq_threshold))
     if as_json:
-        _print_json(summary.as_dict())
+        print_json(summary.as_dict())
         return
     out.print(f"matched {summary.items} items of {case} against {summary.sets} hash set(s) "
               f"(library generation {summary.library_generation}): {summary.matched_items} "

@@ -1,5 +1,5 @@
-"""``safeguard report CASE --format html|pdf --out PATH`` (registered on
-``safeguard.cli.app``; docs/reports.md)."""
+"""``safeguard report CASE --format FORMAT --out PATH``: the case report for court in one of
+the registered report formats (docs/reports.md)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ from typing import Annotated
 
 import typer
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, out
+from safeguard.cli.common import (
+    JsonOpt,
+    force_option,
+    get_settings,
+    one_of,
+    out,
+    out_option,
+    print_json,
+)
+from safeguard.reports import REPORT_FORMATS
+
+FORMAT_HELP = one_of(REPORT_FORMATS.names()) + "."
 
 
-@app.command("report")
 def report_cmd(
     case: Annotated[str, typer.Argument(help="The case to report.")],
-    format: Annotated[str, typer.Option("--format", help="html or pdf.")],
-    output: Annotated[Path, typer.Option("--out", help="The file to write.")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")
-                     ] = False,
+    format: Annotated[str, typer.Option("--format", help=FORMAT_HELP)],
+    output: Annotated[Path, out_option()],
+    force: Annotated[bool, force_option("Overwrite an existing report.")] = False,
     thumbnails: Annotated[bool, typer.Option(
         "--thumbnails", help="Add blurred greyscale thumbnails of the pictures to the "
                              "appendix (never without this option).")] = False,
@@ -28,17 +37,17 @@ def report_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a case report for court (atomic; audited with the file's SHA256)."""
-    from safeguard.reports import make_report
+    from safeguard.reports.report import make_report
     from safeguard.store.cases import open_case
 
-    settings = _settings()
+    settings = get_settings()
     result = make_report(open_case(settings, case), settings, format, output, force=force,
                          thumbnails=thumbnails, scope=appendix)
     if as_json:
-        _print_json({"case": case, "format": result.format, "appendix": result.appendix,
-                     "thumbnails": result.thumbnails, "items": result.items,
-                     "files": [{"path": str(f.path.absolute()), "sha256": f.sha256,
-                                "items": f.items} for f in result.files]})
+        print_json({"case": case, "format": result.format, "appendix": result.appendix,
+                    "thumbnails": result.thumbnails, "items": result.items,
+                    "files": [{"path": str(f.path.absolute()), "sha256": f.sha256,
+                               "items": f.items} for f in result.files]})
         return
     report = result.files[0]
     out.print(f"wrote the {result.format} report of case {case} to {report.path} "

@@ -1,5 +1,4 @@
-"""The account verbs of the CLI: ``user add|passwd|grant|revoke|disable|enable|list|show``
-(registered on ``safeguard.cli.app``).
+"""The account verbs: ``user add|passwd|grant|revoke|disable|enable|list|show``.
 
 Whoever can run these on the home folder administers the review web app: the actor in the
 accounts' audit chain is ``SAFEGUARD_ACTOR`` or the operating-system user.
@@ -8,16 +7,18 @@ accounts' audit chain is ``SAFEGUARD_ACTOR`` or the operating-system user.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, out
+from safeguard.cli.common import JsonOpt, get_settings, out, print_json
+
+if TYPE_CHECKING:
+    from safeguard.accounts import Accounts
 
 user_app = typer.Typer(help="Accounts of the review web app: add users, set passwords, "
                             "grant cases.", no_args_is_help=True)
-app.add_typer(user_app, name="user")
 
 StdinOpt = Annotated[
     bool,
@@ -27,10 +28,10 @@ StdinOpt = Annotated[
 CaseOpt = Annotated[str, typer.Option("--case", help="The case.")]
 
 
-def _accounts() -> Any:
+def _accounts() -> Accounts:
     from safeguard.accounts import Accounts
 
-    return Accounts(_settings())
+    return Accounts(get_settings())
 
 
 def _password(from_stdin: bool) -> str:
@@ -100,11 +101,12 @@ def user_enable(name: str) -> None:
 def user_list(as_json: JsonOpt = False) -> None:
     """The users: name, role, disabled, cases (one JSON object per line with --json)."""
     accounts = _accounts()
-    records = [{"name": u.name, "role": u.role, "disabled": u.disabled,
-                "cases": accounts.cases_of(u.name)} for u in accounts.users()]
+    records: list[dict[str, Any]] = [{"name": u.name, "role": u.role, "disabled": u.disabled,
+                                      "cases": accounts.cases_of(u.name)}
+                                     for u in accounts.users()]
     if as_json:
         for record in records:
-            _print_json(record)
+            print_json(record)
         return
     table = Table("name", "role", "disabled", "cases", box=None, pad_edge=False)
     for record in records:
@@ -122,11 +124,12 @@ def user_show(name: str, as_json: JsonOpt = False) -> None:
     user = accounts.user(name)
     if user is None:
         raise AccountError(f"no such user: {name}")
-    record = {"name": user.name, "role": user.role, "disabled": user.disabled,
-              "cases": accounts.cases_of(name), "blur": user.blur,
-              "break_minutes": user.break_minutes, "exposure": accounts.exposure(name)}
+    record: dict[str, Any] = {
+        "name": user.name, "role": user.role, "disabled": user.disabled,
+        "cases": accounts.cases_of(name), "blur": user.blur,
+        "break_minutes": user.break_minutes, "exposure": accounts.exposure(name)}
     if as_json:
-        _print_json(record)
+        print_json(record)
         return
     out.print(f"user {user.name}: {user.role}{', disabled' if user.disabled else ''}",
               markup=False)

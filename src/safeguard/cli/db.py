@@ -1,6 +1,6 @@
-"""``safeguard db upgrade [--case NAME | --all] [--json]`` (registered on
-``safeguard.cli.app``; docs/database.md): bring the accounts database, the hash library
-and cases to the newest schema, a SQLite store backed up beside itself first."""
+"""``safeguard db upgrade [--case NAME | --all] [--json]`` (docs/database.md): bring the
+accounts database, the hash library and cases to the newest schema, a SQLite store backed
+up beside itself first."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, out
+from safeguard.cli.common import JsonOpt, get_settings, out, print_json
 from safeguard.config import Settings
 from safeguard.errors import CaseError, SafeguardError, StoreError
 
 db_app = typer.Typer(help="The databases: bring them to the newest schema.",
                      no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 
 @dataclass
@@ -132,11 +131,11 @@ def upgrade_cmd(
     if case is not None and every:
         raise SafeguardError("give --case NAME or --all, not both")
     results = []
-    for store in stores(_settings(), case):
+    for store in stores(get_settings(), case):
         result = upgrade_store(store)
         results.append(result)
         if not as_json:
             out.print(result.line(), markup=False)
     if as_json:
-        _print_json({"stores": [r.as_json(db.where(db.parse_url(r.store.url)))
-                                for r in results]})
+        print_json({"stores": [r.as_json(db.where(db.parse_url(r.store.url)))
+                               for r in results]})

@@ -1,4 +1,4 @@
-"""``safeguard serve``: the review web app (registered on ``safeguard.cli.app``)."""
+"""``safeguard serve``: the review web app (docs/review.md)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from safeguard.cli import _settings, app, err
+from safeguard.cli.common import err, get_settings
 from safeguard.errors import SafeguardError
 
 
-@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on. Keep it on loopback unless "
                                             "the app is served over TLS.")] = "127.0.0.1",
@@ -32,6 +31,6 @@ def serve(
             raise SafeguardError(f"no such file: {path}")
     scheme = "https" if cert else "http"
     err.print(f"Safeguard review app on {scheme}://{host}:{port}/", markup=False)
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="warning",
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning",
                 ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
                 server_header=False, date_header=False)

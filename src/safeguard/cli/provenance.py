@@ -1,5 +1,5 @@
-"""The provenance verbs of the CLI: ``provenance FILE...`` and ``devices`` (registered on
-``safeguard.cli.app``), and the options ``scan`` shares with them."""
+"""The provenance verbs: ``provenance FILE...`` and ``devices``, and the provenance
+options ``scan`` takes too."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, out
+from safeguard.cli.common import JsonOpt, get_settings, out, print_json
 from safeguard.config import Provenance, Settings
 from safeguard.errors import os_reason
 
@@ -43,7 +43,6 @@ def provenance_options(settings: Settings, watermark: bool | None,
     return options
 
 
-@app.command("provenance")
 def provenance_cmd(
     files: Annotated[list[Path], typer.Argument(help="Pictures to examine.")],
     as_json: JsonOpt = False,
@@ -59,7 +58,7 @@ def provenance_cmd(
     from safeguard.provenance.assess import load_checks
     from safeguard.provenance.evidence import redact
 
-    settings = _settings()
+    settings = get_settings()
     options = provenance_options(settings, watermark, classifier, c2pa_trust)
     load_checks(options)  # a broken trust file or model stops here, once
     failed = False
@@ -84,7 +83,7 @@ def provenance_cmd(
             record["error"] = result["error"]
             failed = True
         if as_json:
-            _print_json(record)
+            print_json(record)
         else:
             _print_record(record)
     if failed:
@@ -104,7 +103,6 @@ def _print_record(record: dict[str, Any]) -> None:
                   f"[{line['strength']}{direction}]", markup=False, highlight=False)
 
 
-@app.command("devices")
 def devices_cmd(
     case: Annotated[list[str] | None, typer.Option(
         "--case", help="Only these cases (repeatable; default: every case).")] = None,
@@ -114,7 +112,7 @@ def devices_cmd(
     from safeguard.store.cases import list_cases, open_case
     from safeguard.store.summary import devices
 
-    settings = _settings()
+    settings = get_settings()
     names = case or list_cases(settings)
     found: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -127,7 +125,7 @@ def devices_cmd(
     rows = sorted(found.values(), key=lambda r: (-len(r["cases"]), -r["items"], r["serial"]))
     if as_json:
         for row in rows:
-            _print_json(row)
+            print_json(row)
         return
     if not rows:
         out.print("no camera serial numbers seen", markup=False)

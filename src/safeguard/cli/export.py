@@ -1,5 +1,5 @@
-"""``safeguard export CASE --format vics|icse|csv|case-uco --out PATH`` (registered on
-``safeguard.cli.app``; docs/exports.md)."""
+"""``safeguard export CASE --format FORMAT --out PATH``: a case's graded items in one of the
+registered export formats (docs/exports.md)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,25 @@ from typing import Annotated
 
 import typer
 
-from safeguard.cli import JsonOpt, _print_json, _settings, app, out
+from safeguard.cli.common import (
+    JsonOpt,
+    force_option,
+    get_settings,
+    one_of,
+    out,
+    out_option,
+    print_json,
+)
+from safeguard.exports import EXPORT_FORMATS
+
+FORMAT_HELP = one_of([f"{f.name} ({f.title})" for f in EXPORT_FORMATS]) + "."
 
 
-@app.command("export")
 def export_cmd(
     case: Annotated[str, typer.Argument(help="The case to export.")],
-    format: Annotated[str, typer.Option(
-        "--format", help="vics (VICS 2.0 JSON, #Cases), icse (INTERPOL ICSE CSV), csv "
-                         "(every item's fields) or case-uco (CASE/UCO 1.5 JSON-LD).")],
-    output: Annotated[Path, typer.Option("--out", help="The file to write.")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")
-                     ] = False,
+    format: Annotated[str, typer.Option("--format", help=FORMAT_HELP)],
+    output: Annotated[Path, out_option()],
+    force: Annotated[bool, force_option()] = False,
     everything: Annotated[bool, typer.Option(
         "--all", help="Every picture and video, not only graded items (trusted or "
                       "resolved), with its hash-set category if any.")] = False,
@@ -29,16 +36,16 @@ def export_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a case's graded items (atomic; audited with the file's SHA256)."""
-    from safeguard.exports import export_case
+    from safeguard.exports.cases import export_case
     from safeguard.store.cases import open_case
 
-    settings = _settings()
+    settings = get_settings()
     result = export_case(open_case(settings, case), settings, format, output, force=force,
                          graded_only=not everything, scheme=scheme)
     if as_json:
-        _print_json({"case": case, "format": result.format, "entries": result.entries,
-                     "path": str(result.path.absolute()), "sha256": result.sha256,
-                     "graded_only": result.graded_only, "scheme": result.scheme})
+        print_json({"case": case, "format": result.format, "entries": result.entries,
+                    "path": str(result.path.absolute()), "sha256": result.sha256,
+                    "graded_only": result.graded_only, "scheme": result.scheme})
         return
     if result.entries == 0:
         what = "no graded items (trusted or resolved)" if result.graded_only \
