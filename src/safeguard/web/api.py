@@ -10,11 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from safeguard.errors import LoginRefused
+from safeguard.triage.queue import QueueFilters
 from safeguard.web import service
-from safeguard.web.app import CaseContext, case_access
+from safeguard.web.deps import CaseContext, accounts_of, case_access, visible_cases
 from safeguard.web.security import (
     SESSION_COOKIE,
     Forbidden,
+    NotAuthenticated,
     Viewer,
     checked_viewer,
     set_session_cookie,
@@ -66,12 +69,9 @@ def _me(who: Viewer) -> dict[str, Any]:
 def sign_in(request: Request, credentials: Credentials) -> JSONResponse:
     """Sign in; the session cookie is set and the CSRF token returned. (No CSRF token is
     needed for this one: there is no session yet, and the cookie is SameSite=Strict.)"""
-    from safeguard.accounts.store import LoginRefused
-
     client = request.client.host if request.client else "unknown"
     try:
-        session = request.app.state.accounts.login(credentials.name, credentials.password,
-                                                   client)
+        session = accounts_of(request).login(credentials.name, credentials.password, client)
     except LoginRefused as exc:
         return JSONResponse({"error": str(exc)}, status_code=401)
     response = JSONResponse({"name": session.user.name, "role": session.user.role,
@@ -82,7 +82,7 @@ def sign_in(request: Request, credentials: Credentials) -> JSONResponse:
 
 @router.delete("/session")
 def sign_out(request: Request, who: Who) -> JSONResponse:
-    request.app.state.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
+    accounts_of(request).logout(request.cookies.get(SESSION_COOKIE, ""))
     response = JSONResponse({"signed_out": who.name})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -90,17 +90,19 @@ def sign_out(request: Request, who: Who) -> JSONResponse:
 
 @router.get("/me")
 def me(request: Request, who: Who) -> dict[str, Any]:
-    return {**_me(who), "exposure": request.app.state.accounts.exposure(who.name)}
+    return {**_me(who), "exposure": accounts_of(request).exposure(who.name)}
 
 
 @router.put("/me/settings")
 def my_settings(request: Request, who: Who, settings: MySettings) -> dict[str, Any]:
-    accounts = request.app.state.accounts
+    accounts = accounts_of(request)
     if settings.blur is not None:
         accounts.set_blur(who.name, settings.blur)
     if settings.break_minutes is not None:
         accounts.set_break(who.name, settings.break_minutes)
     user = accounts.user(who.name)
+    if user is None:  # removed while signed in
+        raise NotAuthenticated()
     return {"blur": user.blur, "break_minutes": user.break_minutes}
 
 
@@ -108,13 +110,11 @@ def my_settings(request: Request, who: Who, settings: MySettings) -> dict[str, A
 def exposure(request: Request, who: Who, name: str) -> list[dict[str, Any]]:
     if name != who.name and not who.user.is_admin:
         raise Forbidden("only an admin can see another user's exposure")
-    return list(request.app.state.accounts.exposure(name))
+    return list(accounts_of(request).exposure(name))
 
 
 @router.get("/cases")
 def cases(request: Request, who: Who) -> list[str]:
-    from safeguard.web.pages import visible_cases
-
     return visible_cases(request, who)
 
 
@@ -131,8 +131,6 @@ def queue(ctx: Ctx, offset: Annotated[int, Query(ge=0)] = 0,
           verdict: Annotated[str | None, Query(max_length=24)] = None,
           category: Annotated[str | None, Query(max_length=64)] = None,
           evidence: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
-    from safeguard.triage.queue import QueueFilters
-
     filters = QueueFilters(evidence=evidence, type=type, category=category, verdict=verdict,
                            match=match)
     return service.queue_page(ctx, filters, offset, limit)

@@ -3,92 +3,35 @@
 ``create_app(settings)`` builds the app; ``safeguard serve`` runs it with uvicorn. Pages live
 in ``pages.py``, the API (``/api/v1/...``, described at ``/api/v1/openapi.json``) in
 ``api.py``; both call the same functions of ``review/``, ``triage/`` and ``accounts/``, and
-both reach a case only through :func:`case_access`.
+both reach a case only through :func:`~safeguard.web.deps.case_access`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from safeguard import __version__
-from safeguard.audit import log as audit
+from safeguard.accounts.store import Accounts
 from safeguard.config import Settings
 from safeguard.errors import SafeguardError
+from safeguard.web import api, pages, service
 from safeguard.web.security import (
     BodyLimitMiddleware,
     Forbidden,
     HeadersMiddleware,
     NotAuthenticated,
-    Viewer,
-    checked_viewer,
 )
 
 HERE = Path(__file__).parent
 HTMX = "vendor/htmx-2.0.11.min.js"
 
 
-@dataclass(frozen=True)
-class CaseContext:
-    """A case the viewer may use, opened."""
-
-    viewer: Viewer
-    name: str
-    case: Any  # store.cases.Case
-    settings: Settings
-    accounts: Any  # accounts.store.Accounts
-
-    @property
-    def can_grade(self) -> bool:
-        return bool(self.viewer.user.can_grade)
-
-
-def case_access(case: str, request: Request,
-                who: Annotated[Viewer, Depends(checked_viewer)]) -> CaseContext:
-    """The case named in the path, if the viewer is on it (admins are on every case); a
-    refusal is a 403 and an ``access.denied`` event in the case's audit log."""
-    from safeguard.store.cases import case_folder, open_case
-
-    settings: Settings = request.app.state.settings
-    accounts = request.app.state.accounts
-    try:
-        folder = case_folder(settings, case)
-    except SafeguardError:
-        raise Forbidden("no such case, or not yours") from None
-    if not accounts.can_access(who.user, case):
-        if (folder / "case.json").is_file():
-            opened = open_case(settings, case)
-            with opened.engine.begin() as conn:
-                audit.append(conn, "access.denied", request.url.path,
-                             {"method": request.method, "role": who.user.role}, who.name)
-        raise Forbidden("no such case, or not yours")
-    try:
-        opened = open_case(settings, case)
-    except SafeguardError:
-        raise Forbidden("no such case, or not yours") from None
-    return CaseContext(who, case, opened, settings, accounts)
-
-
-def require_grader(ctx: CaseContext) -> None:
-    if not ctx.can_grade:
-        raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
-
-
-def require_examiner(ctx: CaseContext) -> None:
-    if not ctx.viewer.user.is_examiner:
-        raise Forbidden("only an examiner or admin can do this")
-
-
 def create_app(settings: Settings) -> FastAPI:
-    from safeguard.accounts.store import Accounts
-    from safeguard.web import api, pages, service
-
     app = FastAPI(title="Safeguard review", version=__version__, docs_url=None,
                   redoc_url=None, openapi_url="/api/v1/openapi.json")
     app.state.settings = settings

@@ -10,9 +10,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from safeguard.errors import LoginRefused
 from safeguard.provenance.verdict import VERDICTS
+from safeguard.review.segments import parse_time
+from safeguard.triage.queue import QueueFilters
 from safeguard.web import service
-from safeguard.web.app import CaseContext, case_access
+from safeguard.web.deps import CaseContext, accounts_of, case_access, templates_of, visible_cases
 from safeguard.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -31,8 +34,7 @@ BLUR_LABELS = [(3, "strong (default)"), (2, "medium"), (1, "light"), (0, "none")
 
 def _page(request: Request, template: str, context: dict[str, Any],
           status: int = 200) -> HTMLResponse:
-    templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    return templates_of(request).TemplateResponse(request, template, context, status_code=status)
 
 
 def _jpeg(data: bytes) -> Response:
@@ -62,14 +64,12 @@ def login_form(request: Request) -> HTMLResponse:
 def login(request: Request, name: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=1024)],
           csrf: Annotated[str, Form(max_length=128)]) -> Response:
-    from safeguard.accounts.store import LoginRefused
-
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf):
         raise Forbidden("missing or wrong CSRF token")
     client = request.client.host if request.client else "unknown"
     try:
-        session = request.app.state.accounts.login(name, password, client)
+        session = accounts_of(request).login(name, password, client)
     except LoginRefused as exc:
         token = secrets.token_urlsafe(32)
         response = _page(request, "login.html",
@@ -77,15 +77,15 @@ def login(request: Request, name: Annotated[str, Form(max_length=64)],
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                             secure=secure_cookie(request), path="/login")
         return response
-    response = RedirectResponse("/", status_code=303)
-    set_session_cookie(response, request, session.token)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return response
+    signed_in = RedirectResponse("/", status_code=303)
+    set_session_cookie(signed_in, request, session.token)
+    signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return signed_in
 
 
 @router.post("/logout")
 def logout(request: Request, who: Who) -> Response:
-    request.app.state.accounts.logout(request.cookies.get(SESSION_COOKIE, ""))
+    accounts_of(request).logout(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -98,17 +98,9 @@ def cases(request: Request, who: Who) -> HTMLResponse:
     return _page(request, "cases.html", {"viewer": who, "cases": visible_cases(request, who)})
 
 
-def visible_cases(request: Request, who: Viewer) -> list[str]:
-    from safeguard.store.cases import list_cases
-
-    accounts = request.app.state.accounts
-    return [name for name in list_cases(request.app.state.settings)
-            if accounts.can_access(who.user, name)]
-
-
 @router.get("/me")
 def me(request: Request, who: Who) -> HTMLResponse:
-    exposure = request.app.state.accounts.exposure(who.name)
+    exposure = accounts_of(request).exposure(who.name)
     return _page(request, "me.html", {"viewer": who, "exposure": exposure,
                                       "blur_levels": BLUR_LABELS})
 
@@ -116,7 +108,7 @@ def me(request: Request, who: Who) -> HTMLResponse:
 @router.post("/me/settings")
 def me_settings(request: Request, who: Who, blur: Annotated[int, Form(ge=0, le=3)],
                 break_minutes: Annotated[int, Form(ge=5, le=240)]) -> Response:
-    accounts = request.app.state.accounts
+    accounts = accounts_of(request)
     accounts.set_blur(who.name, blur)
     accounts.set_break(who.name, break_minutes)
     return RedirectResponse("/me", status_code=303)
@@ -126,7 +118,7 @@ def me_settings(request: Request, who: Who, blur: Annotated[int, Form(ge=0, le=3
 def users(request: Request, who: Who) -> HTMLResponse:
     if not who.user.is_admin:
         raise Forbidden("only an admin can see every user's exposure")
-    accounts = request.app.state.accounts
+    accounts = accounts_of(request)
     rows = []
     for user in accounts.users():
         exposure = accounts.exposure(user.name)
@@ -152,8 +144,6 @@ def queue(request: Request, ctx: Ctx,
           verdict: Annotated[str | None, Query(max_length=24)] = None,
           category: Annotated[str | None, Query(max_length=64)] = None,
           evidence: Annotated[str | None, Query(max_length=12)] = None) -> HTMLResponse:
-    from safeguard.triage.queue import QueueFilters
-
     filters = QueueFilters(evidence=int(evidence) if evidence and evidence.isdigit() else None,
                            type=type or None, category=category or None,
                            verdict=verdict or None, match=match or None)
@@ -227,8 +217,6 @@ def segment(request: Request, ctx: Ctx, item: Annotated[int, Form()],
             start: Annotated[str, Form(max_length=32)], end: Annotated[str, Form(max_length=32)],
             category: Annotated[str, Form(max_length=64)],
             note: Annotated[str | None, Form(max_length=4000)] = None) -> HTMLResponse:
-    from safeguard.review.segments import parse_time
-
     mark = service.mark_segment(ctx, item, parse_time(start), parse_time(end), category, note)
     return _page(request, "_segment.html", {"case": ctx.name, "mark": mark})
 

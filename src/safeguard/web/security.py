@@ -1,23 +1,24 @@
-"""Who is asking, and may they: sessions, case membership, CSRF, and the response headers
-every page carries.
+"""Who is asking, and may they: sessions, CSRF, the response headers every page carries and
+the request-body limit (case membership is :func:`~safeguard.web.deps.case_access`).
 
-Every route depends on :func:`viewer` (or :func:`case_viewer` for a case's routes), so an
-unauthenticated request never reaches a handler; ``tests/web/test_routes.py`` enumerates the
-app's routes and checks each one refuses without a session, without membership and, for
-writes, without the CSRF token.
+Every route depends on :func:`checked_viewer` (a case's routes through ``case_access``, which
+depends on it), so an unauthenticated request never reaches a handler;
+``tests/web/test_routes.py`` enumerates the app's routes and checks each one refuses without a
+session, without membership and, for writes, without the CSRF token.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from safeguard.accounts.store import Accounts, Session, User
 
 SESSION_COOKIE = "sg_session"
 LOGIN_CSRF_COOKIE = "sg_login_csrf"
@@ -43,16 +44,17 @@ class Forbidden(Exception):
 class Viewer:
     """The signed-in user of one request, and their session."""
 
-    user: Any  # accounts.User
-    session: Any  # accounts.Session
+    user: User
+    session: Session
 
     @property
     def name(self) -> str:
         return str(self.user.name)
 
 
-def _accounts(request: Request) -> Any:
-    return request.app.state.accounts
+def _accounts(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
 def viewer(request: Request) -> Viewer:
@@ -61,8 +63,9 @@ def viewer(request: Request) -> Viewer:
     session = _accounts(request).session(token) if token else None
     if session is None:
         raise NotAuthenticated()
-    request.state.viewer = Viewer(session.user, session)
-    return request.state.viewer
+    found = Viewer(session.user, session)
+    request.state.viewer = found
+    return found
 
 
 async def checked_viewer(request: Request) -> Viewer:

@@ -1,7 +1,7 @@
 """What the pages and the API show and do, once, for both: a case's overview, its queue, a
 series, grading, and the safe-view pictures.
 
-Every function takes a :class:`~safeguard.web.app.CaseContext` (the case, opened, and a viewer
+Every function takes a :class:`~safeguard.web.deps.CaseContext` (the case, opened, and a viewer
 already checked to be on it) and returns plain data; ``pages.py`` renders it, ``api.py``
 returns it as JSON.
 """
@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from safeguard.errors import SafeguardError
 from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
-from safeguard.web.app import CaseContext
+from safeguard.records import ItemJson
+from safeguard.web.deps import CaseContext
 from safeguard.web.security import Forbidden
 
 #: how long the link to one revealed picture stays valid
@@ -222,7 +223,7 @@ def dispute_list(ctx: CaseContext, offset: int = 0, limit: int = 50) -> list[dic
 
 # --- safe view -------------------------------------------------------------------------------
 
-def _item(ctx: CaseContext, item_id: int) -> dict[str, Any]:
+def _item(ctx: CaseContext, item_id: int) -> ItemJson:
     from safeguard.store.summary import item_records
 
     record = item_records(ctx.case, [item_id]).get(item_id)
@@ -318,7 +319,7 @@ def report(ctx: CaseContext, fmt: str) -> Response:
     from fastapi.responses import FileResponse
 
     from safeguard.audit import log as audit
-    from safeguard.reports import make_report
+    from safeguard.reports.report import make_report
     from safeguard.review.grading import writing
 
     if fmt not in REPORT_TYPES:
