@@ -11,7 +11,14 @@ the worker that met them.
     ├── ClusterError                a Dask cluster that cannot be reached or used for a scan
     ├── StoreError                  a case store that cannot be opened or migrated
     ├── AuditError                  an audit chain that does not verify
-    └── HashSetError                a hash set that cannot be read, imported or found
+    ├── HashSetError                a hash set that cannot be read, imported or found
+    ├── ClassifierError             a classifier description or model that cannot be used
+    ├── AccountError                a user, role, password, grant or preference refused
+    │   └── LoginRefused            a refused sign-in: the generic message, or the lockout
+    ├── ReviewError                 a grade, undo, segment or reveal that cannot be done
+    ├── ExportError                 an export that cannot be done
+    ├── ReportError                 a report that cannot be made
+    └── NotFound                    the review app: a case, item or page that is not there
 
     ItemError                       one item could not be (fully) processed; message = reason
     ├── ArchiveError                a container that cannot be read (corrupt, truncated, ...)
@@ -19,6 +26,12 @@ the worker that met them.
     ├── PictureError                a picture that cannot be decoded (truncated, bomb, ...)
     ├── VideoError                  a video with no decodable frame (not a video, audio only, ...)
     └── ItemTimeout                 the per-item time limit ran out
+
+    NotAuthenticated                the review app: no valid session (pages redirect, API 401)
+    Forbidden                       the review app: signed in, not allowed (403); ``reason``
+
+The review app turns ``NotFound``, ``NotAuthenticated`` and ``Forbidden`` into HTTP answers;
+``tests/test_errors.py`` fails when a public exception class of Safeguard is not drawn here.
 """
 
 from __future__ import annotations
@@ -55,6 +68,47 @@ class AuditError(SafeguardError):
 class HashSetError(SafeguardError):
     """A hash-set file or library problem; the message names the file and, for a parse
     error, the line or byte where it was met."""
+
+
+class ClassifierError(SafeguardError):
+    """A classifier description or model that cannot be used; the one line names the TOML
+    file and the key at fault."""
+
+
+class AccountError(SafeguardError):
+    """A user, role, password, case grant or preference that cannot be accepted."""
+
+
+class LoginRefused(AccountError):
+    """A refused login: always the generic message, or the lockout with its wait."""
+
+
+class ReviewError(SafeguardError):
+    """A grade, undo, resolution or safe-view request that cannot be done; one line."""
+
+
+class ExportError(SafeguardError):
+    """An export that cannot be done; one line."""
+
+
+class ReportError(SafeguardError):
+    """A report that cannot be made; one line."""
+
+
+class NotFound(SafeguardError):
+    """The review app: a case, item or page that is not there (HTTP 404)."""
+
+
+class NotAuthenticated(Exception):
+    """No valid session: pages redirect to the login page, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Signed in but not allowed (HTTP 403); ``reason`` says why, for the audit log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ItemError(Exception):

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError
+from safeguard.errors import AccountError, LoginRefused
 from safeguard.store import db
 from safeguard.store.cases import ACCOUNTS_DB_NAME, MARKER
 
@@ -66,14 +66,6 @@ UNKNOWN = "(unknown)"
 #: argon2id with argon2-cffi's default (RFC 9106 low-memory) parameters; tests may swap it
 _hasher = PasswordHasher()
 _dummy_hash: str | None = None
-
-
-class AccountError(SafeguardError):
-    """A user, role, password, case grant or preference that cannot be accepted."""
-
-
-class LoginRefused(AccountError):
-    """A refused login: always the generic message, or the lockout with its wait."""
 
 
 def _now() -> datetime:

@@ -7,7 +7,8 @@ them; the plug-ins are in :mod:`.formats`, each format's writer in its own modul
 the formats at every start): the writers load when an export runs.
 """
 
-from safeguard.exports.base import ExportError, ExportFormat, ExportJob, ExportResult
+from safeguard.errors import ExportError
+from safeguard.exports.base import ExportFormat, ExportJob, ExportResult
 from safeguard.exports.formats import CaseUcoExport, CsvExport, IcseExport, VicsExport
 from safeguard.registry import Registry
 

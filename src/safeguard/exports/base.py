@@ -16,16 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
-from safeguard.errors import SafeguardError
-
 if TYPE_CHECKING:
     from safeguard.config import Settings
     from safeguard.hashsets.categories import Schemes
     from safeguard.store.cases import Case
-
-
-class ExportError(SafeguardError):
-    """An export that cannot be done; one line."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
+from safeguard.errors import ExportError
 from safeguard.exports import EXPORT_FORMATS
-from safeguard.exports.base import ExportError, ExportJob, ExportResult
+from safeguard.exports.base import ExportJob, ExportResult
 from safeguard.hashsets.categories import load_schemes
 from safeguard.outputs import write_atomically
 from safeguard.review.grading import writing

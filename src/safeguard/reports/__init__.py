@@ -6,8 +6,9 @@ them; the plug-ins are in :mod:`.formats`, each format's writer in its own modul
 formats at every start): the writers load when a report is made.
 """
 
+from safeguard.errors import ReportError
 from safeguard.registry import Registry
-from safeguard.reports.base import ReportError, ReportFile, ReportFormat, ReportJob, ReportResult
+from safeguard.reports.base import ReportFile, ReportFormat, ReportJob, ReportResult
 from safeguard.reports.formats import HtmlReport, PdfReport
 
 

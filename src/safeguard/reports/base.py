@@ -16,17 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from safeguard.errors import SafeguardError
-
 if TYPE_CHECKING:
     from safeguard.reports.content import AppendixRow, ReportData
     from safeguard.reports.thumbnails import Thumbnail
 
     Thumb = Callable[[AppendixRow], Thumbnail]
-
-
-class ReportError(SafeguardError):
-    """A report that cannot be made; one line."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from typing import Any, BinaryIO
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from safeguard.errors import ReportError
 from safeguard.outputs import write_atomically
-from safeguard.reports.base import ReportError, ReportFile, ReportJob
+from safeguard.reports.base import ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
 from safeguard.reports.thumbnails import Thumbnail
 

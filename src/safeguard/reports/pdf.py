@@ -44,8 +44,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from safeguard.errors import ReportError
 from safeguard.outputs import write_atomically
-from safeguard.reports.base import ReportError, ReportFile, ReportJob
+from safeguard.reports.base import ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
 from safeguard.reports.html import EMPTY_TEXT, SCOPE_TEXT, checks, show
 from safeguard.reports.thumbnails import Thumbnail

@@ -14,8 +14,9 @@ from pathlib import Path
 from safeguard.accounts.store import DB_FILE, Accounts
 from safeguard.audit import log as audit
 from safeguard.config import Settings
+from safeguard.errors import ReportError
 from safeguard.reports import REPORT_FORMATS
-from safeguard.reports.base import ReportError, ReportJob, ReportResult
+from safeguard.reports.base import ReportJob, ReportResult
 from safeguard.reports.content import APPENDIX_SCOPES, appendix, gather
 from safeguard.reports.thumbnails import thumbnail
 from safeguard.review.grading import writing

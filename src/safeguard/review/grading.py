@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from safeguard.audit import log as audit
-from safeguard.errors import SafeguardError
+from safeguard.errors import ReviewError
 from safeguard.hashsets.categories import Scheme
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.store.cases import Case
@@ -48,10 +48,6 @@ MAX_REVIEWER = 128
 STATUSES = ("ungraded", "pending", "trusted", "disputed", "resolved")
 #: ids per IN (...) query
 _CHUNK = 500
-
-
-class ReviewError(SafeguardError):
-    """A grade, undo, resolution or safe-view request that cannot be done; one line."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ def _not_a_grade(scheme: Scheme) -> set[str]:
     return {code for name in NOT_A_GRADE if (code := scheme.normalise(name)) is not None}
 
 
-def _category(scheme: Scheme, given: str) -> str:
+def checked_category(scheme: Scheme, given: str) -> str:
     code = scheme.normalise(given) if isinstance(given, str) else None
     allowed = [code for _, code, _ in grading_keys(scheme)]
     if code is None:
@@ -125,13 +121,13 @@ def _flags(given: Sequence[str]) -> tuple[str, ...]:
     return tuple(flag for flag in FLAGS if flag in given)
 
 
-def _note(note: str | None) -> str | None:
+def checked_note(note: str | None) -> str | None:
     if note is not None and len(note) > MAX_NOTE:
         raise ReviewError(f"note too long: {len(note)} characters (at most {MAX_NOTE})")
     return note
 
 
-def _person(name: str, what: str) -> str:
+def checked_person(name: str, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ReviewError(f"{what} name is empty")
     if len(name) > MAX_REVIEWER:
@@ -217,10 +213,10 @@ def resolve(case: Case, examiner: str, item_ids: Sequence[int], category: str, s
 def _record(case: Case, person: str, role: str, item_ids: Sequence[int], category: str,
             scheme: Scheme, flags: Sequence[str], note: str | None,
             resolution: bool) -> list[Grade]:
-    person = _person(person, role)
-    code = _category(scheme, category)
+    person = checked_person(person, role)
+    code = checked_category(scheme, category)
     chosen = _flags(flags)
-    note = _note(note)
+    note = checked_note(note)
     ids = _ids(item_ids)
     batch = str(uuid.uuid4())
     with writing(case) as conn:
@@ -246,7 +242,7 @@ def _record(case: Case, person: str, role: str, item_ids: Sequence[int], categor
 def undo(case: Case, reviewer: str, batch: str) -> int:
     """Mark ``reviewer``'s grades (or resolutions) of ``batch`` undone; returns how many were
     undone now (0 when the batch was undone already). Only one's own batches."""
-    reviewer = _person(reviewer, "reviewer")
+    reviewer = checked_person(reviewer, "reviewer")
     with writing(case) as conn:
         rows = conn.execute(select(ReviewGrade.id, ReviewGrade.item_id, ReviewGrade.reviewer,
                                    ReviewGrade.undone_at, ReviewGrade.resolution)

@@ -21,7 +21,13 @@ from sqlalchemy import func, insert, select, update
 
 from safeguard.audit import log as audit
 from safeguard.hashsets.categories import Scheme
-from safeguard.review.grading import ReviewError, _category, _note, _person, writing
+from safeguard.review.grading import (
+    ReviewError,
+    checked_category,
+    checked_note,
+    checked_person,
+    writing,
+)
 from safeguard.store.cases import Case
 from safeguard.store.models import Item, SegmentGrade
 
@@ -92,9 +98,9 @@ def _duration(video: str | None) -> float | None:
 def mark_segment(case: Case, reviewer: str, item_id: int, start: float, end: float,
                  category: str, scheme: Scheme, note: str | None = None) -> SegmentMark:
     """Record that ``start``–``end`` seconds of video ``item_id`` are ``category``."""
-    reviewer = _person(reviewer, "reviewer")
-    code = _category(scheme, category)
-    note = _note(note)
+    reviewer = checked_person(reviewer, "reviewer")
+    code = checked_category(scheme, category)
+    note = checked_note(note)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         raise ReviewError(f"not an item id: {item_id!r}")
     with writing(case) as conn:
@@ -125,7 +131,7 @@ def mark_segment(case: Case, reviewer: str, item_id: int, start: float, end: flo
 def undo_segment(case: Case, reviewer: str, mark_id: int) -> bool:
     """Mark ``reviewer``'s segment ``mark_id`` undone; False when it was undone already.
     Only one's own marks."""
-    reviewer = _person(reviewer, "reviewer")
+    reviewer = checked_person(reviewer, "reviewer")
     with writing(case) as conn:
         row = conn.execute(select(SegmentGrade.item_id, SegmentGrade.reviewer,
                                   SegmentGrade.undone_at)

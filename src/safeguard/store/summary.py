@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from safeguard.provenance.evidence import redact
 from safeguard.provenance.verdict import VERDICTS
+from safeguard.records import ItemJson
 from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case, case_info
@@ -36,16 +37,16 @@ MATCH_FIELDS = (
 
 
 def iter_items(case: Case, status: str | None = None, page: int = 2000,
-               prompts: bool = False) -> Iterator[dict[str, Any]]:
+               prompts: bool = False) -> Iterator[ItemJson]:
     """Every item, in id order; generator prompts in provenance evidence are hidden unless
     ``prompts`` (docs/provenance.md)."""
     yield from (record for _, record in _items(case, status, page, prompts, None))
 
 
 def item_records(case: Case, ids: Sequence[int],
-                 prompts: bool = False) -> dict[int, dict[str, Any]]:
+                 prompts: bool = False) -> dict[int, ItemJson]:
     """The records (as ``iter_items`` gives them) of the items ``ids``, by id."""
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, ItemJson] = {}
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), 500):
         part = wanted[start:start + 500]
@@ -54,7 +55,7 @@ def item_records(case: Case, ids: Sequence[int],
 
 
 def _items(case: Case, status: str | None, page: int, prompts: bool,
-           ids: Sequence[int] | None) -> Iterator[tuple[int, dict[str, Any]]]:
+           ids: Sequence[int] | None) -> Iterator[tuple[int, ItemJson]]:
     parent = aliased(Item)
     last = 0
     while True:
@@ -97,25 +98,34 @@ def _matches_of(case: Case, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 
 def _record(item: Item, evidence_path: str, container: str | None,
-            matches: list[dict[str, Any]], prompts: bool = False) -> dict[str, Any]:
-    record = {key: getattr(item, key, None) for key in ITEM_FIELDS}
-    record["matches"] = matches
-    # known-good takes an item out of review, never out of the record
-    record["known_good"] = any(m["purpose"] == "known_good" for m in matches)
-    # different sets (or entries) giving different categories: all kept, flagged
-    record["category_conflict"] = len({m["category"] or m["category_given"] for m in matches
-                                       if m["purpose"] != "known_good"
-                                       and (m["category"] or m["category_given"])}) > 1
-    record["evidence"] = evidence_path
-    record["container"] = container
-    record["deleted"] = bool(item.deleted)
-    record["extension_mismatch"] = bool(item.extension_mismatch)
-    for key in ("exif", "vpdq", "video", "provenance"):
-        value = getattr(item, key)
-        record[key] = json.loads(value) if value else None
-    if record["provenance"] and not prompts:
-        record["provenance"]["evidence"] = redact(record["provenance"]["evidence"])
-    return record
+            matches: list[dict[str, Any]], prompts: bool = False) -> ItemJson:
+    """The ``items --json`` object of ``item``; keys in the order of ``ITEM_FIELDS``."""
+    provenance = _json(item.provenance)
+    if provenance and not prompts:
+        provenance["evidence"] = redact(provenance["evidence"])
+    return ItemJson(
+        path=item.path, size=item.size, type=item.type, md5=item.md5, sha1=item.sha1,
+        sha256=item.sha256, pdq=item.pdq, pdq_quality=item.pdq_quality,
+        deleted=bool(item.deleted), status=item.status, error=item.error,
+        evidence=evidence_path, container=container, depth=item.depth, ordinal=item.ordinal,
+        entry=item.entry, mtime=item.mtime, atime=item.atime, ctime=item.ctime,
+        extension_mismatch=bool(item.extension_mismatch), width=item.width,
+        height=item.height, pdq_method=item.pdq_method, exif=_json(item.exif),
+        link_target=item.link_target, crtime=item.crtime, inode=item.inode, matches=matches,
+        # known-good takes an item out of review, never out of the record
+        known_good=any(m["purpose"] == "known_good" for m in matches),
+        # different sets (or entries) giving different categories: all kept, flagged
+        category_conflict=len({m["category"] or m["category_given"] for m in matches
+                               if m["purpose"] != "known_good"
+                               and (m["category"] or m["category_given"])}) > 1,
+        vpdq=_json(item.vpdq), video=_json(item.video), verdict=item.verdict,
+        provenance=provenance, device=item.device,
+    )
+
+
+def _json(text: str | None) -> Any:
+    """A JSON column's value: its object, or None for NULL (and for an empty text)."""
+    return json.loads(text) if text else None
 
 
 def case_summary(case: Case) -> dict[str, Any]:
@@ -193,7 +203,7 @@ def devices(case: Case) -> list[tuple[str, int]]:
 def _matching_summary(case: Case) -> dict[str, Any]:
     """What the hash library found: items and matches by set, signal and category."""
     with case.engine.connect() as conn:
-        def grouped(*columns: Any) -> list[Any]:
+        def grouped(*columns: Any) -> Sequence[Any]:
             return conn.execute(select(*columns, func.count(func.distinct(Match.item_id)))
                                 .group_by(*columns).order_by(*columns)).all()
 

@@ -10,14 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from safeguard.errors import LoginRefused
+from safeguard.errors import Forbidden, LoginRefused, NotAuthenticated
 from safeguard.triage.queue import QueueFilters
 from safeguard.web import service
 from safeguard.web.deps import CaseContext, accounts_of, case_access, visible_cases
 from safeguard.web.security import (
     SESSION_COOKIE,
-    Forbidden,
-    NotAuthenticated,
     Viewer,
     checked_viewer,
     set_session_cookie,

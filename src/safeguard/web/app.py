@@ -18,13 +18,11 @@ from fastapi.templating import Jinja2Templates
 from safeguard import __version__
 from safeguard.accounts.store import Accounts
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError
-from safeguard.web import api, pages, service
+from safeguard.errors import Forbidden, NotAuthenticated, NotFound, SafeguardError
+from safeguard.web import api, pages
 from safeguard.web.security import (
     BodyLimitMiddleware,
-    Forbidden,
     HeadersMiddleware,
-    NotAuthenticated,
 )
 
 HERE = Path(__file__).parent
@@ -62,8 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
                                            "viewer": getattr(request.state, "viewer", None)},
                                           status_code=403)
 
-    @app.exception_handler(service.NotFound)
-    async def _not_found(request: Request, exc: service.NotFound) -> Response:
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": str(exc)}, status_code=404)
         return templates.TemplateResponse(request, "error.html",

@@ -17,9 +17,9 @@ from fastapi.templating import Jinja2Templates
 from safeguard.accounts.store import Accounts
 from safeguard.audit import log as audit
 from safeguard.config import Settings
-from safeguard.errors import SafeguardError
+from safeguard.errors import Forbidden, SafeguardError
 from safeguard.store.cases import Case, case_folder, list_cases, open_case
-from safeguard.web.security import Forbidden, Viewer, checked_viewer
+from safeguard.web.security import Viewer, checked_viewer
 
 
 def settings_of(request: Request) -> Settings:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from safeguard.errors import LoginRefused
+from safeguard.errors import Forbidden, LoginRefused
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.review.segments import parse_time
 from safeguard.triage.queue import QueueFilters
@@ -19,7 +19,6 @@ from safeguard.web.deps import CaseContext, accounts_of, case_access, templates_
 from safeguard.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    Forbidden,
     Viewer,
     checked_viewer,
     secure_cookie,

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safeguard.accounts.store import Accounts, Session, User
+from safeguard.errors import Forbidden, NotAuthenticated
 
 SESSION_COOKIE = "sg_session"
 LOGIN_CSRF_COOKIE = "sg_login_csrf"
@@ -28,16 +29,6 @@ CSRF_FIELD = "csrf"
 #: what a browser may load and run: this app's own files, nothing inline, nothing else
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-
-
-class NotAuthenticated(Exception):
-    """No valid session: pages redirect to the login page, the API answers 401."""
-
-
-class Forbidden(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,16 @@ from typing import Any
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from safeguard.errors import SafeguardError
+from safeguard.errors import Forbidden, NotFound
 from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
 from safeguard.web.deps import CaseContext
-from safeguard.web.security import Forbidden
 
 #: how long the link to one revealed picture stays valid
 REVEAL_SECONDS = 300
 PICTURE = "image/"
 VIDEO = "video/"
-
-
-class NotFound(SafeguardError):
-    pass
 
 
 def scheme(ctx: CaseContext) -> Scheme:
