@@ -52,11 +52,13 @@ from tests.provenance import c2pa_testca, exif_builder, watermark_marking
 import watermark_robustness
 from safeguard.config import Limits, Provenance
 from safeguard.pipeline import worker
-from safeguard.signals import PICTURE_SIGNALS, SignalRegistry
+from safeguard.registry import Registry
+from safeguard.signals import PICTURE_SIGNALS, PictureSignal
 
 PARAMETERS = ("a red bicycle leaning on a fence\nNegative prompt: blurry\nSteps: 20, Sampler: "
               "Euler a, CFG scale: 7, Seed: 1234, Size: 1024x1024, Model: demo-model-v1")
-WITHOUT = SignalRegistry([s for s in PICTURE_SIGNALS if s.name != "provenance"])
+WITHOUT = Registry[PictureSignal]("picture signal",
+                                  items=[s for s in PICTURE_SIGNALS if s.name != "provenance"])
 
 
 def _rgb(seed: int, width: int, height: int) -> Image.Image:

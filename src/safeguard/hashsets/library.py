@@ -249,9 +249,9 @@ class Library:
         if not path.is_file():
             raise HashSetError(f"{path}: no such file")
         if format is None or isinstance(format, str):
-            from safeguard.hashsets.formats import FORMATS
+            from safeguard.hashsets.formats import FORMATS, detect_format
 
-            reader = FORMATS.get(format) if format else FORMATS.detect(path)
+            reader = FORMATS.get(format) if format else detect_format(path)
         else:
             reader = format
         purpose = purpose or reader.purpose or "known_bad"

@@ -64,9 +64,9 @@ remains is at least a quarter of each dimension (a dark frame is never cropped a
 coloured or blurred bars are not removed: a uniform *grey* row is too often content (sky, wall)
 to be cut safely.
 
-**Review.** :func:`scene_keyframes` picks the frames where the picture changes most from the
-small greyscale thumbnails made while hashing; :func:`keyframe_strip` renders those frames as
-one greyscale, Gaussian-blurred JPEG strip (nothing unblurred leaves it).
+**Review.** The review strip (``strip.py``) picks its frames from the small greyscale
+thumbnails made while hashing, and finds them again through the sampler's public
+``packets``, ``frame_time``, ``origin`` and ``seek``.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import av
 import av.container
@@ -87,12 +87,13 @@ import av.video.stream
 import numpy as np
 from av.video.frame import VideoFrame
 from av.video.reformatter import Interpolation
-from PIL import Image, ImageFilter
 
 from safeguard.config import Limits
 from safeguard.errors import VideoError, one_line, os_reason
 
 Source = str | os.PathLike[str] | BinaryIO
+#: what FFmpeg is told to skip decoding: nothing, or frames no other frame refers to
+SkipFrame = Literal["DEFAULT", "NONREF"]
 
 #: sampling stops after this much video (media time)
 MAX_MEDIA_SECONDS = 12 * 3600
@@ -438,6 +439,30 @@ class FrameSampler:
             return target <= t + self.eps
         return target < t_next - self.eps
 
+    @property
+    def origin(self) -> int | None:
+        """The first frame's presentation timestamp (in ``time_base`` units); None until it
+        is known."""
+        return self._origin
+
+    def frame_time(self, frame: VideoFrame) -> float | None:
+        """Seconds from the first frame to a decoded ``frame`` (None when it has no
+        timestamp); the first timestamped frame seen sets the origin when it is not known."""
+        if frame.pts is None:
+            return None
+        if self._origin is None:
+            self._origin = frame.pts
+        return self._t(frame.pts)
+
+    def seek(self, t: float) -> None:
+        """Move the container back to the keyframe at or before ``t`` seconds from the first
+        frame: :meth:`packets` continues from there. ValueError before the origin is known;
+        FFmpeg's and OS errors pass through."""
+        if self._origin is None:
+            raise ValueError("the first frame's time is not known yet")
+        self.container.seek(self._origin + int(t / self.time_base), stream=self.stream,
+                            backward=True)
+
     # -- iteration ----------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[SampledFrame]:
@@ -447,7 +472,7 @@ class FrameSampler:
             self._note_truncation()
 
     def _run(self) -> Iterator[SampledFrame]:
-        self._packets = self._demux()
+        self._packets = self.packets()
         selector = _Selector(self)
         self._planned = self.can_plan and not self.exact
         self._fill()
@@ -463,7 +488,7 @@ class FrameSampler:
         while self._fill():
             entry = self._window.popleft()
             self._window_bytes -= entry.size
-            mode = "DEFAULT"
+            mode: SkipFrame = "DEFAULT"
             if self._planned and entry.pts is not None:
                 if entry.selected is None:
                     entry.selected = self._selection(entry.pts, -1)
@@ -525,7 +550,9 @@ class FrameSampler:
             self._window_bytes += packet.size
         return bool(window)
 
-    def _demux(self) -> Iterator[av.Packet]:
+    def packets(self) -> Iterator[av.Packet]:
+        """The stream's packets in decoding order from where the container stands, counted in
+        ``stats``; a demuxing error ends them, noted in ``error``."""
         try:
             for packet in self.container.demux(self.stream):
                 if packet.size == 0 and packet.pts is None:
@@ -548,9 +575,9 @@ class FrameSampler:
                 successor = other
         lo, hi = max(0, index - REORDER_WINDOW), min(len(window), index + 1 + reach)
         for i in range(lo, hi):
-            other = window[i].pts
-            if other is not None and other > pts and (successor is None or other < successor):
-                successor = other
+            later = window[i].pts
+            if later is not None and later > pts and (successor is None or later < successor):
+                successor = later
         if successor is None and not (self._eof and hi == len(window)):
             return None
         t = self._t(pts)
@@ -575,7 +602,7 @@ class FrameSampler:
             return len(self._window) + 1, 0  # the tail after the last frame taken
         return 0, 8  # no clean keyframe in sight yet
 
-    def _decode(self, packet: av.Packet | None, mode: str,
+    def _decode(self, packet: av.Packet | None, mode: SkipFrame,
                 selector: _Selector) -> Generator[SampledFrame, None, bool]:
         """Send one packet (None: flush); yield the frames taken. Returns True to stop."""
         if self.codec.skip_frame != mode:
@@ -721,118 +748,3 @@ def _nal_types(data: memoryview, length_size: int, kind: Callable[[int], int],
         types.add(kind(raw[start + 3]))
         start = raw.find(b"\x00\x00\x01", start + 3)
     return types
-
-
-# --------------------------------------------------------------------------- review
-
-
-def scene_keyframes(times: Sequence[float], thumbnails: Sequence[np.ndarray],
-                    n: int = 8, min_change: float = 2.0) -> list[float]:
-    """At most ``n`` frame times for a review strip: the first frame, then the frames whose
-    thumbnail differs most from the previous one (mean absolute grey-level difference, at
-    least ``min_change`` of 255), returned in time order."""
-    if n <= 0 or not times:
-        return []
-    if len(times) != len(thumbnails):
-        raise ValueError("one thumbnail per time")
-    scores = [(0.0, 0)]
-    for i in range(1, len(times)):
-        a = np.asarray(thumbnails[i - 1], np.float32)
-        b = np.asarray(thumbnails[i], np.float32)
-        change = float(np.abs(a - b).mean()) if a.shape == b.shape else 255.0
-        if change >= min_change:
-            scores.append((change, i))
-    chosen = [0] + [i for _, i in sorted(scores[1:], key=lambda s: (-s[0], s[1]))[:n - 1]]
-    return [times[i] for i in sorted(chosen)]
-
-
-def keyframe_strip(source: Source, times: Sequence[float], height: int = 96,
-                   blur_radius: float = 4.0, *, limits: Limits | None = None,
-                   quality: int = 70) -> bytes:
-    """A JPEG of the frames at ``times`` (seconds from the first frame, as in
-    :class:`FrameSampler`) side by side, each ``height`` px high (display aspect kept),
-    greyscale and Gaussian-blurred with ``blur_radius`` (px at that height).
-
-    Each picture is made grey, shrunk and blurred before it is placed: nothing unblurred leaves
-    this function. Frames are found by seeking to the keyframe before each time and decoding
-    forward to the first frame at or after it. At most 64 times; VideoError when no frame
-    can be rendered.
-    """
-    if not blur_radius > 0:
-        raise ValueError("the review strip is always blurred: blur_radius must be > 0")
-    if not 8 <= height <= 1024:
-        raise ValueError("height must be between 8 and 1024")
-    limits = limits or Limits()
-    wanted = sorted({float(t) for t in times if math.isfinite(t) and t >= 0})[:64]
-    if not wanted:
-        raise VideoError("no keyframe times")
-    if not isinstance(source, str | os.PathLike):
-        source.seek(0)
-    container = open_video(source, limits)
-    try:
-        stream = video_stream(container, limits)
-        sampler = FrameSampler(container, stream, limits, exact=True,
-                               budget=time_budget(source, limits))
-        sar = stream.sample_aspect_ratio
-        aspect = float(sar) if sar and 0.1 < float(sar) < 10 else 1.0
-        pictures = [_blurred_grey(frame, height, blur_radius, aspect)
-                    for frame in _frames_at(sampler, wanted)]
-    finally:
-        container.close()
-    if not pictures:
-        raise VideoError("no frame found at the keyframe times")
-    strip = Image.new("L", (sum(p.width for p in pictures), height))
-    x = 0
-    for picture in pictures:
-        strip.paste(picture, (x, 0))
-        x += picture.width
-    out = io.BytesIO()
-    strip.save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
-def _frames_at(sampler: FrameSampler, wanted: list[float]) -> Iterator[VideoFrame]:
-    """The first frame at or after each wanted time: the first frame is decoded to learn the
-    time origin, then each later time is reached by seeking back to a keyframe."""
-    codec, stream = sampler.codec, sampler.stream
-    selector = _Selector(sampler)
-
-    def forward(target: float) -> VideoFrame | None:
-        for packet in sampler._demux():
-            if time.monotonic() > sampler.deadline:
-                return None
-            try:
-                frames = codec.decode(packet)
-            except av.FFmpegError:
-                continue
-            for frame in frames:
-                if frame.pts is not None and selector._frame_t(frame) >= target - sampler.eps:
-                    return frame
-        return None
-
-    first = forward(0.0)
-    if first is None or sampler._origin is None:
-        return
-    for target in wanted:
-        if target <= sampler.eps:
-            yield first
-            continue
-        offset = sampler._origin + int(target / sampler.time_base)
-        try:
-            sampler.container.seek(offset, stream=stream, backward=True)
-        except (av.FFmpegError, OSError, ValueError):
-            return
-        frame = forward(target)
-        if frame is None:
-            return
-        yield frame
-
-
-def _blurred_grey(frame: VideoFrame, height: int, blur_radius: float,
-                  aspect: float) -> Image.Image:
-    grey = frame.to_ndarray(format="gray", threads=1)
-    width = max(1, round(grey.shape[1] * aspect * height / grey.shape[0]))
-    picture = Image.fromarray(grey, "L").resize((min(width, 8 * height), height),
-                                                Image.Resampling.BILINEAR, reducing_gap=2.0)
-    del grey
-    return picture.filter(ImageFilter.GaussianBlur(blur_radius))

@@ -1,30 +1,35 @@
 """Every provenance check on one picture, and the verdict they add up to.
 
-The cheap checks run on every picture: C2PA (only when the bytes can hold a manifest),
-generator metadata (text chunks, EXIF, XMP, stealth bits) and camera origin. The watermark
-decoder and the user's classifiers run when they are switched on (:class:`Checks`). One check
-that fails on hostile bytes becomes an ``error`` line of its own signal; the others still run.
+The cheap checks run on every picture, in the order of ``CHECKS``: C2PA (only when the bytes
+can hold a manifest), generator metadata (text chunks, EXIF, XMP, stealth bits) and camera
+origin. Each is a plug-in with a ``name`` (the signal of the ``error`` line it becomes when
+it fails), the ``signals`` whose lines it writes (what :meth:`Checks.describe` lists as
+``always``) and ``run``; the work is done in its own module. The watermark decoder and the
+user's classifiers run when they are switched on (:class:`Checks`). One check that fails on
+hostile bytes becomes an ``error`` line of its own signal; the others still run.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from PIL import Image
 
 from safeguard.config import Provenance
 from safeguard.errors import SafeguardError, one_line
 from safeguard.provenance import verdict as verdicts
-from safeguard.provenance.c2pa import C2paTrust, c2pa_evidence, may_have_c2pa
+from safeguard.provenance.c2pa import C2paTrust, c2pa_evidence
 from safeguard.provenance.camera import camera_evidence
 from safeguard.provenance.classifier import Classifier, load_classifiers
 from safeguard.provenance.evidence import Evidence
 from safeguard.provenance.generators import generator_evidence
 from safeguard.provenance.watermark import watermark_evidence
+from safeguard.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,18 @@ class Assessment:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """One picture as the checks see it. ``image``: opened by ``open_picture`` (header
+    only); ``camera``: its ``exif.camera_metadata``; ``pdq_hex``: its PDQ when it has one."""
+
+    data: bytes
+    image: Image.Image
+    mime: str
+    camera: dict[str, Any]
+    pdq_hex: str | None
+
+
+@dataclass(frozen=True)
 class Checks:
     """The checks that run, with what they load (trust anchors, models) loaded once."""
 
@@ -49,7 +66,7 @@ class Checks:
     def describe(self) -> dict[str, Any]:
         """What the audit log and the report's methods section record about the checks."""
         return {
-            "always": ["c2pa", "generator", "xmp", "camera"],
+            "always": [signal for check in CHECKS for signal in check.signals],
             "watermark": self.watermark,
             "classifiers": [{"name": c.spec.name, "sha256": c.sha256,
                              "threshold": c.spec.threshold} for c in self.classifiers],
@@ -57,6 +74,55 @@ class Checks:
                             "sha256": hashlib.sha256(self.trust.anchors_pem.encode()).hexdigest()}
                            if self.trust else None),
         }
+
+
+class Check(Protocol):
+    """A check every picture gets."""
+
+    name: ClassVar[str]
+    signals: ClassVar[tuple[str, ...]]
+
+    def run(self, picture: Picture, checks: Checks) -> list[Evidence]:
+        """The check's evidence lines; may raise (:func:`assess` records an ``error`` line)."""
+        ...
+
+
+class C2paCheck:
+    """C2PA Content Credentials (``c2pa.py``), read only when the bytes can hold a manifest."""
+
+    name: ClassVar[str] = "c2pa"
+    signals: ClassVar[tuple[str, ...]] = ("c2pa",)
+
+    def run(self, picture: Picture, checks: Checks) -> list[Evidence]:
+        return c2pa_evidence(picture.data, picture.mime, checks.trust)
+
+
+class GeneratorCheck:
+    """Generator metadata (``generators/``): text chunks, EXIF, stealth bits, and the XMP
+    claims (``xmp.py``), whose lines are signal ``xmp``."""
+
+    name: ClassVar[str] = "generator"
+    signals: ClassVar[tuple[str, ...]] = ("generator", "xmp")
+
+    def run(self, picture: Picture, checks: Checks) -> list[Evidence]:
+        return generator_evidence(picture.image, picture.data)
+
+
+class CameraCheck:
+    """Camera origin (``camera.py``): EXIF, the maker note and the embedded thumbnail."""
+
+    name: ClassVar[str] = "camera"
+    signals: ClassVar[tuple[str, ...]] = ("camera",)
+
+    def run(self, picture: Picture, checks: Checks) -> list[Evidence]:
+        return camera_evidence(picture.image, picture.camera, picture.pdq_hex)
+
+
+CHECKS = Registry[Check]("provenance check", items=[
+    C2paCheck(),
+    GeneratorCheck(),
+    CameraCheck(),
+])
 
 
 def load_checks(options: Provenance) -> Checks:
@@ -76,11 +142,10 @@ def assess(data: bytes, image: Image.Image, mime: str, camera: dict[str, Any],
            pdq_hex: str | None, checks: Checks) -> Assessment:
     """``image``: opened by ``open_picture`` (header only); ``camera``: its
     ``exif.camera_metadata``; ``pdq_hex``: its PDQ when it has one (for the thumbnail check)."""
+    picture = Picture(data, image, mime, camera, pdq_hex)
     lines: list[Evidence] = []
-    if may_have_c2pa(data):
-        lines += _guarded("c2pa", c2pa_evidence, data, mime, checks.trust)
-    lines += _guarded("generator", generator_evidence, image, data)
-    lines += _guarded("camera", camera_evidence, image, camera, pdq_hex)
+    for check in CHECKS:
+        lines += _guarded(check.name, check.run, picture, checks)
     if checks.watermark:
         lines += _guarded("watermark", watermark_evidence, image)
     for classifier in checks.classifiers:
@@ -88,7 +153,8 @@ def assess(data: bytes, image: Image.Image, mime: str, camera: dict[str, Any],
     return Assessment(verdicts.verdict(lines), verdicts.priority(lines), tuple(lines))
 
 
-def _guarded(signal: str, check: Any, *args: Any) -> list[Evidence]:
+def _guarded(signal: str, check: Callable[..., Iterable[Evidence]], *args: Any
+             ) -> list[Evidence]:
     try:
         return list(check(*args))
     except SafeguardError as exc:

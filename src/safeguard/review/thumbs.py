@@ -16,14 +16,14 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageOps
 from sqlalchemy import insert, select
 
 from safeguard.audit import log as audit
 from safeguard.config import Limits
 from safeguard.errors import PictureError, VideoError, one_line
 from safeguard.media.images import open_picture
+from safeguard.media.safeview import colour, greyscale, safe_view
 from safeguard.review.grading import ReviewError, writing
 from safeguard.store.cases import Case
 from safeguard.store.models import Item, Reveal
@@ -51,10 +51,8 @@ def safe_thumbnail(data: bytes, blur: int = DEFAULT_BLUR, size: int = 256,
     radius = _radius(blur)
     picture = _decode(data, size, limits, "L")
     with _converting():
-        grey = _fit(_grey(picture), size)
-        if radius:
-            grey = grey.filter(ImageFilter.GaussianBlur(radius * max(grey.size)))
-        return _jpeg(grey, SAFE_QUALITY)
+        fitted = _fit(greyscale(picture), size)
+        return _jpeg(safe_view(fitted, radius * max(fitted.size)), SAFE_QUALITY)
 
 
 def revealed_thumbnail(data: bytes, size: int = 512, limits: Limits = DEFAULT_LIMITS
@@ -63,7 +61,7 @@ def revealed_thumbnail(data: bytes, size: int = 512, limits: Limits = DEFAULT_LI
     x ``size``, no metadata. Record the reveal with :func:`record_reveal`."""
     picture = _decode(data, size, limits, "RGB")
     with _converting():
-        return _jpeg(_fit(_colour(picture), size), REVEALED_QUALITY)
+        return _jpeg(_fit(colour(picture), size), REVEALED_QUALITY)
 
 
 def video_strip(data: bytes, times: Sequence[float], blur: int = DEFAULT_BLUR,
@@ -71,7 +69,7 @@ def video_strip(data: bytes, times: Sequence[float], blur: int = DEFAULT_BLUR,
     """A JPEG strip of the video's frames at ``times`` (seconds), side by side, each 96 px
     high, greyscale and blurred at ``blur`` level (of the frame height). A strip is always
     blurred: level 0 gives level 1. ReviewError when no frame can be rendered."""
-    from safeguard.media.video import keyframe_strip
+    from safeguard.media.strip import keyframe_strip  # PyAV loads only when a strip is asked
 
     level = max(1, _level(blur))
     radius = BLUR_LEVELS[level] * STRIP_HEIGHT
@@ -151,31 +149,6 @@ def _decode(data: bytes, size: int, limits: Limits, mode: str) -> Image.Image:
     except Exception:  # a malformed orientation tag: shown as stored
         oriented = None
     return oriented if oriented is not None else img
-
-
-def _grey(img: Image.Image) -> Image.Image:
-    if img.mode == "L":
-        return img
-    if img.mode.startswith("I;16"):
-        return Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8), "L")
-    if img.mode in ("I", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
-        return Image.fromarray(scaled.astype(np.uint8), "L")
-    return _colour(img).convert("L")
-
-
-def _colour(img: Image.Image) -> Image.Image:
-    if img.mode == "RGB":
-        return img
-    if img.mode.startswith(("I;16", "I", "F")):
-        return _grey(img).convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        backdrop = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
-        return Image.alpha_composite(backdrop, rgba).convert("RGB")
-    return img.convert("RGB")
 
 
 def _fit(img: Image.Image, size: int) -> Image.Image:

@@ -1,10 +1,11 @@
 """Signals computed from an item's bytes, registered in one table.
 
 Digests (``crypto``) and the content type (``content_type``) are taken from every item as
-its bytes stream past. Picture signals run on each picture's bytes, in order, sharing one
-opened image and the fields filled so far through :class:`PictureContext`; each returns the
-item fields it fills and raises ``ItemError`` for what it cannot compute. A new picture
-signal is a module plus one line in ``PICTURE_SIGNALS``.
+its bytes stream past. Picture signals run on each picture's bytes in the order of
+``PICTURE_SIGNALS`` (a :class:`~safeguard.registry.Registry`: a duplicate name is refused),
+sharing one opened image and the fields filled so far through :class:`PictureContext`; each
+returns the item fields it fills and raises ``ItemError`` for what it cannot compute. A new
+picture signal is a module plus one line in ``PICTURE_SIGNALS``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from safeguard.media.images import open_picture
 from safeguard.provenance.assess import assess, load_checks
 from safeguard.provenance.camera import device_key
 from safeguard.provenance.exif import camera_metadata
+from safeguard.registry import Registry
 from safeguard.signals import pdq
 
 
@@ -102,21 +104,8 @@ class ProvenanceSignal:
         return fields
 
 
-class SignalRegistry(tuple[PictureSignal, ...]):
-    """An ordered table of signals that refuses two signals of one name."""
-
-    def __new__(cls, signals: list[PictureSignal]) -> SignalRegistry:
-        names = [s.name for s in signals]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"signal registered twice: {', '.join(duplicates)}")
-        return super().__new__(cls, signals)
-
-
-PICTURE_SIGNALS = SignalRegistry(
-    [
-        CameraSignal(),
-        PdqSignal(),
-        ProvenanceSignal(),
-    ]
-)
+PICTURE_SIGNALS = Registry[PictureSignal]("picture signal", items=[
+    CameraSignal(),
+    PdqSignal(),
+    ProvenanceSignal(),
+])

@@ -54,13 +54,13 @@ import numpy as np
 
 from safeguard.config import Limits
 from safeguard.errors import VideoError, one_line
+from safeguard.media.strip import scene_keyframes
 from safeguard.media.video import (
     FrameSampler,
     crop_black_bars,
     frame_rgb,
     frame_rotation,
     open_video,
-    scene_keyframes,
     time_budget,
     video_metadata,
     video_stream,

@@ -2,19 +2,23 @@
 
 ``FORMATS`` lists them in detection order: the SQLite magic of NSRL first, then VICS JSON,
 then the ICSE header, and the plain/CSV ``text`` reader last because it accepts the most.
-``pdq-text`` is only ever chosen by name.
+``pdq-text`` is only ever chosen by name. :func:`detect_format` asks them about a file.
 """
 
 from __future__ import annotations
 
-from safeguard.hashsets.formats.base import FormatRegistry, HashSetFormat, SetInfo, open_text
+from pathlib import Path
+
+from safeguard.errors import HashSetError
+from safeguard.hashsets.formats.base import HashSetFormat, SetInfo, open_text, read_head
 from safeguard.hashsets.formats.icse import IcseFormat
 from safeguard.hashsets.formats.nsrl import NsrlFormat
 from safeguard.hashsets.formats.text import PdqTextFormat, TextFormat
 from safeguard.hashsets.formats.vics import VicsFormat
 from safeguard.hashsets.formats.vpdq import VpdqFormat
+from safeguard.registry import Registry
 
-FORMATS = FormatRegistry([
+FORMATS = Registry[HashSetFormat]("hash-set format", HashSetError, [
     NsrlFormat(),
     VicsFormat(),
     IcseFormat(),
@@ -23,4 +27,21 @@ FORMATS = FormatRegistry([
     PdqTextFormat(),
 ])
 
-__all__ = ["FORMATS", "FormatRegistry", "HashSetFormat", "SetInfo", "open_text"]
+
+def detect_format(path: Path) -> HashSetFormat:
+    """The first format, in ``FORMATS`` order, whose ``detect`` accepts ``path`` (given the
+    file's first bytes; a detector that raises counts as a no). HashSetError for a missing
+    file, a directory, or a file no format accepts."""
+    path = Path(path)
+    head = read_head(path)
+    for fmt in FORMATS:
+        try:
+            if fmt.detect(path, head):
+                return fmt
+        except Exception:
+            continue
+    raise HashSetError(f"cannot tell the format of {path.name}; give --format "
+                       f"(one of {', '.join(FORMATS.names())})")
+
+
+__all__ = ["FORMATS", "HashSetFormat", "SetInfo", "detect_format", "open_text"]

@@ -1,12 +1,11 @@
-"""The hash-set format protocol, the registry that holds the formats, and the text plumbing
-they share.
+"""The hash-set format protocol and the text plumbing the formats share.
 
 A format is one small class (:class:`HashSetFormat`) with a ``name`` (the ``--format``
 value), a default category ``scheme`` and ``purpose``, a ``detect(path, head)`` that says
 whether a file looks like it, a streaming ``read`` that yields :class:`HashEntry` values as
 it parses and counts what it skipped in an :class:`ImportReport`, and (for the formats that
-export) a ``write``. :class:`FormatRegistry` holds the formats in detection order and refuses
-a second format of the same name.
+export) a ``write``. ``FORMATS`` (a :class:`~safeguard.registry.Registry`, in the package)
+holds the formats in detection order and refuses a second format of the same name.
 
 Readers share these rules:
 
@@ -102,60 +101,20 @@ class HashSetFormat:
         return f"<hash-set format {self.name}>"
 
 
-class FormatRegistry:
-    """Formats by name, asked in registration order to detect a file; a duplicate name is
-    an error."""
-
-    def __init__(self, formats: Iterable[HashSetFormat] = ()) -> None:
-        self._formats: dict[str, HashSetFormat] = {}
-        for fmt in formats:
-            self.register(fmt)
-
-    def register(self, fmt: HashSetFormat) -> None:
-        if fmt.name in self._formats:
-            raise ValueError(f"hash-set format {fmt.name!r} is registered already")
-        self._formats[fmt.name] = fmt
-
-    def get(self, name: str) -> HashSetFormat:
-        try:
-            return self._formats[name]
-        except KeyError:
-            raise HashSetError(f"no hash-set format named {name!r} "
-                               f"(one of {', '.join(self._formats)})") from None
-
-    def names(self) -> list[str]:
-        return list(self._formats)
-
-    def __iter__(self) -> Iterator[HashSetFormat]:
-        return iter(list(self._formats.values()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._formats
-
-    def __len__(self) -> int:
-        return len(self._formats)
-
-    def detect(self, path: Path) -> HashSetFormat:
-        """The first format whose ``detect`` accepts ``path``."""
-        path = Path(path)
-        if path.is_dir():
-            raise HashSetError(f"{path} is a directory, not a hash-set file")
-        with open_binary(path) as handle:
-            try:
-                head = handle.read(HEAD_SIZE)
-            except OSError as exc:
-                raise HashSetError(f"{path.name}: cannot read: {os_reason(exc)}") from None
-        for fmt in self._formats.values():
-            try:
-                if fmt.detect(path, head):
-                    return fmt
-            except Exception:
-                continue
-        raise HashSetError(f"cannot tell the format of {path.name}; give --format "
-                           f"(one of {', '.join(self._formats)})")
-
-
 # --- files and encodings -------------------------------------------------------------------
+
+
+def read_head(path: Path) -> bytes:
+    """The first :data:`HEAD_SIZE` bytes of ``path``, for ``detect``; a directory, a missing
+    file or a read error is a :class:`HashSetError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise HashSetError(f"{path} is a directory, not a hash-set file")
+    with open_binary(path) as handle:
+        try:
+            return handle.read(HEAD_SIZE)
+        except OSError as exc:
+            raise HashSetError(f"{path.name}: cannot read: {os_reason(exc)}") from None
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -272,7 +231,7 @@ class RecodedReader(io.BufferedIOBase):
         self._eof = False
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self.recoder.name
 
     def readable(self) -> bool:
