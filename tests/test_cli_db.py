@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from safeguard.accounts.store import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from safeguard.audit import log as audit
 from safeguard.hashsets.library import MIGRATIONS as LIBRARY_MIGRATIONS
 from safeguard.store import db
-from tests.conftest import CliResult
+from tests.helpers import CliResult
+from tests.store.helpers import alembic_to
 
 MD5 = "35eadee41b8b0ca4d302695f96eb313d"
 SHA1 = "96c6df288d1d9d45fbb1c74b18898f27467baf0a"
@@ -33,21 +33,12 @@ ITEMS = [
 ]
 
 
-def _alembic_to(url: str, revision: str, migrations: Path = db.MIGRATIONS) -> None:
-    engine = db.make_engine(url)
-    config = db._alembic_config(migrations)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-    engine.dispose()
-
-
 def old_case(home: Path, name: str = "old") -> Path:
     """A case as an older Safeguard left it: schema 0003, a scanned folder, its audit chain."""
     folder = home / "cases" / name
     folder.mkdir(parents=True)
     url = db.sqlite_url(folder / "case.db")
-    _alembic_to(url, "0003")
+    alembic_to(url, "0003")
     engine = db.make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO case_info (id, name, created_at, created_by, tool_version)"
@@ -87,7 +78,7 @@ def old_library(home: Path) -> Path:
     folder = home / "library"
     folder.mkdir(parents=True)
     url = db.sqlite_url(folder / "library.db")
-    _alembic_to(url, "0001", LIBRARY_MIGRATIONS)
+    alembic_to(url, "0001", LIBRARY_MIGRATIONS)
     engine = db.make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO library_info (id, generation, scheme, created_at) "

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from safeguard.signals.pdq import hamming
-from tests.conftest import PDQ_REF
+from tests.helpers import PDQ_REF
 
 
 def test_hash_prints_reference_pdq_for_the_published_suite(cli) -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from safeguard.signals.pdq import pdq_from_bytes
-from tests.conftest import CliResult, jpeg_bytes, scene
+from tests.helpers import CliResult, jpeg_bytes, scene
 
 
 def md5(data: bytes) -> str:
@@ -195,7 +195,7 @@ def test_export_round_trips_and_refuses_to_overwrite(cli: Callable[..., CliResul
 def test_an_nsrl_database_takes_os_files_out_of_review(cli: Callable[..., CliResult],
                                                        tmp_path: Path,
                                                        evidence: dict[str, bytes]) -> None:
-    from tests.hashsets.formats.conftest import make_nsrl
+    from tests.hashsets.formats.helpers import make_nsrl
 
     readme = evidence["readme.txt"]
     row = (hashlib.sha256(readme).hexdigest().upper(), hashlib.sha1(readme).hexdigest().upper(),

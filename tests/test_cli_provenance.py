@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from tests.conftest import PDQ_REF, png_bytes, scene
+from tests.helpers import PDQ_REF, png_bytes, scene
 from tests.provenance.exif_builder import camera_jpeg
 
 PROMPT = "a red bicycle leaning on a fence"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 
 def make_evidence(root: Path) -> None:
@@ -54,7 +54,7 @@ def test_scan_errors_are_one_line(cli, tmp_path: Path) -> None:
 
 
 def test_e01_scan_is_verified_and_audited(cli) -> None:
-    from tests.conftest import SHARED
+    from tests.helpers import SHARED
 
     image = SHARED / "disk-images" / "ext2.E01"
     cli("case", "create", "img")

@@ -3,39 +3,14 @@ known video from the vPDQ reference hashes, and what `items` and `case show` rep
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from tests.conftest import SHARED, CliResult
+from tests.helpers import SHARED, CliResult, small_video
 
 VIDEOS = SHARED / "vpdq-reference" / "videos"
 HASHES = SHARED / "vpdq-reference" / "hashes"
-
-
-def small_video(seconds: int = 3, fps: int = 10, size: tuple[int, int] = (160, 120)) -> bytes:
-    """A benign generated MP4: a colour gradient drifting across the frame."""
-    import av
-
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        w, h = size
-        y, x = np.mgrid[0:h, 0:w]
-        for n in range(seconds * fps):
-            shift = n * 3
-            rgb = np.stack([(x + shift) % 256, (y * 2) % 256, ((x + y + shift) // 2) % 256],
-                           axis=2).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
 
 
 def only(cli: Callable[..., CliResult], case: str) -> dict:

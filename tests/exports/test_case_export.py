@@ -17,68 +17,11 @@ from sqlalchemy import select
 from safeguard.config import load_settings
 from safeguard.exports.csv_items import COLUMNS
 from safeguard.hashsets.categories import load_schemes
-from safeguard.review.grading import grade, resolve
-from safeguard.store.cases import open_case
 from safeguard.store.models import AuditEvent
-from safeguard.triage.series import ensure_series
-from tests.conftest import CliResult, jpeg_bytes, png_bytes, scene
+from tests.exports.helpers import ODD, digests
+from tests.helpers import CliResult, png_bytes, scene
 
-#: a file name with everything that breaks CSV, JSON and HTML/XML
-ODD = 'say "hi", <script>alert(1)<script>\nnext line;=1+1 &amp.png'
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{}/$metadata#Cases"
-
-
-@pytest.fixture
-def graded(cli: Callable[..., CliResult], home: Path, tmp_path: Path) -> dict:
-    """Case k: a picture and its identical copy (one Media, two files), a smaller copy of
-    it (same series), three other pictures (one with the odd name), a text file. Graded by
-    two reviewers: a series as A, b.png C, the odd one B (all trusted), d.png disputed,
-    e.png disputed then resolved not-indecent."""
-    ev = tmp_path / "ev"
-    ev.mkdir()
-    base = scene(31, (480, 360))
-    files = {
-        "a.jpg": jpeg_bytes(base),
-        "a-copy.jpg": jpeg_bytes(base),
-        "a-small.jpg": jpeg_bytes(base.resize((240, 180))),
-        "b.png": png_bytes(scene(32)),
-        ODD: png_bytes(scene(33)),
-        "d.png": png_bytes(scene(34)),
-        "e.png": png_bytes(scene(35)),
-        "notes.txt": b"not a picture\n",
-    }
-    for name, data in files.items():
-        (ev / name).write_bytes(data)
-    assert cli("case", "create", "k").code == 0
-    assert cli("scan", ev, "--case", "k", "--workers", "1", "--json").code == 0
-    settings = load_settings(home)
-    case = open_case(settings, "k")
-    ensure_series(case)
-    records = {Path(r["path"]).name: r for r in cli("items", "k", "--json").json_lines()}
-    with case.engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT items.path, items.id, series.series_id FROM items "
-                                    "JOIN series ON series.item_id = items.id").all()
-    ids = {Path(path).name: item for path, item, _ in rows}
-    series = {Path(path).name: sid for path, _, sid in rows}
-    assert series["a.jpg"] == series["a-copy.jpg"] == series["a-small.jpg"]
-    uk = load_schemes(home).get("uk")
-    a_series = [ids["a.jpg"], ids["a-copy.jpg"], ids["a-small.jpg"]]
-    for reviewer in ("rev1", "rev2"):
-        grade(case, reviewer, a_series, "A", uk)
-        grade(case, reviewer, [ids["b.png"]], "C", uk)
-        grade(case, reviewer, [ids[ODD]], "B", uk)
-    grade(case, "rev1", [ids["d.png"]], "A", uk)
-    grade(case, "rev2", [ids["d.png"]], "C", uk)
-    grade(case, "rev1", [ids["e.png"]], "A", uk)
-    grade(case, "rev2", [ids["e.png"]], "C", uk)
-    resolve(case, "exa", [ids["e.png"]], "not-indecent", uk)
-    return {"ev": ev, "files": files, "records": records, "ids": ids, "series": series,
-            "case": case}
-
-
-def digests(data: bytes) -> tuple[str, str, str]:
-    return (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
-            hashlib.sha256(data).hexdigest())
 
 
 def media_file(g: dict, name: str) -> dict:
@@ -322,7 +265,8 @@ def test_round_trip_matches_every_graded_item(cli: Callable[..., CliResult], gra
 
 def test_paging_keeps_copies_together(graded: dict, home: Path) -> None:
     """One item per page: the stream gives the same entries, copies still one Media."""
-    from safeguard.exports.cases import case_entries, case_rows
+    from safeguard.exports.entries import case_entries
+    from safeguard.exports.rows import case_rows
 
     settings = load_settings(home)
     schemes = load_schemes(home)
@@ -340,7 +284,8 @@ def test_paging_keeps_copies_together(graded: dict, home: Path) -> None:
 
 
 def test_a_code_the_map_leaves_out_is_kept_and_said(graded: dict, home: Path) -> None:
-    from safeguard.exports.cases import case_entries, case_rows
+    from safeguard.exports.entries import case_entries
+    from safeguard.exports.rows import case_rows
 
     settings = load_settings(home)
     rows = case_rows(graded["case"], settings, by_hash=True)

@@ -17,12 +17,8 @@ import pytest
 
 from safeguard import __version__
 from safeguard.exports.case_uco import CONTEXT, ONTOLOGY_VERSION
-from tests.conftest import CliResult, png_bytes, scene
-from tests.exports import test_case_export
-from tests.exports.test_case_export import ODD, digests
-
-#: the graded benign case of test_case_export (its fixture, shared)
-graded = test_case_export.graded
+from tests.exports.helpers import ODD, digests
+from tests.helpers import CliResult, png_bytes, scene
 
 KB = "urn:safeguard:case:k:"
 
@@ -316,7 +312,7 @@ def test_streams_large_pages(graded: dict, home: Path, tmp_path: Path) -> None:
 
     from safeguard.config import load_settings
     from safeguard.exports.case_uco import write_case_uco
-    from safeguard.exports.cases import case_rows
+    from safeguard.exports.rows import case_rows
 
     settings = load_settings(home)
     out = tmp_path / "x.jsonld"

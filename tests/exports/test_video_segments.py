@@ -17,7 +17,7 @@ from safeguard.review.grading import grade
 from safeguard.review.segments import mark_segment, undo_segment
 from safeguard.store.cases import open_case
 from safeguard.store.models import Item
-from tests.conftest import SHARED, CliResult
+from tests.helpers import SHARED, CliResult
 
 VIDEO = SHARED / "vpdq-reference" / "videos" / "chair-orig-22-sd-bar.mp4"
 

@@ -13,7 +13,7 @@ from safeguard.hashsets.entry import HashEntry
 from safeguard.hashsets.export import export_set
 from safeguard.hashsets.library import Library
 from safeguard.hashsets.models import LibraryAuditEvent
-from tests.hashsets.test_library import ListFormat
+from tests.hashsets.helpers import ListFormat
 
 ENTRIES = [
     HashEntry(md5="a" * 32, sha1="b" * 40, sha256="c" * 64, pdq="d" * 64, photodna="PDNA=",

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,10 @@ from sqlalchemy import func, select
 from safeguard.audit.log import verify
 from safeguard.config import load_settings
 from safeguard.errors import HashSetError
-from safeguard.hashsets.entry import HashEntry, ImportReport
+from safeguard.hashsets.entry import HashEntry
 from safeguard.hashsets.library import Library
 from safeguard.hashsets.models import Entry
+from tests.hashsets.helpers import ListFormat
 
 
 def md5(n: int) -> str:
@@ -29,26 +29,6 @@ def md5(n: int) -> str:
 def pdq(seed: int) -> str:
     bits = np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8)
     return bits.tobytes().hex()
-
-
-class ListFormat:
-    """A format object that yields given entries (and can fail after some of them)."""
-
-    name = "test-list"
-    scheme = "uk"
-    purpose: str | None = None
-    digest_only = False
-
-    def __init__(self, entries: list[HashEntry], fail_after: int | None = None) -> None:
-        self.entries = entries
-        self.fail_after = fail_after
-
-    def read(self, path: Path, report: ImportReport, strict: bool = False
-             ) -> Iterator[HashEntry]:
-        for n, entry in enumerate(self.entries):
-            if n == self.fail_after:
-                raise HashSetError(f"{path.name}: not valid at line {n + 1}")
-            yield entry
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from safeguard.hashsets.library import Library
 from safeguard.matching.lookup import lookup_hashes, parse_hashes
 from safeguard.matching.matcher import Matcher, Query
 from safeguard.signals.pdq import DIHEDRAL_NAMES, pdq_from_bytes
-from tests.conftest import jpeg_bytes, png_bytes, scene
-from tests.hashsets.test_library import ListFormat
+from tests.hashsets.helpers import ListFormat
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 
 def _pdq(img: Image.Image) -> tuple[str, ...]:

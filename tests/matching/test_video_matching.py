@@ -18,7 +18,7 @@ from safeguard.matching.vpdq_match import (
     segments,
     unique_hashes,
 )
-from tests.conftest import SHARED
+from tests.helpers import SHARED
 
 HASHES = SHARED / "vpdq-reference" / "hashes"
 

@@ -12,7 +12,7 @@ from PIL import Image
 from safeguard.errors import PictureError
 from safeguard.media.images import decode_for_pdq
 from safeguard.signals.pdq import hamming, pdq_from_bytes
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 LIMIT = 178_956_970
 

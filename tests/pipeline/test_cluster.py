@@ -23,9 +23,9 @@ from safeguard.pipeline.cluster import parse_path_map, remap
 from safeguard.pipeline.scan import scan
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.summary import iter_items
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 from tests.pipeline import cluster_faults, faults
-from tests.pipeline.test_resume import finished_units, kill_when
+from tests.pipeline.helpers import finished_units, kill_when
 
 distributed = pytest.importorskip("distributed")
 

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ from safeguard.pipeline.scan import scan
 from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.summary import iter_items
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
+from tests.pipeline.helpers import finished_units, kill_when
 
 N_FILES = 1000
 
@@ -48,35 +48,12 @@ def build_corpus(root: Path) -> None:
     (root / "album.zip").write_bytes(buf.getvalue())
 
 
-def finished_units(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return conn.execute(
-                "SELECT count(*) FROM items WHERE depth = 0 AND status != 'pending'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def start_scan(home: Path, evidence: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "safeguard", "--home", str(home), "scan", str(evidence),
          "--case", "killed", "--workers", "2", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
-
-
-def kill_when(proc: subprocess.Popen[bytes], db: Path, units: int) -> int:
-    """SIGKILL the scan's whole process group once ``units`` are written; returns how many
-    were written at the kill (the scan must still have been running)."""
-    deadline = time.monotonic() + 120
-    while finished_units(db) < units:
-        assert proc.poll() is None, "the scan finished before the kill point"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    assert proc.poll() is None, "the scan finished before the kill point"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return finished_units(db)
 
 
 def comparable(case) -> list[tuple]:

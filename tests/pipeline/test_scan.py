@@ -28,7 +28,7 @@ from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.models import AuditEvent
 from safeguard.store.summary import iter_items
-from tests.conftest import SHARED, jpeg_bytes, png_bytes, scene
+from tests.helpers import SHARED, jpeg_bytes, png_bytes, scene
 from tests.pipeline import faults
 
 LIMITS = Limits()

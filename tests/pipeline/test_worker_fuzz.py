@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from safeguard.config import Limits
 from safeguard.pipeline.worker import UnitTask, process_unit
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 LIMITS = Limits(item_timeout=10)
 SEEDS = [

@@ -31,7 +31,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from safeguard.config import Limits, Provenance
 from safeguard.pipeline.worker import hash_file
-from tests.conftest import PDQ_REF, jpeg_bytes, png_bytes, scene
+from safeguard.provenance.assess import CHECKS, Checks
+from tests.helpers import PDQ_REF, jpeg_bytes, png_bytes, scene
 from tests.provenance.c2pa_testca import TestCA, make_ca, manifest, sign
 from tests.provenance.exif_builder import camera_jpeg
 from tests.provenance.test_c2pa import _flip, _jpeg_scan_byte
@@ -416,3 +417,12 @@ def test_random_bytes_in_text_chunks(chunk: tuple[bytes, bytes], noise: bytes, w
     check_sound(record)
     assert record["verdict"] != "ai_confirmed"
     assert record["provenance"]["priority"] != "lower"
+
+
+def test_the_checks_that_always_run_come_from_their_registry() -> None:
+    """The audit log's and the report's list of what always runs: written into evidence of
+    past scans, so it must not change."""
+    assert CHECKS.names() == ["c2pa", "generator", "camera"]
+    assert Checks().describe()["always"] == ["c2pa", "generator", "xmp", "camera"]
+    with pytest.raises(ValueError, match=r"^provenance check 'camera' is registered already$"):
+        CHECKS.register(CHECKS.get("camera"))

@@ -30,7 +30,7 @@ from safeguard.provenance.c2pa import (
     source_type_direction,
 )
 from safeguard.provenance.evidence import Evidence
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 from tests.provenance.c2pa_testca import INGREDIENT, TestCA, make_ca, manifest, sign
 
 SIGNER = "Safeguard Test Signers / Safeguard Test Signer"  # organisation / common name

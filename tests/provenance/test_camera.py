@@ -12,7 +12,7 @@ from safeguard.provenance.camera import camera_evidence, device_key
 from safeguard.provenance.evidence import Evidence
 from safeguard.provenance.exif import camera_metadata
 from safeguard.signals.pdq import pdq_from_bytes
-from tests.conftest import PDQ_REF, jpeg_bytes, scene
+from tests.helpers import PDQ_REF, jpeg_bytes, scene
 from tests.provenance.exif_builder import ASCII, LONG, camera_jpeg, exif_block
 
 

@@ -5,7 +5,7 @@ import io
 from PIL import Image
 
 from safeguard.provenance.exif import camera_metadata
-from tests.conftest import jpeg_bytes, scene
+from tests.helpers import jpeg_bytes, scene
 
 
 def _with_exif(build) -> Image.Image:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguard.provenance.evidence import (
@@ -53,6 +53,7 @@ lines_st = st.lists(st.builds(Evidence, st.sampled_from(["c2pa", "generator", "c
                               st.sampled_from(INDICATES)), max_size=8)
 
 
+@settings(deadline=None)
 @given(lines_st, lines_st)
 def test_unsigned_lines_never_lower_priority(base: list[Evidence],
                                              added: list[Evidence]) -> None:

@@ -26,7 +26,7 @@ from safeguard.provenance.watermark import (
     detect,
     watermark_evidence,
 )
-from tests.conftest import PDQ_REF, scene
+from tests.helpers import PDQ_REF, scene
 from tests.provenance.watermark_marking import INSTALL_HINT, load_reference_encoder, picture
 from tests.provenance.watermark_marking import mark as _mark
 

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
@@ -31,8 +31,8 @@ from safeguard.reports.pdf import printable
 from safeguard.review.thumbs import safe_thumbnail
 from safeguard.store.cases import open_case
 from safeguard.store.models import AuditEvent
-from tests.conftest import CliResult
-from tests.exports.test_case_export import ODD, digests, graded  # noqa: F401 (a fixture)
+from tests.exports.helpers import ODD, digests
+from tests.helpers import CliResult
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PASSWORD = "correct horse battery"
@@ -335,6 +335,7 @@ def test_printable_escapes_what_the_font_cannot_show() -> None:
     assert printable(None) == ""
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_printable_output_is_drawable(text: str) -> None:
     shown = printable(text)

@@ -22,7 +22,7 @@ from safeguard.review.content import item_bytes
 from safeguard.review.grading import ReviewError
 from safeguard.store.cases import Case, create_case
 from safeguard.store.models import Item
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 TOP = jpeg_bytes(scene(1))
 DEEP = png_bytes(scene(2, (64, 48)))

@@ -19,8 +19,7 @@ from safeguard.review.thumbs import (
     safe_thumbnail,
     video_strip,
 )
-from tests.conftest import jpeg_bytes, png_bytes, scene
-from tests.test_cli_video import small_video
+from tests.helpers import jpeg_bytes, png_bytes, scene, small_video
 
 
 def checkerboard(size: int = 256, square: int = 8) -> Image.Image:

@@ -6,7 +6,7 @@ from safeguard.signals.content_type import (
     claimed_type,
     sniff,
 )
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 
 
 def test_type_comes_from_content_not_extension() -> None:

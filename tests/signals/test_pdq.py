@@ -14,7 +14,7 @@ from PIL import Image
 from safeguard.errors import PictureError
 from safeguard.media.images import reference_sample
 from safeguard.signals.pdq import DIHEDRAL_NAMES, hamming, pdq_from_bytes
-from tests.conftest import PDQ_REF, jpeg_bytes, png_bytes, scene
+from tests.helpers import PDQ_REF, jpeg_bytes, png_bytes, scene
 
 LIMIT = 178_956_970
 

@@ -18,8 +18,8 @@ from safeguard.config import Limits
 from safeguard.matching.vpdq_match import compare, unique_hashes
 from safeguard.signals.pdq import vector_to_hex
 from safeguard.signals.vpdq import FrameHash, FramePdq, VideoHashes, pdq_rgb, vpdq_from_source
-from tests.conftest import scene
-from tests.media.test_video import (
+from tests.helpers import scene
+from tests.media.helpers import (
     REFERENCE_VIDEOS,
     VPDQ_REF,
     hamming,

@@ -25,7 +25,8 @@ from safeguard.review.grading import consensus, grade
 from safeguard.store import db
 from safeguard.store.cases import create_case, open_case
 from safeguard.store.models import AuditEvent, Evidence, Item, ReviewGrade
-from tests.conftest import CliResult, jpeg_bytes, png_bytes, scene
+from tests.helpers import CliResult, jpeg_bytes, png_bytes, scene
+from tests.store.helpers import alembic_to
 
 _databases = itertools.count(1)
 UK = load_schemes().get("uk")
@@ -235,7 +236,7 @@ def two_apps(pg: str, tmp_path: Path) -> Iterator[tuple[object, object, Path]]:
 def _client(app: object, address: str) -> object:
     from fastapi.testclient import TestClient
 
-    from tests.web.conftest import Client
+    from tests.web.helpers import Client
 
     return Client(TestClient(app, base_url="http://testserver", follow_redirects=False,
                              client=(address, 50000)))
@@ -377,11 +378,9 @@ def test_nul_in_text_is_replaced_rather_than_failing(cli: Callable[..., CliResul
 
 
 def test_db_upgrade_on_postgresql(cli: Callable[..., CliResult], home: Path, pg: str) -> None:
-    from tests.test_cli_db import _alembic_to
-
     url = pg.replace("{case}", "old")
     db.ensure_database(url)
-    _alembic_to(url, "0003")
+    alembic_to(url, "0003")
     engine = db.make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO case_info (id, name, created_at, created_by, "

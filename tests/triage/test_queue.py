@@ -22,10 +22,9 @@ from safeguard.store.models import Match, MatchRun
 from safeguard.store.summary import iter_items
 from safeguard.triage import QueueFilters, SeriesEntry, queue, queue_count
 from safeguard.triage.queue import queue_current
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene, small_video
 from tests.provenance.c2pa_testca import make_ca, manifest, sign
 from tests.provenance.exif_builder import camera_jpeg
-from tests.test_cli_video import small_video
 from tests.triage import by_path, crafted_case, flip, opened, random_hash
 
 TXT2IMG = ("a red bicycle leaning on a fence\nSteps: 20, Sampler: Euler a, CFG scale: 7, "

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from safeguard.matching.pdq_index import brute_force, hex_to_array, plan_chunks
 from safeguard.store.models import Series
 from safeguard.triage import build_series, ensure_series, series_current, series_items
-from tests.conftest import jpeg_bytes, png_bytes, scene
+from tests.helpers import jpeg_bytes, png_bytes, scene
 from tests.triage import by_path, crafted_case, distance, flip, opened, random_hash, series_of
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import PASSWORD, Lab
+from tests.web.helpers import PASSWORD, Lab
 
 
 def test_sign_in_sets_a_strict_http_only_cookie(lab: Lab) -> None:

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from tests.web.conftest import Lab, decode, item_ids, series_of
+from tests.web.helpers import Lab, decode, item_ids, series_of
 
 
 def audit_actions(lab: Lab, action: str) -> list[tuple[str, str, dict]]:

@@ -9,7 +9,7 @@ import json
 import pytest
 from starlette.routing import Mount, Route
 
-from tests.web.conftest import Lab, item_ids, series_of
+from tests.web.helpers import Lab, item_ids, series_of
 
 #: routes anyone may reach: signing in, the static files, the API's description
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/api/v1/session"),

@@ -9,9 +9,9 @@ import pytest
 
 from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import ImportReport
-from safeguard.hashsets.formats import FORMATS, open_text
+from safeguard.hashsets.formats import detect_format, open_text
 from safeguard.hashsets.formats.base import Recoder, sniff_encoding
-from tests.hashsets.formats.conftest import (
+from tests.hashsets.formats.helpers import (
     icse_text,
     md5,
     read,
@@ -137,5 +137,5 @@ def test_open_text_newline_modes(tmp_path: Path) -> None:
 def test_every_reader_takes_a_utf16_file(tmp_path: Path, rng: random.Random) -> None:
     a = md5(rng)
     path = write_bytes(tmp_path / "u.txt", f"{a}\n", encoding="utf-16-le", bom=True)
-    assert FORMATS.detect(path).name == "text"
+    assert detect_format(path).name == "text"
     assert unplaced(read(path)[0])[0].md5 == a

@@ -14,7 +14,7 @@ from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry, ImportReport
 from safeguard.hashsets.formats import FORMATS
 from safeguard.hashsets.formats.base import DIGEST_LENGTHS
-from tests.hashsets.formats.conftest import ICSE_COLUMNS
+from tests.hashsets.formats.helpers import ICSE_COLUMNS
 
 HEX = frozenset(string.hexdigits.lower())
 FUZZ = settings(max_examples=120, deadline=None,

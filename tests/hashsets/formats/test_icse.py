@@ -9,7 +9,7 @@ import pytest
 
 from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry
-from tests.hashsets.formats.conftest import (
+from tests.hashsets.formats.helpers import (
     ICSE_COLUMNS,
     md5,
     read,

@@ -13,7 +13,7 @@ import pytest
 from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry, ImportReport
 from safeguard.hashsets.formats import FORMATS, SetInfo
-from tests.hashsets.formats.conftest import make_nsrl, md5, read, sha1, sha256
+from tests.hashsets.formats.helpers import make_nsrl, md5, read, sha1, sha256
 
 NSRL = FORMATS.get("nsrl")
 

@@ -12,9 +12,10 @@ import pytest
 import safeguard.hashsets.formats as formats_package
 from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry, ImportReport
-from safeguard.hashsets.formats import FORMATS, FormatRegistry, HashSetFormat, SetInfo
+from safeguard.hashsets.formats import FORMATS, HashSetFormat, SetInfo, detect_format
 from safeguard.hashsets.formats.text import TextFormat
-from tests.hashsets.formats.conftest import (
+from safeguard.registry import Registry
+from tests.hashsets.formats.helpers import (
     make_nsrl,
     md5,
     pdq_like,
@@ -29,8 +30,8 @@ from tests.hashsets.formats.conftest import (
 
 
 def test_public_surface() -> None:
-    assert sorted(formats_package.__all__) == ["FORMATS", "FormatRegistry", "HashSetFormat",
-                                               "SetInfo", "open_text"]
+    assert sorted(formats_package.__all__) == ["FORMATS", "HashSetFormat", "SetInfo",
+                                               "detect_format", "open_text"]
     assert FORMATS.names() == ["nsrl", "vics", "icse", "vpdq", "text", "pdq-text"]
     assert {fmt.name: (fmt.scheme, fmt.purpose, fmt.can_export) for fmt in FORMATS} == {
         "nsrl": ("uk", "known_good", False), "vics": ("projectvic", None, True),
@@ -42,7 +43,7 @@ def test_public_surface() -> None:
 
 
 def test_duplicate_name_refused() -> None:
-    registry = FormatRegistry([TextFormat()])
+    registry = Registry[HashSetFormat]("hash-set format", HashSetError, [TextFormat()])
     with pytest.raises(ValueError, match="'text' is registered already"):
         registry.register(TextFormat())
     assert len(registry) == 1 and "text" in registry
@@ -86,7 +87,7 @@ def sample_files(folder: Path, rng: random.Random) -> dict[str, Path]:
 def test_detects_each_format(tmp_path: Path, rng: random.Random, key: str,
                              expected: str) -> None:
     path = sample_files(tmp_path, rng)[key]
-    assert FORMATS.detect(path).name == expected
+    assert detect_format(path).name == expected
     entries, report = read(path)
     assert len(entries) == report.entries == (0 if key == "text-empty" else
                                               2 if key == "text" else 1)
@@ -101,14 +102,14 @@ def test_cannot_tell(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(HashSetError, match=r"^cannot tell the format of mystery\.bin; give "
                                            r"--format \(one of nsrl, vics, icse, vpdq, text, "
                                            r"pdq-text\)$"):
-        FORMATS.detect(path)
+        detect_format(path)
 
 
 def test_detect_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(HashSetError, match=r"^hash set not found: "):
-        FORMATS.detect(tmp_path / "nope.txt")
+        detect_format(tmp_path / "nope.txt")
     with pytest.raises(HashSetError, match=r"is a directory, not a hash-set file$"):
-        FORMATS.detect(tmp_path)
+        detect_format(tmp_path)
 
 
 def test_format_override(tmp_path: Path, rng: random.Random) -> None:
@@ -159,4 +160,4 @@ def test_written_files_are_detected_as_their_format(tmp_path: Path, rng: random.
     assert FORMATS.get(fmt).write(entries, out, SetInfo("s")) == 3
     path = tmp_path / f"out.{fmt}"
     path.write_bytes(out.getvalue())
-    assert FORMATS.detect(path).name == fmt
+    assert detect_format(path).name == fmt

@@ -11,7 +11,7 @@ import pytest
 from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry
 from safeguard.hashsets.formats.text import BLOCK
-from tests.hashsets.formats.conftest import (
+from tests.hashsets.formats.helpers import (
     md5,
     pdq_like,
     read,

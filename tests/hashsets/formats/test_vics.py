@@ -15,7 +15,7 @@ from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import HashEntry, ImportReport
 from safeguard.hashsets.formats import FORMATS, SetInfo
 from safeguard.hashsets.formats import vics as vics_module
-from tests.hashsets.formats.conftest import (
+from tests.hashsets.formats.helpers import (
     md5,
     pdq_like,
     read,
