@@ -46,8 +46,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps 'invisible-watermark==0.2.0'
 	@touch $@
 
+# ruff on everything; mypy on src/ (settings in pyproject.toml: untyped defs, missing returns,
+# wrong item-record fields fail)
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 test: install sysdeps lint
 	$(BIN)/python -m pytest -q

@@ -65,7 +65,8 @@ def reference_sample(pixels: np.ndarray) -> np.ndarray:
     rows = (np.arange(PDQ_SIDE) * height) // PDQ_SIDE
     cols = (np.arange(PDQ_SIDE) * width) // PDQ_SIDE
     # two one-axis takes: 4x faster than one broadcast fancy index, same pixels
-    return pixels.take(rows, axis=0).take(cols, axis=1)
+    sampled: np.ndarray = pixels.take(rows, axis=0).take(cols, axis=1)
+    return sampled
 
 
 def decode_for_pdq(
@@ -103,7 +104,8 @@ def _decode_jpeg_turbo(data: bytes, method: PdqMethod) -> np.ndarray | None:
     """simplejpeg: the same pixels as Pillow's decoder, faster; None to fall back."""
     scale = _fast_scale(data) if method == "fast" else {}
     try:
-        return simplejpeg.decode_jpeg(data, colorspace="RGB", **scale)
+        pixels: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", **scale)
+        return pixels
     except ValueError as exc:
         message = str(exc).lower()
         if "premature end" in message or "truncat" in message:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from safeguard.config import Limits, PdqMethod, Provenance, Video
 from safeguard.errors import (
@@ -28,6 +28,7 @@ from safeguard.evidence import SOURCES
 from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
 from safeguard.evidence.containers import CONTAINERS, Member, detect_container, iter_members
 from safeguard.pipeline.tasks import UnitResult, UnitTask
+from safeguard.records import ItemRecord
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
 from safeguard.signals.content_type import SNIFF_BYTES, sniff
 from safeguard.signals.crypto import DigestBuilder
@@ -54,7 +55,7 @@ def process_unit(task: UnitTask) -> UnitResult:
 
 def hash_file(path: bytes, limits: Limits, pdq_method: PdqMethod = "reference",
               video: Video | None = None,
-              provenance: Provenance | None = None) -> dict[str, Any]:
+              provenance: Provenance | None = None) -> ItemRecord:
     """Everything `safeguard hash` prints for one file (containers are not expanded)."""
     task = UnitTask(0, "file", path, path, display_name(path), None, limits, pdq_method,
                     video=video or Video(), provenance=provenance or Provenance())
@@ -78,11 +79,11 @@ class _Walker:
         depth: int,
         parent: int | None,
         reopen: BinaryIO | None,
-        extra: dict[str, Any] | None = None,
+        extra: ItemRecord | None = None,
     ) -> None:
         """Record one item read from ``stream`` (and, for containers, its members)."""
         index = len(self.result.records)
-        record: dict[str, Any] = {"path": path, "depth": depth, "status": "done", "error": None}
+        record: ItemRecord = {"path": path, "depth": depth, "status": "done", "error": None}
         if parent is not None:
             record["parent"] = parent
         record.update(extra or {})
@@ -108,12 +109,13 @@ class _Walker:
         try:
             if container and CONTAINERS.get(container).streamed:  # hashed in the same pass
                 tee = _HashingReader(Prefixed(head, stream), builder, skip=len(head))
-                self._members(container, tee, path, depth, index)
+                self._members(container, cast(BinaryIO, tee), path, depth, index)
                 _drain(tee, None)
             elif container and reopen is not None:
                 _drain(stream, builder)
                 reopen.seek(0)
-                self._members(container, io.BufferedReader(reopen, CHUNK), path, depth, index)
+                buffered = io.BufferedReader(cast(io.RawIOBase, reopen), CHUNK)
+                self._members(container, cast(BinaryIO, buffered), path, depth, index)
             elif container:
                 limit = self.limits.max_nested_archive_bytes
                 if _drain(stream, builder, kept, limit):
@@ -149,7 +151,8 @@ class _Walker:
             self._picture(record, data)
             hashing.result()
         digest = builder.digest()
-        record.update(md5=digest.md5, sha1=digest.sha1, sha256=digest.sha256, size=builder.size)
+        record.update({"md5": digest.md5, "sha1": digest.sha1, "sha256": digest.sha256,
+                       "size": builder.size})
         if self.task.digests_only and self.task.note:
             self._error(record, self.task.note)
 
@@ -167,19 +170,20 @@ class _Walker:
         member_path = f"{path}!{member.name}"
         ordinal = seen.get(member_path, 0)
         seen[member_path] = ordinal + 1
-        extra = {"ordinal": ordinal, "entry": member.kind, "size": member.size,
-                 "mtime": member.mtime, "link_target": member.link_target}
+        extra: ItemRecord = {"ordinal": ordinal, "entry": member.kind,
+                             "mtime": member.mtime, "link_target": member.link_target}
         if member.stream is None or member.error:
-            record = {"path": member_path, "depth": depth + 1, "parent": parent, **extra,
-                      "status": "error" if member.error else "done", "error": member.error}
-            self.result.records.append(record)
+            self.result.records.append({
+                "path": member_path, "depth": depth + 1, "parent": parent, **extra,
+                "size": member.size, "status": "error" if member.error else "done",
+                "error": member.error})
             return
-        del extra["size"]  # the bytes actually read count, not the declared size
+        # the bytes actually read count as its size, not the declared size
         self.item(member.stream, member_path, depth + 1, parent, None, extra)
 
-    def _picture(self, record: dict[str, Any], data: bytes) -> None:
+    def _picture(self, record: ItemRecord, data: bytes) -> None:
         context = PictureContext(data, self.limits, self.task.pdq_method,
-                                 record.get("type", ""), self.task.provenance)
+                                 record.get("type") or "", self.task.provenance)
         for picture_signal in PICTURE_SIGNALS:
             try:
                 with _time_limit(self.limits.item_timeout):
@@ -191,7 +195,7 @@ class _Walker:
             except Exception as exc:  # a decoder's own defect: this item's error, not the unit's
                 self._error(record, f"{picture_signal.name} failed: {_reason(exc)}")
 
-    def _video(self, record: dict[str, Any], source: BinaryIO) -> None:
+    def _video(self, record: ItemRecord, source: BinaryIO) -> None:
         """vPDQ frame hashes, container metadata and review keyframes; a decode that fails
         midway keeps the frames hashed so far, with the error."""
         from safeguard.signals.vpdq import vpdq_from_source
@@ -217,14 +221,15 @@ class _Walker:
         if hashes.error:
             self._error(record, hashes.error)
 
-    def _fail(self, record: dict[str, Any], reason: str) -> None:
+    def _fail(self, record: ItemRecord, reason: str) -> None:
         """Reading the item failed: no digests (they would be of partial data)."""
-        for key in ("md5", "sha1", "sha256"):
-            record.pop(key, None)
+        record.pop("md5", None)
+        record.pop("sha1", None)
+        record.pop("sha256", None)
         self._error(record, reason)
 
     @staticmethod
-    def _error(record: dict[str, Any], reason: str) -> None:
+    def _error(record: ItemRecord, reason: str) -> None:
         record["status"] = "error"
         previous = record.get("error")
         if not previous:
@@ -233,7 +238,7 @@ class _Walker:
             record["error"] = f"{previous}; {reason}"
 
 
-def _error_record(reason: str) -> dict[str, Any]:
+def _error_record(reason: str) -> ItemRecord:
     return {"status": "error", "error": reason}
 
 

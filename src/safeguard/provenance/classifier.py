@@ -25,12 +25,12 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from safeguard.errors import SafeguardError, one_line, os_reason
+from safeguard.errors import ClassifierError, one_line, os_reason
 from safeguard.provenance.evidence import Evidence
 
 Resize = Literal["squash", "center_crop", "letterbox"]
@@ -60,11 +60,6 @@ _OUTPUT_TYPES = frozenset(f"tensor({t})" for t in (
     "uint16", "uint32", "uint64", "bool"))
 _ORIENTATION = 0x0112
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
-
-
-class ClassifierError(SafeguardError):
-    """A classifier description or model that cannot be used; the one line names the TOML
-    file and the key at fault."""
 
 
 class _OutputError(ValueError):
@@ -198,7 +193,7 @@ class Classifier:
         pixels = np.asarray(_resized(rgb, spec.input_size, spec.resize), dtype=np.float32)
         if spec.channels == "BGR":
             pixels = pixels[:, :, ::-1]
-        x = pixels / np.float32(spec.scale)
+        x: np.ndarray = pixels / np.float32(spec.scale)
         x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
         if spec.layout == "NCHW":
             x = x.transpose(2, 0, 1)
@@ -372,7 +367,7 @@ class _Reader:
         self.path = path
         self.table = table
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         raise ClassifierError(f"{self.path}: {key}: {problem}")
 
     def text(self, key: str) -> str:
@@ -402,7 +397,7 @@ class _Reader:
         value = self.table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, f"must be a whole number, not {_shown(value)}")
-        return value
+        return int(value)
 
     def pair(self, key: str, kind: type) -> tuple[Any, Any]:
         value = self.table[key]
@@ -414,12 +409,14 @@ class _Reader:
             return value[0], value[1]
         return self.number(key, value=value[0]), self.number(key, value=value[1])
 
-    def triple(self, key: str, default: tuple[float, float, float]) -> tuple[float, ...]:
+    def triple(self, key: str, default: tuple[float, float, float]
+               ) -> tuple[float, float, float]:
         value = self.table.get(key, list(default))
         if not isinstance(value, list) or len(value) != 3:
             self.fail(key, f"must be a list of three numbers (one per channel), not "
                       f"{_shown(value)}")
-        return tuple(self.number(key, value=v) for v in value)
+        first, second, third = (self.number(key, value=v) for v in value)
+        return first, second, third
 
     def calibration(self) -> tuple[float, float]:
         value = self.table["calibration"]

@@ -76,10 +76,10 @@ def clean_text(value: Any, limit: int = MAX_VALUE_CHARS) -> str | None:
         value = bytes(value).decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "").strip()
-    if not value:
+    text = value.replace("\x00", "").strip()
+    if not text:
         return None
-    return value if len(value) <= limit else value[:limit] + "…"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def redact(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

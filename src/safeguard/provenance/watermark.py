@@ -84,6 +84,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -117,7 +118,8 @@ _HAAR = pywt.Wavelet("haar").dec_lo[0]
 
 def _tail(n: int, k: int) -> float:
     """P(Bin(n, 1/2) >= k): the chance that k or more of n random bits match a payload."""
-    return sum(math.comb(n, i) for i in range(max(k, 0), n + 1)) / 2**n
+    tail: float = sum(math.comb(n, i) for i in range(max(k, 0), n + 1)) / 2**n
+    return tail
 
 
 def _threshold(n: int, p: float) -> int:
@@ -177,10 +179,11 @@ def _haar_ll(u: np.ndarray) -> np.ndarray:
     computes: about 5x faster on large pictures. Checked against ``pywt.dwt2`` in the tests.
     """
     dtype = np.float32 if u.dtype == np.float32 else np.float64
-    c = dtype(_HAAR)
+    c: Any = dtype(_HAAR)  # a scalar of the input's float type (float32 stays float32)
     x = u.astype(dtype, copy=False)
     rows = x[0::2] * c + x[1::2] * c
-    return rows[:, 0::2] * c + rows[:, 1::2] * c
+    band: np.ndarray = rows[:, 0::2] * c + rows[:, 1::2] * c
+    return band
 
 
 def _block_scores(bgr: np.ndarray, float_pixels: bool) -> np.ndarray:
@@ -304,7 +307,8 @@ def _to_bgr(image: Image.Image) -> np.ndarray | None:
             if mode != "F" and grey.size and grey.max() > 255:
                 grey = grey / 257.0  # 16-bit samples to 8 bits
             grey8 = np.clip(np.nan_to_num(np.rint(grey)), 0, 255).astype(np.uint8)
-            return cv2.cvtColor(grey8, cv2.COLOR_GRAY2BGR)
+            bgr: np.ndarray = cv2.cvtColor(grey8, cv2.COLOR_GRAY2BGR)
+            return bgr
         rgb = np.asarray(image if mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
     except Exception:  # hostile or truncated file, unsupported mode: no pixels, no verdict
         return None

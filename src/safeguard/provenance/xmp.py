@@ -155,7 +155,8 @@ def _claim(lines: list[Evidence], name: str, value: Any) -> None:
 
 def _first_li(element: Any) -> str | None:
     for child in element.iter(_RDF + "li"):
-        return child.text
+        text: str | None = child.text
+        return text
     return None
 
 

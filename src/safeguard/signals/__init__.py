@@ -4,13 +4,14 @@ Digests (``crypto``) and the content type (``content_type``) are taken from ever
 its bytes stream past. Picture signals run on each picture's bytes in the order of
 ``PICTURE_SIGNALS`` (a :class:`~safeguard.registry.Registry`: a duplicate name is refused),
 sharing one opened image and the fields filled so far through :class:`PictureContext`; each
-returns the item fields it fills and raises ``ItemError`` for what it cannot compute. A new
-picture signal is a module plus one line in ``PICTURE_SIGNALS``.
+returns the item fields it fills (an :class:`~safeguard.records.ItemRecord`: a field name the
+store does not know is a type error) and raises ``ItemError`` for what it cannot compute. A
+new picture signal is a module plus one line in ``PICTURE_SIGNALS``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from PIL import Image
 
@@ -20,6 +21,7 @@ from safeguard.media.images import open_picture
 from safeguard.provenance.assess import assess, load_checks
 from safeguard.provenance.camera import device_key
 from safeguard.provenance.exif import camera_metadata
+from safeguard.records import ItemRecord
 from safeguard.registry import Registry
 from safeguard.signals import pdq
 
@@ -35,7 +37,7 @@ class PictureContext:
         self.pdq_method = pdq_method
         self.mime = mime
         self.provenance = provenance or Provenance()
-        self.fields: dict[str, Any] = {}
+        self.fields: ItemRecord = {}
         self._image: Image.Image | PictureError | None = None
 
     @property
@@ -55,13 +57,13 @@ class PictureContext:
 class PictureSignal(Protocol):
     name: ClassVar[str]
 
-    def compute(self, picture: PictureContext) -> dict[str, Any]: ...
+    def compute(self, picture: PictureContext) -> ItemRecord: ...
 
 
 class PdqSignal:
     name: ClassVar[str] = "pdq"
 
-    def compute(self, picture: PictureContext) -> dict[str, Any]:
+    def compute(self, picture: PictureContext) -> ItemRecord:
         result = pdq.pdq_from_bytes(
             picture.data, picture.limits.max_image_pixels, picture.pdq_method, picture.image
         )
@@ -78,9 +80,9 @@ class PdqSignal:
 class CameraSignal:
     name: ClassVar[str] = "exif"
 
-    def compute(self, picture: PictureContext) -> dict[str, Any]:
+    def compute(self, picture: PictureContext) -> ItemRecord:
         image = picture.image
-        fields: dict[str, Any] = {"width": image.size[0], "height": image.size[1]}
+        fields: ItemRecord = {"width": image.size[0], "height": image.size[1]}
         camera = camera_metadata(image)
         if camera:
             fields["exif"] = camera
@@ -93,11 +95,11 @@ class ProvenanceSignal:
 
     name: ClassVar[str] = "provenance"
 
-    def compute(self, picture: PictureContext) -> dict[str, Any]:
+    def compute(self, picture: PictureContext) -> ItemRecord:
         camera = picture.fields.get("exif") or {}
         result = assess(picture.data, picture.image, picture.mime, camera,
                         picture.fields.get("pdq"), load_checks(picture.provenance))
-        fields: dict[str, Any] = {"provenance": result.as_dict(), "verdict": result.verdict}
+        fields: ItemRecord = {"provenance": result.as_dict(), "verdict": result.verdict}
         device = device_key(camera)
         if device:
             fields["device"] = device

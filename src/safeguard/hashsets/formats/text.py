@@ -561,12 +561,12 @@ def _csv_entry(header: list[str], roles: list[str | None], row: list[str], pdq: 
     for i, value in enumerate(row):
         role = roles[i] if i < len(roles) else None
         if role in _DIGESTS:
-            digest, reason = check_digest(role, value)  # type: ignore[arg-type]
+            digest, reason = check_digest(role, value)
             if reason:
                 skip_or_raise(report, name, position, reason, strict)
                 invalid = True
             elif digest is not None:
-                setattr(entry, role, digest)  # type: ignore[arg-type]
+                setattr(entry, role, digest)
         elif role == "hash":
             if value.strip():
                 generic.append(value)
@@ -574,13 +574,13 @@ def _csv_entry(header: list[str], roles: list[str | None], row: list[str], pdq: 
             signal_type = _norm(value) or None
         elif role in _FLAG_ROLES:
             try:
-                setattr(entry, role, parse_flag(value))  # type: ignore[arg-type]
+                setattr(entry, role, parse_flag(value))
             except ValueError:
                 report.unknown_fields[f"{header[i]} (unreadable value)"] += 1
         elif role == "tags":
             entry.tags = _split_tags(value)
         elif role in _TEXT_ROLES:
-            setattr(entry, role, text_value(value))  # type: ignore[arg-type]
+            setattr(entry, role, text_value(value))
         elif value.strip():
             entry.extra[header[i] if i < len(header) else f"column {i + 1}"] = value.strip()
     for value in generic:
