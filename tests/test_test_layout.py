@@ -11,16 +11,6 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
-#: (importer, imported) pairs still to move into helper modules, for PENDING_REASON
-PENDING = {
-    ("tests/provenance/test_assess.py", f"tests.provenance.{module}")
-    for module in ("test_c2pa", "test_camera", "test_classifier", "test_generators",
-                   "test_stealth", "test_watermark", "test_xmp")
-} | {("tests/provenance/test_generators.py", "tests.provenance.test_stealth")}
-PENDING_REASON = ("tests/provenance is being reorganised with the generator dialects (issue 16); "
-                  "its shared builders move to tests/provenance helper modules there")
-
-
 def _forbidden(name: str) -> bool:
     return name == "conftest" or name.startswith("test_")
 
@@ -54,15 +44,9 @@ def _violations() -> set[tuple[str, str]]:
 
 
 def test_no_module_imports_a_conftest_or_a_test_module() -> None:
-    found = _violations()
-    new = sorted(found - PENDING)
-    assert not new, ("import shared helpers from a helper module (tests/helpers.py, "
-                     f"tests/<area>/helpers.py), fixtures come from conftest.py: {new}")
-
-
-def test_the_pending_list_only_shrinks() -> None:
-    gone = sorted(PENDING - _violations())
-    assert not gone, f"moved already: take these out of PENDING ({PENDING_REASON}): {gone}"
+    found = sorted(_violations())
+    assert not found, ("import shared helpers from a helper module (tests/helpers.py, "
+                       f"tests/<area>/helpers.py), fixtures come from conftest.py: {found}")
 
 
 def test_the_check_sees_every_kind_of_import() -> None:

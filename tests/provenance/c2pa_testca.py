@@ -1,4 +1,5 @@
-"""A throwaway C2PA test PKI, built at test time, and benign pictures signed with it.
+"""A throwaway C2PA test PKI, built at test time, benign pictures signed with it, and the byte
+flips that tamper with a signed picture.
 
 ``TestCA`` is an ES256 (P-256) root CA and a leaf claim-signing certificate with the profile
 c2pa-rs checks: X.509 v3, not a CA, key usage ``digitalSignature`` (critical), an extended key
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,3 +159,21 @@ def sign(data: bytes, mime: str, ca: TestCA, definition: dict[str, Any] | None =
     finally:
         context.close()
     return out.getvalue()
+
+
+# -- tampering -------------------------------------------------------------------------------
+
+def flip(data: bytes, pos: int, mask: int = 0x01) -> bytes:
+    return data[:pos] + bytes([data[pos] ^ mask]) + data[pos + 1:]
+
+
+def jpeg_scan_byte(data: bytes) -> int:
+    """A byte in the middle of the entropy-coded image data whose flip makes no marker."""
+    sos = 2  # walk the segments: the manifest's random signature bytes may hold FF DA too
+    while data[sos + 1] != 0xDA:
+        sos += 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0]
+    start, end = sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0], data.rindex(b"\xff\xd9")
+    pos = (start + end) // 2
+    while data[pos] in (0xFE, 0xFF) or data[pos - 1] == 0xFF:
+        pos += 1
+    return pos

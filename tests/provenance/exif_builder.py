@@ -1,4 +1,5 @@
-"""A camera's EXIF block written byte by byte (Pillow writes no IFD1 thumbnail), for tests.
+"""A camera's EXIF block written byte by byte (Pillow writes no IFD1 thumbnail), for tests, and
+``photo``, a real photograph to save as a camera would.
 
 Little-endian TIFF: IFD0 (Make, Model, Software, -> Exif IFD) chained to IFD1 (the JPEG
 thumbnail), the Exif IFD (DateTimeOriginal, BodySerialNumber, MakerNote, pixel size).
@@ -10,6 +11,8 @@ import io
 import struct
 
 from PIL import Image
+
+from tests.helpers import PDQ_REF
 
 ASCII, SHORT, LONG, UNDEFINED = 2, 3, 4, 7
 Entry = tuple[int, int, bytes | int]
@@ -96,3 +99,9 @@ def camera_jpeg(picture: Image.Image, *, make: str = "DemoCam", model: str = "DC
     out = io.BytesIO()
     picture.convert("RGB").save(out, "JPEG", quality=92, exif=exif_block(ifd0, exif, thumb_bytes))
     return out.getvalue()
+
+
+def photo() -> Image.Image:
+    img = Image.open(PDQ_REF / "bridge-mods" / "aaa-orig.jpg")
+    img.load()
+    return img

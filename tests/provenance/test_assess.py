@@ -33,12 +33,10 @@ from safeguard.config import Limits, Provenance
 from safeguard.pipeline.worker import hash_file
 from safeguard.provenance.assess import CHECKS, Checks
 from tests.helpers import PDQ_REF, jpeg_bytes, png_bytes, scene
-from tests.provenance.c2pa_testca import TestCA, make_ca, manifest, sign
-from tests.provenance.exif_builder import camera_jpeg
-from tests.provenance.test_c2pa import _flip, _jpeg_scan_byte
-from tests.provenance.test_camera import photo
-from tests.provenance.test_classifier import BASE, describe, red_model
-from tests.provenance.test_generators import (
+from tests.provenance.c2pa_testca import TestCA, flip, jpeg_scan_byte, make_ca, manifest, sign
+from tests.provenance.classifier_models import BASE, describe, red_model
+from tests.provenance.exif_builder import camera_jpeg, photo
+from tests.provenance.generator_pictures import (
     A1111,
     CLAIM,
     COMFY_TXT2IMG,
@@ -51,10 +49,10 @@ from tests.provenance.test_generators import (
     png,
     unicode_be,
 )
-from tests.provenance.test_stealth import embed, gradient, stream
-from tests.provenance.test_watermark import P, mark, needs_reference, pil
-from tests.provenance.test_xmp import source_type
+from tests.provenance.stealth_builder import embed, gradient, stream
 from tests.provenance.watermark_marking import picture
+from tests.provenance.watermark_reference import P, mark, needs_reference, pil
+from tests.provenance.xmp_builder import source_type
 
 Line = tuple[str, str, Any, str, str]  # signal, field, value, strength, indicates
 AI_DECISIVE = {"trusted", "strong", "moderate"}
@@ -103,7 +101,7 @@ def c2pa_signed(source: str = "trainedAlgorithmicMedia") -> bytes:
 
 def c2pa_tampered() -> bytes:
     data = c2pa_signed()
-    return _flip(data, _jpeg_scan_byte(data))
+    return flip(data, jpeg_scan_byte(data))
 
 
 def camera() -> bytes:

@@ -31,7 +31,15 @@ from safeguard.provenance.c2pa import (
 )
 from safeguard.provenance.evidence import Evidence
 from tests.helpers import jpeg_bytes, png_bytes, scene
-from tests.provenance.c2pa_testca import INGREDIENT, TestCA, make_ca, manifest, sign
+from tests.provenance.c2pa_testca import (
+    INGREDIENT,
+    TestCA,
+    flip,
+    jpeg_scan_byte,
+    make_ca,
+    manifest,
+    sign,
+)
 
 SIGNER = "Safeguard Test Signers / Safeguard Test Signer"  # organisation / common name
 GENERATOR = "SafeguardTestGenerator 1.0"
@@ -175,7 +183,7 @@ def test_a_failed_ingredient_leaves_the_active_state_alone(ca: TestCA, trust: C2
     """c2pa-rs calls the whole store Invalid for an ingredient's failure; only the active
     manifest decides the state here, the ingredient's own lines are weakened instead."""
     parent = signed["image/jpeg"]
-    tampered = _flip(parent, _jpeg_scan_byte(parent))
+    tampered = flip(parent, jpeg_scan_byte(parent))
     edit = manifest(None, generator="TestEditor", actions=(
         {"action": "c2pa.opened", "parameters": {"ingredientIds": [INGREDIENT]}}, "c2pa.edited"))
     data = sign(jpeg_bytes(scene(5)), "image/jpeg", ca, edit, ingredient=("parentOf", tampered))
@@ -199,22 +207,6 @@ def test_texts_are_one_short_line_and_lines_are_capped(ca: TestCA, trust: C2paTr
 
 
 # --- tampering -------------------------------------------------------------------------------
-
-def _flip(data: bytes, pos: int, mask: int = 0x01) -> bytes:
-    return data[:pos] + bytes([data[pos] ^ mask]) + data[pos + 1:]
-
-
-def _jpeg_scan_byte(data: bytes) -> int:
-    """A byte in the middle of the entropy-coded image data whose flip makes no marker."""
-    sos = 2  # walk the segments: the manifest's random signature bytes may hold FF DA too
-    while data[sos + 1] != 0xDA:
-        sos += 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0]
-    start, end = sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0], data.rindex(b"\xff\xd9")
-    pos = (start + end) // 2
-    while data[pos] in (0xFE, 0xFF) or data[pos - 1] == 0xFF:
-        pos += 1
-    return pos
-
 
 def _png_chunk(data: bytes, kind: bytes) -> tuple[int, int]:
     """(start, end) of the first ``kind`` chunk's data."""
@@ -241,8 +233,8 @@ def _store_range(data: bytes, mime: str) -> tuple[int, int]:
 def test_changed_pixel_byte_is_invalid(signed: dict[str, bytes], trust: C2paTrust) -> None:
     jpeg = signed["image/jpeg"]
     start, end = _png_chunk(signed["image/png"], b"IDAT")
-    for mime, data in [("image/jpeg", _flip(jpeg, _jpeg_scan_byte(jpeg))),
-                       ("image/png", _flip(signed["image/png"], (start + end) // 2))]:
+    for mime, data in [("image/jpeg", flip(jpeg, jpeg_scan_byte(jpeg))),
+                       ("image/png", flip(signed["image/png"], (start + end) // 2))]:
         lines = c2pa_evidence(data, mime, trust)
         assert lines[:2] == [line("validation_state", "invalid"),
                              line("digitalSourceType", "trainedAlgorithmicMedia", "moderate", "ai")]
@@ -254,7 +246,7 @@ def test_changed_signature_is_invalid(signed: dict[str, bytes], trust: C2paTrust
     data = signed["image/jpeg"]
     box = data.rindex(b"c2pa.signature")
     signature = data.index(b"\xf6\x58\x40", box) + 3  # nil payload, then a 64-byte string
-    lines = c2pa_evidence(_flip(data, signature + 10), "image/jpeg", trust)
+    lines = c2pa_evidence(flip(data, signature + 10), "image/jpeg", trust)
     assert lines[0] == line("validation_state", "invalid")
     assert failure_codes(lines) == ["claimSignature.mismatch"]
     assert all(e.strength != "trusted" for e in lines)
@@ -485,7 +477,7 @@ def test_fuzz_control_padding_is_not_signed(fuzz_target: dict[str, object],
     box = original.rindex(b"c2pa.signature")
     pad = original.index(b"\xf6\x58\x40", box) - 8
     assert original[pad] == 0
-    assert c2pa_evidence(_flip(original, pad), "image/jpeg", trust) == original_lines
+    assert c2pa_evidence(flip(original, pad), "image/jpeg", trust) == original_lines
 
 
 # --- trust file ------------------------------------------------------------------------------

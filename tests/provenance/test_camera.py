@@ -12,14 +12,8 @@ from safeguard.provenance.camera import camera_evidence, device_key
 from safeguard.provenance.evidence import Evidence
 from safeguard.provenance.exif import camera_metadata
 from safeguard.signals.pdq import pdq_from_bytes
-from tests.helpers import PDQ_REF, jpeg_bytes, scene
-from tests.provenance.exif_builder import ASCII, LONG, camera_jpeg, exif_block
-
-
-def photo() -> Image.Image:
-    img = Image.open(PDQ_REF / "bridge-mods" / "aaa-orig.jpg")
-    img.load()
-    return img
+from tests.helpers import jpeg_bytes, scene
+from tests.provenance.exif_builder import ASCII, LONG, camera_jpeg, exif_block, photo
 
 
 def evidence_of(data: bytes) -> list[Evidence]:

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from safeguard.media.images import open_picture
@@ -30,68 +29,25 @@ from safeguard.provenance.generators import (
     a1111,
     generator_evidence,
 )
-from tests.provenance.test_stealth import embed, gradient, stream
-
-PROMPT = "a red bicycle leaning on a fence"
-NEGATIVE = "blurry, low quality"
-A1111 = (
-    f"{PROMPT}, watercolor\nNegative prompt: {NEGATIVE}\n"
-    "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, "
-    "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, "
-    'Lora hashes: "bike: a1b2c3d4e5f6, fence: 0f9e8d7c6b5a", Version: v1.10.1'
+from tests.provenance.generator_pictures import (
+    A1111,
+    CLAIM,
+    COMFY_TXT2IMG,
+    NAI_COMMENT,
+    NAI_TEXTS,
+    NEGATIVE,
+    PROMPT,
+    comfy_img2img,
+    exif_with,
+    jpeg,
+    picture,
+    png,
+    unicode_be,
+    webp,
 )
-CLAIM = "unsigned metadata: {} (anyone can write or paste it)"
-
+from tests.provenance.stealth_builder import embed, gradient, stream
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def picture(mode: str = "RGB", size: tuple[int, int] = (48, 32)) -> Image.Image:
-    return gradient(size, mode)
-
-
-def png(texts: dict[str, str] | None = None, *, itxt: dict[str, str] | None = None,
-        ztxt: dict[str, str] | None = None, img: Image.Image | None = None,
-        exif: Image.Exif | None = None) -> bytes:
-    info = PngInfo()
-    for key, value in (texts or {}).items():
-        info.add_text(key, value)
-    for key, value in (itxt or {}).items():
-        info.add_itxt(key, value)
-    for key, value in (ztxt or {}).items():
-        info.add_text(key, value, zip=True)
-    buf = io.BytesIO()
-    kw: dict[str, Any] = {"exif": exif} if exif is not None else {}
-    (img or picture()).save(buf, "PNG", pnginfo=info, **kw)
-    return buf.getvalue()
-
-
-def exif_with(user_comment: Any = None, **ifd0: Any) -> Image.Exif:
-    tags = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "description": 0x010E}
-    exif = Image.Exif()
-    for name, value in ifd0.items():
-        exif[tags[name]] = value
-    if user_comment is not None:
-        exif.get_ifd(0x8769)[0x9286] = user_comment
-    return exif
-
-
-def jpeg(exif: Image.Exif | None = None, **kw: Any) -> bytes:
-    buf = io.BytesIO()
-    if exif is not None:
-        kw["exif"] = exif.tobytes()
-    picture().save(buf, "JPEG", quality=85, **kw)
-    return buf.getvalue()
-
-
-def webp(exif: Image.Exif) -> bytes:
-    buf = io.BytesIO()
-    picture().save(buf, "WEBP", exif=exif.tobytes())
-    return buf.getvalue()
-
-
-def unicode_be(text: str) -> bytes:  # piexif.helper.UserComment.dump(encoding="unicode")
-    return b"UNICODE\0" + text.encode("utf-16-be")
 
 
 def read(data: bytes) -> list[Evidence]:
@@ -210,20 +166,6 @@ def test_fooocus_a1111_scheme_and_forge_version() -> None:
 
 # -- ComfyUI ---------------------------------------------------------------------------------
 
-COMFY_TXT2IMG = {
-    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0"}},
-    "5": {"class_type": "EmptyLatentImage",
-          "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": PROMPT, "clip": ["4", 1]}},
-    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": NEGATIVE, "clip": ["4", 1]}},
-    "3": {"class_type": "KSampler", "inputs": {
-        "seed": 42, "steps": 25, "cfg": 6.5, "sampler_name": "euler", "scheduler": "normal",
-        "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
-        "latent_image": ["5", 0]}},
-    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "out", "images": ["8", 0]}},
-}
-
 COMFY_WORKFLOW = {
     "last_node_id": 9, "last_link_id": 9, "version": 0.4,
     "nodes": [
@@ -272,18 +214,6 @@ def test_comfyui_workflow_only_is_read_from_widgets() -> None:
     lines = read(png({"workflow": json.dumps(COMFY_WORKFLOW)}))
     assert rows(lines)[:2] == gen("ComfyUI", "PNG text chunk 'workflow'")
     assert rows(lines)[2:-1] == COMFY_FIELDS
-
-
-def comfy_img2img(encoder: str = "VAEEncode") -> dict[str, Any]:
-    graph = json.loads(json.dumps(COMFY_TXT2IMG))
-    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "holiday.png",
-                                                         "upload": "image"}}
-    graph["11"] = {"class_type": "ImageScale", "inputs": {
-        "image": ["10", 0], "upscale_method": "lanczos", "width": 1024, "height": 768,
-        "crop": "disabled"}}
-    graph["12"] = {"class_type": encoder, "inputs": {"pixels": ["11", 0], "vae": ["4", 2]}}
-    graph["3"]["inputs"].update(latent_image=["12", 0], denoise=0.6)
-    return graph
 
 
 def test_comfyui_img2img_and_inpaint() -> None:
@@ -390,12 +320,6 @@ def test_invokeai_dream_alone_and_with_init_image() -> None:
 
 # -- NovelAI ---------------------------------------------------------------------------------
 
-NAI_COMMENT = {"prompt": PROMPT, "steps": 28, "height": 1216, "width": 832, "scale": 5.0,
-               "uncond_scale": 1.0, "cfg_rescale": 0.0, "seed": 123456, "n_samples": 1,
-               "noise_schedule": "native", "sampler": "k_euler_ancestral", "uc": NEGATIVE,
-               "request_type": "PromptGenerateRequest", "signed_hash": "c2lnbmVk"}
-NAI_TEXTS = {"Title": "AI generated image", "Description": PROMPT, "Software": "NovelAI",
-             "Source": "Stable Diffusion XL C1E1DE52", "Generation time": "5.1"}
 NAI_FIELDS = [info("model", "Stable Diffusion XL C1E1DE52"), info("seed", 123456),
               info("steps", 28), info("sampler", "k_euler_ancestral"), info("cfg_scale", 5.0),
               info("signed_hash", "c2lnbmVk"), info("size", "832x1216"),

@@ -20,38 +20,19 @@ from safeguard.provenance import watermark
 from safeguard.provenance.evidence import Evidence
 from safeguard.provenance.watermark import (
     PAYLOADS,
-    Payload,
     WatermarkMatch,
     decode_bits,
     detect,
     watermark_evidence,
 )
 from tests.helpers import PDQ_REF, scene
-from tests.provenance.watermark_marking import INSTALL_HINT, load_reference_encoder, picture
-from tests.provenance.watermark_marking import mark as _mark
-
-P = {p.name: p for p in PAYLOADS}
-
-
-MAX_DCT = load_reference_encoder()
-needs_reference = pytest.mark.skipif(
-    MAX_DCT is None,
-    reason=f"invisible-watermark's imwatermark/maxDct.py cannot be loaded ({INSTALL_HINT} "
-           "to run the cross-checks)")
-
-
-def mark(bgr: np.ndarray, payload: Payload, how: str) -> np.ndarray:
-    assert MAX_DCT is not None
-    return _mark(MAX_DCT, bgr, payload.bits, how)
+from tests.provenance.watermark_marking import picture
+from tests.provenance.watermark_reference import MAX_DCT, P, mark, needs_reference, pil
 
 
 def reference_bits(bgr: np.ndarray, length: int) -> np.ndarray:
     assert MAX_DCT is not None
     return np.asarray(MAX_DCT.EmbedMaxDct([], wmLen=length).decode(bgr), np.uint8)
-
-
-def pil(bgr: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]), "RGB")
 
 
 def saved(img: Image.Image, fmt: str, **kw: object) -> Image.Image:
