@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
+
+T = TypeVar("T")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 PDQ_REF = SHARED / "pdq-reference"
@@ -77,3 +82,19 @@ def small_video(seconds: int = 3, fps: int = 10, size: tuple[int, int] = (160, 1
         for packet in stream.encode():
             container.mux(packet)
     return buffer.getvalue()
+
+
+def peak_bytes(call: Callable[[], T]) -> tuple[T, int]:
+    """What ``call`` returns, and the most memory it held at once (bytes, tracemalloc): a
+    bound on work that does not depend on the machine's speed."""
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if not tracing:
+            tracemalloc.stop()

@@ -10,8 +10,6 @@ import io
 import json
 import pkgutil
 import re
-import tracemalloc
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,6 +27,7 @@ from safeguard.provenance.generators import (
     a1111,
     generator_evidence,
 )
+from tests.helpers import peak_bytes
 from tests.provenance.generator_pictures import (
     A1111,
     CLAIM,
@@ -466,21 +465,6 @@ def test_xmp_digital_source_type_in_png_itxt_and_jpeg_app1() -> None:
 
 
 # -- bounds and hostile input ----------------------------------------------------------------
-
-
-def peak_bytes(call: Callable[[], list[Evidence]]) -> tuple[list[Evidence], int]:
-    """What ``call`` returns, and the most memory it held at once (bytes, tracemalloc)."""
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        result = call()
-        return result, tracemalloc.get_traced_memory()[1] - before
-    finally:
-        if not tracing:
-            tracemalloc.stop()
 
 
 class Scanned(str):

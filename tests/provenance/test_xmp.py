@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tracemalloc
 from types import SimpleNamespace
 
 from PIL import Image
@@ -18,6 +17,7 @@ from safeguard.provenance.xmp import (
     known_generator,
     xmp_evidence,
 )
+from tests.helpers import peak_bytes
 from tests.provenance.xmp_builder import IPTC, packet, source_type
 
 
@@ -77,17 +77,7 @@ def test_billion_laughs_is_refused_before_any_expansion() -> None:
     refused = [Evidence("xmp", "error",
                         "XMP refused (DTDs and entities are not allowed): DTDForbidden", "info")]
     assert xmp_evidence(bomb) == refused  # imports and caches warmed before measuring
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        lines = xmp_evidence(bomb)
-        peak = tracemalloc.get_traced_memory()[1] - before
-    finally:
-        if not tracing:
-            tracemalloc.stop()
+    lines, peak = peak_bytes(lambda: xmp_evidence(bomb))
     assert peak < 64 << 10, peak
     assert lines == refused
 
