@@ -284,6 +284,11 @@ def test_reports_are_for_examiners_and_audited(lab: Lab) -> None:
     assert path.startswith(str(lab.settings.cases_dir / "k" / "reports"))
     response = client.get("/cases/k/report?format=docx")
     assert response.status_code == 404
+    assert "no report format &#39;docx&#39; (one of html, pdf)" in response.text
+    response = client.get("/cases/k/report?format=html")  # served as its plug-in says
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content.startswith(b"<!DOCTYPE html>")
 
 
 def test_a_stretch_of_a_video_is_graded_undone_and_audited(lab: Lab) -> None:

@@ -60,6 +60,8 @@ class ReportFormat(ABC):
     """One report format (see the module docstring)."""
 
     name: ClassVar[str]
+    #: what the report is served as by the review app (its Content-Type)
+    media_type: ClassVar[str]
 
     @abstractmethod
     def write(self, job: ReportJob) -> tuple[ReportFile, ...]:

@@ -13,6 +13,7 @@ from safeguard.reports.base import ReportFile, ReportFormat, ReportJob
 
 class HtmlReport(ReportFormat):
     name = "html"
+    media_type = "text/html; charset=utf-8"
 
     def write(self, job: ReportJob) -> tuple[ReportFile, ...]:
         from safeguard.reports import html
@@ -22,6 +23,7 @@ class HtmlReport(ReportFormat):
 
 class PdfReport(ReportFormat):
     name = "pdf"
+    media_type = "application/pdf"
 
     def write(self, job: ReportJob) -> tuple[ReportFile, ...]:
         from safeguard.reports import pdf

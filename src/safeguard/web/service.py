@@ -22,6 +22,7 @@ from safeguard.errors import Forbidden, NotFound
 from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
+from safeguard.reports import REPORT_FORMATS
 from safeguard.web.deps import CaseContext
 
 #: how long the link to one revealed picture stays valid
@@ -303,10 +304,6 @@ def _reveal_sig(ctx: CaseContext, item_id: int, expires: int) -> str:
 
 # --- reports ---------------------------------------------------------------------------------
 
-#: what a report download is served as
-REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
-
-
 def report(ctx: CaseContext, fmt: str) -> Response:
     """The case report (docs/reports.md), made now for an examiner or admin, kept in the
     case folder's ``reports/`` and sent as a download; a reviewer or auditor is refused (and
@@ -317,8 +314,8 @@ def report(ctx: CaseContext, fmt: str) -> Response:
     from safeguard.reports.report import make_report
     from safeguard.review.grading import writing
 
-    if fmt not in REPORT_TYPES:
-        raise NotFound(f"no report format {fmt!r} (one of pdf, html)")
+    if fmt not in REPORT_FORMATS:
+        raise NotFound(f"no report format {fmt!r} (one of {', '.join(REPORT_FORMATS.names())})")
     if not ctx.viewer.user.is_examiner:
         with writing(ctx.case) as conn:
             audit.append(conn, "access.denied", f"/cases/{ctx.name}/report",
@@ -330,5 +327,7 @@ def report(ctx: CaseContext, fmt: str) -> Response:
     stamp = audit.utc_now().replace(":", "").replace("-", "").replace(".", "")
     path = folder / f"{ctx.name}-report-{stamp}.{fmt}"
     result = make_report(ctx.case, ctx.settings, fmt, path, actor=ctx.viewer.name)
-    return FileResponse(path, media_type=REPORT_TYPES[fmt], filename=path.name, headers={
-        "Cache-Control": "no-store", "X-Report-SHA256": result.files[0].sha256})
+    return FileResponse(path, media_type=REPORT_FORMATS.get(fmt).media_type,
+                        filename=path.name, headers={
+                            "Cache-Control": "no-store",
+                            "X-Report-SHA256": result.files[0].sha256})
