@@ -145,3 +145,15 @@ def test_one_registry_type() -> None:
 def test_the_cli_is_a_package() -> None:
     assert (SRC / "cli" / "__init__.py").is_file()
     assert sorted(p.name for p in SRC.glob("cli*.py")) == []
+
+
+def test_no_module_imports_another_ones_private_names() -> None:
+    private = [
+        f"{path.relative_to(SRC)}: {node.module}.{alias.name}"
+        for path in SRC.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("safeguard")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert private == []
