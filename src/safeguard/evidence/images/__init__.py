@@ -12,7 +12,10 @@ from safeguard.errors import EvidenceError
 from safeguard.evidence.base import open_readonly
 from safeguard.evidence.images.base import ImageFormat, Media
 from safeguard.evidence.images.ewf import EwfFormat
+from safeguard.evidence.images.qcow import QcowFormat
 from safeguard.evidence.images.raw import RawFormat
+from safeguard.evidence.images.vhdi import VhdFormat, VhdxFormat
+from safeguard.evidence.images.vmdk import VmdkFormat
 from safeguard.registry import Registry
 
 __all__ = ["HEAD_BYTES", "IMAGE_FORMATS", "ImageFormat", "Media", "open_media"]
@@ -25,6 +28,10 @@ IMAGE_FORMATS = Registry[ImageFormat](
     EvidenceError,
     [
         EwfFormat(),
+        VmdkFormat(),
+        VhdFormat(),
+        VhdxFormat(),
+        QcowFormat(),
         RawFormat(),  # last: any bytes
     ],
 )

@@ -1,4 +1,5 @@
-"""Raw images (``dd``): one file, or split ``.000``/``.001``… given as its first segment.
+"""Raw images (``dd``): one file, or split ``.000``/``.001``… or ``.aa``/``.ab``… (``split``'s
+letters, as many as the first has) given as its first segment.
 
 A raw image has no signature and stores no hash: any file can be one, so this format is
 asked last, and only a volume or file system found inside makes the file a disk image.
@@ -18,17 +19,30 @@ from safeguard.evidence.base import open_readonly
 from safeguard.evidence.images.base import details, hash_media, reason
 
 _SPLIT_RAW = re.compile(rb"^(.*\.)(000|001)$")
+_SPLIT_LETTERS = re.compile(rb"^(.*\.)(aa+)$")
 
 
 def raw_segments(full: bytes) -> list[bytes]:
-    """``name.000`` or ``name.001`` and the consecutive segments after it, else the file."""
+    """``name.000``, ``name.001`` or ``name.aa`` and the consecutive segments after it, else
+    the file."""
     segments = [full]
     if match := _SPLIT_RAW.match(full):
         number = int(match.group(2)) + 1
         while os.path.isfile(candidate := match.group(1) + b"%03d" % number):
             segments.append(candidate)
             number += 1
+    elif match := _SPLIT_LETTERS.match(full):
+        width, number = len(match.group(2)), 1
+        while number < 26**width and os.path.isfile(
+                candidate := match.group(1) + _letters(number, width)):
+            segments.append(candidate)
+            number += 1
     return segments
+
+
+def _letters(number: int, width: int) -> bytes:
+    """``number`` in ``split``'s suffix letters: 0 ``aa``, 1 ``ab``, 26 ``ba``..."""
+    return bytes(ord("a") + number // 26**i % 26 for i in reversed(range(width)))
 
 
 class RawMedia:
