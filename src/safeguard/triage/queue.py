@@ -20,6 +20,8 @@ items passes every filter given.
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,10 +333,12 @@ def _listed(conn: Connection, series: list[int]) -> dict[int, list[int]]:
     ranked = (select(QueueItem.series_id, QueueItem.item_id, number)
               .where(QueueItem.series_id.in_(series)).subquery())
     found: dict[int, list[int]] = {}
-    for series_id, item_id in conn.execute(
-            select(ranked.c.series_id, ranked.c.item_id).where(ranked.c.n <= LISTED)
-            .order_by(ranked.c.series_id, ranked.c.item_id)).tuples():
-        found.setdefault(int(series_id), []).append(int(item_id))
+    rows = conn.execute(
+        select(ranked.c.series_id, ranked.c.item_id).where(ranked.c.n <= LISTED)
+        .order_by(ranked.c.series_id, ranked.c.item_id))
+    # a subquery's columns carry no Python type: the ids are the integer keys selected above
+    for series_id, item_id in typing.cast(Iterable[tuple[int, int]], rows):
+        found.setdefault(series_id, []).append(item_id)
     return found
 
 
