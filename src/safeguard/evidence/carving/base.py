@@ -21,6 +21,8 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from safeguard.evidence.base import read_head
+
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 BLOCK = 1 << 20
@@ -101,7 +103,7 @@ class Window:
         assert self._stream is not None
         self._stream.seek(pos)
         want = min(max(stop - pos, BLOCK), self.end - pos)
-        data = self._stream.read(want)
+        data = read_head(self._stream, want)  # however short the stream's reads are
         self._cache_at, self._cache = pos, data
         return data[:stop - pos]
 

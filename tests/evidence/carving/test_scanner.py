@@ -1,0 +1,50 @@
+"""The region scanner over streams that give short reads (a pipe, a decompressing reader,
+an image library that returns less than asked): nothing is skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+
+from safeguard.evidence.carving import carve
+from tests.evidence.carving.helpers import jpeg, png
+
+
+class ShortReads(io.RawIOBase):
+    """A seekable stream over ``data`` whose reads return at most ``most`` bytes."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data = data
+        self._pos = 0
+        self._most = most
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else
+                                             len(self._data) + pos)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self._data) - self._pos if size < 0 else size
+        out = self._data[self._pos:self._pos + min(size, self._most)]
+        self._pos += len(out)
+        return out
+
+
+def test_short_reads_lose_nothing() -> None:
+    rng = random.Random(7)
+    first, second = jpeg(seed=11), png(seed=12)
+    filler = bytes(rng.getrandbits(8) for _ in range(300_000))
+    data = filler[:70_001] + first + filler[70_001:200_003] + second + filler[200_003:]
+    found = list(carve(ShortReads(data, most=999), 0, len(data)))
+    assert [(c.format, c.offset, c.length, c.partial) for c in found] == [
+        ("jpeg", 70_001, len(first), False),
+        ("png", 70_001 + len(first) + 130_002, len(second), False)]
+    got = data[found[0].offset:found[0].offset + found[0].length]
+    assert hashlib.sha256(got).digest() == hashlib.sha256(first).digest()
