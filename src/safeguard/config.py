@@ -4,7 +4,8 @@ Values come from, in order of precedence: command-line options, environment vari
 (``SAFEGUARD_HOME``, ``SAFEGUARD_DATABASE_URL``), the home folder's ``config.toml``
 (``[limits]`` table, keys as in :class:`Limits`; ``[matching]``, keys as in
 :class:`Matching`; ``[video]``, keys as in :class:`Video`; ``[provenance]``, keys as in
-:class:`Provenance`; ``[review]``, keys as in :class:`Review`), then the defaults below.
+:class:`Provenance`; ``[review]``, keys as in :class:`Review`; ``[scan]``, keys as in
+:class:`Scanning`), then the defaults below.
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ class Review:
 
 
 @dataclass(frozen=True)
+class Scanning:
+    """What a scan enumerates beyond the files themselves (docs/scanning.md)."""
+
+    #: carve pictures and videos out of disk images' unallocated and unpartitioned space
+    carve: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database_url: str | None
@@ -123,6 +132,7 @@ class Settings:
     video: Video = Video()
     provenance: Provenance = Provenance()
     review: Review = Review()
+    scanning: Scanning = Scanning()
 
     @property
     def cases_dir(self) -> Path:
@@ -137,7 +147,7 @@ def default_home() -> Path:
 def load_settings(home: Path | None = None) -> Settings:
     home = (home or default_home()).expanduser().absolute()
     limits, matching, video, provenance = Limits(), Matching(), Video(), Provenance()
-    review = Review()
+    review, scanning = Review(), Scanning()
     config_file = home / "config.toml"
     if config_file.is_file():
         try:
@@ -150,6 +160,7 @@ def load_settings(home: Path | None = None) -> Settings:
         provenance = _table(config_file, config, "provenance", provenance,
                             "provenance setting")
         review = _table(config_file, config, "review", review, "review setting")
+        scanning = _table(config_file, config, "scan", scanning, "scan setting")
         # files named in config.toml are relative to the home folder
         provenance = replace(
             provenance,
@@ -165,6 +176,7 @@ def load_settings(home: Path | None = None) -> Settings:
         video=video,
         provenance=provenance,
         review=review,
+        scanning=scanning,
     )
 
 

@@ -77,5 +77,6 @@ class ItemJson(ItemFields):
     vpdq: list[FrameHash] | None
     video: dict[str, Any] | None
     matches: list[dict[str, Any]]
+    carved: dict[str, Any] | None
     known_good: bool
     category_conflict: bool

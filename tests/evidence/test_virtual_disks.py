@@ -268,9 +268,13 @@ def test_truncated_qcow2(tmp_path: Path, base: tuple[Path, bytes], cli: Cli) -> 
     image = convert(raw, tmp_path / "cut.qcow2", "qcow2")
     image.write_bytes(image.read_bytes()[:200_000])  # the header and tables, no data
     items, acquisition = scan_ok(cli, image)
-    assert list(items) == ["media"]
+    assert list(items) == ["media", "$Carved/image"]
     assert (items["media"]["status"], items["media"]["error"]) == (
         "error", "no volume system or file system TSK can read in the media")
+    # carving the whole unreadable media stops at its first unreadable byte, and says so
+    assert (items["$Carved/image"]["status"], items["$Carved/image"]["error"]) == (
+        "error", "carving stopped (carving incomplete): read error at offset 0 of the image: "
+        "invalid entry index value out of bounds")
     assert acquisition["error"].startswith("media unreadable: ")
     assert "sha256" not in acquisition and acquisition["media_size"] == 8 * 1024 * 1024
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,6 +57,10 @@ def scan_cmd(
         "--path-map", show_default=False, metavar="FROM=TO",
         help="With --cluster: workers read the evidence at TO where it is FROM here "
              "(repeatable).")] = None,
+    carve: Annotated[bool | None, typer.Option(
+        "--carve/--no-carve", show_default=False,
+        help="Carve pictures and videos from a disk image's unallocated and unpartitioned "
+             "space (default: \\[scan] carve, on).")] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
@@ -80,11 +85,12 @@ def scan_cmd(
     method: PdqMethod = "fast" if fast_pdq else "reference"
     matcher = Matcher(Library(settings), pdq_threshold)
     provenance = provenance_options(settings, watermark, classifier, c2pa_trust)
+    scanning = settings.scanning if carve is None else replace(settings.scanning, carve=carve)
     try:
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
                            matcher=matcher, video=settings.video, provenance=provenance,
-                           cluster=cluster, path_map=pairs)
+                           cluster=cluster, path_map=pairs, scanning=scanning)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -40,6 +40,9 @@ class Item:
     entry: str = "file"  # file | symlink | special | directory
     link_target: str | None = None
     error: str | None = None  # set when the item cannot be read at all
+    #: a carved item's origin (disk images: partition, region, offset, length, format,
+    #: partial, reason); None for an item with a file-system entry
+    carved: dict[str, Any] | None = None
 
 
 class Source(Protocol):

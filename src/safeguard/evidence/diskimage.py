@@ -42,6 +42,8 @@ checked, a raw image's SHA256.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import io
 import json
 import multiprocessing
@@ -53,8 +55,10 @@ from typing import Any, BinaryIO, ClassVar
 
 import pytsk3
 
+from safeguard.config import Scanning
 from safeguard.errors import EvidenceError, ItemError
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
+from safeguard.evidence.carving import carve
 from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
@@ -94,6 +98,7 @@ class _Volume:
     offset: int  # in bytes, in the media
     fs: Any  # pytsk3.FS_Info, or None when TSK reads no file system there
     inside: bool = True  # the partition lies within the media
+    length: int = 0  # in bytes, within the media (partitions only)
 
 
 @dataclass
@@ -101,6 +106,8 @@ class _Image:
     media: Media
     tsk: _TskImage  # kept alive beside the file systems read through it
     volumes: list[_Volume] = field(default_factory=list)
+    #: (offset, length) in bytes of the volume system's unpartitioned space, in the media
+    gaps: list[tuple[int, int]] = field(default_factory=list)
 
     def fs_at(self, offset: int) -> Any:
         for volume in self.volumes:
@@ -125,14 +132,17 @@ def _image(path: Path) -> _Image:
         return _IMAGES[key]
     media = open_media(path)
     tsk = _TskImage(media)
-    image = _Image(media, tsk, _layout(tsk))
+    gaps: list[tuple[int, int]] = []
+    image = _Image(media, tsk, _layout(tsk, gaps), gaps)
     while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
         del _IMAGES[next(iter(_IMAGES))]
     _IMAGES[key] = image
     return image
 
 
-def _layout(tsk: _TskImage) -> list[_Volume]:
+def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
+    """The partitions (or the one file system) of the media; ``gaps`` gets the volume
+    system's unpartitioned space, within the media."""
     volumes: list[_Volume] = []
     try:
         system = pytsk3.Volume_Info(tsk)
@@ -144,12 +154,21 @@ def _layout(tsk: _TskImage) -> list[_Volume]:
             if part.flags & pytsk3.TSK_VS_PART_FLAG_ALLOC:
                 offset = part.start * block
                 inside = offset > 0 and offset + part.len * block <= tsk.get_size()
+                length = max(min(part.len * block, tsk.get_size() - offset), 0)
                 volumes.append(_Volume(f"p{len(volumes) + 1}", offset, _open_fs(tsk, offset),
-                                       inside))
+                                       inside, length))
+            elif part.flags & pytsk3.TSK_VS_PART_FLAG_UNALLOC:
+                start = part.start * block
+                end = min(start + part.len * block, tsk.get_size())
+                if end > start:
+                    gaps.append((start, end - start))
         if any(v.fs is not None for v in volumes):
             return volumes
     fs = _open_fs(tsk, 0)
-    return [_Volume("", 0, fs)] if fs is not None else volumes
+    if fs is None:
+        return volumes
+    gaps.clear()  # the partition table was damaged or spurious: the file system is the media
+    return [_Volume("", 0, fs)]
 
 
 def _open_fs(tsk: _TskImage, offset: int) -> Any:
@@ -188,10 +207,15 @@ class DiskImageSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.carve = Scanning().carve
         try:
             self._image = _image(path)
         except OSError as exc:
             raise EvidenceError(f"cannot open disk image {path.name}: {reason(exc)}") from None
+
+    def configure(self, scanning: Scanning) -> None:
+        """The scan's options (``[scan]`` in config.toml, ``--no-carve``)."""
+        self.carve = scanning.carve
 
     def items(self) -> Iterator[Item]:
         """Every item, walked in a child process (see "Stalls" above)."""
@@ -212,7 +236,7 @@ class DiskImageSource:
         context = multiprocessing.get_context("forkserver")
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_walk_child, daemon=True, args=(
-            sender, os.fsencode(self.path.absolute()), done, bad))
+            sender, os.fsencode(self.path.absolute()), done, bad, self.carve))
         child.start()
         sender.close()
         current: tuple[_Key | None, str] = (None, "media")
@@ -243,6 +267,8 @@ class DiskImageSource:
     def open_item(self, locator: bytes) -> BinaryIO:
         try:
             spec = json.loads(locator)
+            if "c" in spec:
+                return self._open_carved(int(spec["c"]), int(spec["n"]))
             offset, inode, kind, ident = (int(spec[k]) for k in ("o", "i", "t", "a"))
         except (ValueError, KeyError, TypeError):
             raise ItemError("not a disk-image locator") from None
@@ -254,6 +280,13 @@ class DiskImageSource:
         stream = _TskStream(file, kind, ident, min(size, self._image.media.size))
         return stream  # type: ignore[return-value]
 
+    def _open_carved(self, offset: int, length: int) -> BinaryIO:
+        media = self._image.media
+        if offset < 0 or length <= 0 or offset + length > media.size:
+            raise ItemError(f"carved range {offset}+{length} is not within the image "
+                            f"({media.size} bytes)")
+        return _MediaSlice(media, offset, length)  # type: ignore[return-value]
+
     def acquisition(self) -> dict[str, Any]:
         return self._image.media.acquisition(self.path.name)
 
@@ -261,11 +294,13 @@ class DiskImageSource:
 # ---- walking a file system -----------------------------------------------------------------
 
 
-def _walk_child(sender: Any, path: bytes, done: set[_Key], bad: set[_Key]) -> None:
+def _walk_child(
+    sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool = True
+) -> None:
     """In the child: send the items in batches, each folder's start and end, then None."""
     batch: list[Item] = []
     try:
-        for event in _events(_image(Path(os.fsdecode(path))), done, bad):
+        for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving):
             if isinstance(event, Item):
                 batch.append(event)
                 if len(batch) < 500:
@@ -282,11 +317,18 @@ def _walk_child(sender: Any, path: bytes, done: set[_Key], bad: set[_Key]) -> No
         sender.send(("fail", f"{type(exc).__name__}: {reason(exc)}"))
 
 
-def _events(image: _Image, done: set[_Key], bad: set[_Key]) -> Iterator[Item | tuple]:
-    """Items, and ("folder", key, path) before / ("done", key) after each folder's items."""
+def _events(
+    image: _Image, done: set[_Key], bad: set[_Key], carving: bool = True
+) -> Iterator[Item | tuple]:
+    """Items, and ("folder", key, path) before / ("done", key) after each folder's items
+    (and each carved region: see "Carving")."""
+    media = image.media
     if not image.volumes:
         yield Item("media", None, None, entry="partition",
                    error="no volume system or file system TSK can read in the media")
+        if carving:
+            yield from _carve_stage((0, _CARVE_IMAGE), "", "image", [(0, media.size)],
+                                    media, None, done, bad)
     for volume in image.volumes:
         if volume.fs is None:
             key = (volume.offset, -1)
@@ -294,16 +336,38 @@ def _events(image: _Image, done: set[_Key], bad: set[_Key]) -> Iterator[Item | t
                 yield Item(volume.label, None, None, entry="partition",
                            error=f"partition {volume.label}: no file system TSK can read")
                 yield ("done", key)
+            if carving and volume.length:
+                yield from _carve_stage((volume.offset, _CARVE_PARTITION), volume.label,
+                                        "partition", [(volume.offset, volume.length)], media,
+                                        None, done, bad)
+        elif carving:
+            live, gone = _Space(), _Space()
+            yield from _walk(volume, media.size, done, bad, live, gone)
+            info = volume.fs.info
+            start = volume.offset + info.first_block * info.block_size
+            end = min(volume.offset + (info.last_block + 1) * info.block_size, media.size)
+            yield from _carve_stage((volume.offset, _CARVE_UNALLOCATED), volume.label,
+                                    "unallocated", live.complement(start, end), media, gone,
+                                    done, bad)
         else:
-            yield from _walk(volume, image.media.size, done, bad)
+            yield from _walk(volume, media.size, done, bad)
+    if carving and image.gaps:
+        yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "", "unpartitioned", image.gaps,
+                                media, None, done, bad)
 
 
 def _walk(
-    volume: _Volume, media_size: int, done: set[_Key], bad: set[_Key]
+    volume: _Volume, media_size: int, done: set[_Key], bad: set[_Key],
+    live: _Space | None = None, gone: _Space | None = None,
 ) -> Iterator[Item | tuple]:
+    """The file system's items; with ``live``/``gone``, the bytes that allocated and
+    deleted files' data occupy (every file, sent before or not) go into them."""
     fs = volume.fs
     prefix = f"{volume.label}/" if volume.label else ""
     root = fs.info.root_inum
+    if live is not None:
+        with contextlib.suppress(OSError, RuntimeError):
+            _account(fs.open_meta(inode=root), volume, live, live)
     seen = {root}
     stack: list[tuple[int, str, bool]] = [(root, "", False)]
     while stack:
@@ -326,6 +390,9 @@ def _walk(
         for file in entries:
             name, meta = file.info.name, file.info.meta
             kind = meta.type if meta is not None else None
+            if live is not None and gone is not None and meta is not None and name.name not in (
+                    b".", b".."):
+                _account(file, volume, live, gone)
             if (name.name in (b".", b"..") or kind == pytsk3.TSK_FS_META_TYPE_VIRT
                     or name.type == pytsk3.TSK_FS_NAME_TYPE_VIRT):
                 continue
@@ -463,6 +530,181 @@ class _TskStream(io.RawIOBase):
         memoryview(buffer).cast("B")[:got] = data[:got]
         self._pos += got
         return got
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+# ---- carving ---------------------------------------------------------------------------------
+
+# the carving stages' keys: (partition offset, one of these) in ``done`` / ``bad``
+_CARVE_UNALLOCATED, _CARVE_PARTITION, _CARVE_UNPARTITIONED, _CARVE_IMAGE = -2, -3, -4, -5
+_EXTENSIONS = {"jpeg": "jpg"}
+_COMPACT_EVERY = 1 << 16
+_RUN_SKIP = pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER | pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE
+
+
+class _Space:
+    """Byte ranges ``[start, end)`` of the media, merged as they come (memory grows with the
+    number of separate runs, not with the number of files)."""
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[int, int]] = []
+        self._merged = 0
+
+    def add(self, start: int, end: int) -> None:
+        if end > start:
+            self._runs.append((start, end))
+            if len(self._runs) - self._merged >= _COMPACT_EVERY:
+                self._compact()
+
+    def _compact(self) -> None:
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(self._runs):
+            if merged and start <= merged[-1][1]:
+                if end > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        self._runs, self._merged = merged, len(merged)
+
+    def complement(self, start: int, end: int) -> list[tuple[int, int]]:
+        """``[start, end)`` less these ranges, as (offset, length) pairs."""
+        self._compact()
+        free: list[tuple[int, int]] = []
+        pos = start
+        for run_start, run_end in self._runs:
+            if run_end <= pos:
+                continue
+            if run_start >= end:
+                break
+            if run_start > pos:
+                free.append((pos, run_start - pos))
+            pos = max(pos, run_end)
+        if pos < end:
+            free.append((pos, end - pos))
+        return free
+
+    def covers(self, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` lies within one merged range."""
+        if self._merged != len(self._runs):
+            self._compact()
+        at = bisect.bisect_right(self._runs, (start, float("inf"))) - 1
+        return at >= 0 and self._runs[at][0] <= start and end <= self._runs[at][1]
+
+
+def _account(file: Any, volume: _Volume, live: _Space, gone: _Space) -> None:
+    """Add the bytes ``file``'s data runs occupy to ``gone`` (its metadata is unallocated)
+    or to ``live``; a file whose runs cannot be read adds nothing."""
+    meta = file.info.meta
+    space = gone if meta.flags & pytsk3.TSK_FS_META_FLAG_UNALLOC else live
+    block = volume.fs.info.block_size
+    try:
+        for attr in file:
+            for run in attr:
+                if not run.flags & _RUN_SKIP and run.len > 0:
+                    start = volume.offset + run.addr * block
+                    space.add(start, start + run.len * block)
+    except (OSError, RuntimeError):
+        pass
+
+
+def _carve_stage(
+    key: _Key, label: str, region: str, ranges: list[tuple[int, int]], media: Media,
+    gone: _Space | None, done: set[_Key], bad: set[_Key],
+) -> Iterator[Item | tuple]:
+    """One item per file carved from ``ranges`` of the media (see "Carving"); a file
+    wholly within a deleted file's data (``gone``) is that file, already listed."""
+    if key in done or key in bad:
+        return
+    folder = _carved_folder(label, region)
+    yield ("folder", key, folder)
+    stream = _MediaSlice(media, 0, media.size)
+    try:
+        for offset, length in ranges:
+            for found in carve(stream, offset, length):  # type: ignore[arg-type]
+                if gone is not None and gone.covers(found.offset, found.end):
+                    continue
+                yield _carved_item(label, region, found.format, found.offset, found.length,
+                                   found.partial, found.reason)
+    except (ItemError, OSError) as exc:  # what was carved before it is kept
+        yield Item(folder, None, None, entry="directory",
+                   error=f"carving stopped (carving incomplete): {reason(exc)}")
+    yield ("done", key)
+
+
+def _carved_folder(label: str, region: str) -> str:
+    return f"$Carved/{label}/{region}" if label else f"$Carved/{region}"
+
+
+def _carved_item(label: str, region: str, kind: str, offset: int, length: int, partial: bool,
+                 why: str | None) -> Item:
+    name = f"0x{offset:012x}{'.partial' if partial else ''}.{_EXTENSIONS.get(kind, kind)}"
+    locator = json.dumps({"c": offset, "n": length}, separators=(",", ":")).encode()
+    return Item(f"{_carved_folder(label, region)}/{name}", locator, length, carved={
+        "partition": label or None, "region": region, "offset": offset, "length": length,
+        "format": kind, "partial": partial, "reason": why})
+
+
+class _MediaSlice(io.RawIOBase):
+    """``length`` bytes of the media from ``start``: read-only, seekable, bounded."""
+
+    def __init__(self, media: Media, start: int, length: int) -> None:
+        super().__init__()
+        self._media, self._start, self._size = media, start, length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
+        if want <= 0:
+            return 0
+        try:
+            data = self._media.read_at(self._start + self._pos, want)
+        except OSError as exc:
+            raise ItemError(f"read error at offset {self._start + self._pos} of the image: "
+                            f"{reason(exc)}") from None
+        if not data:
+            raise ItemError(f"read error at offset {self._start + self._pos} of the image: "
+                            "no data")
+        got = min(len(data), want)
+        memoryview(buffer).cast("B")[:got] = data[:got]
+        self._pos += got
+        return got
+
+    def read(self, size: int | None = -1) -> bytes:
+        """All ``size`` bytes asked for (fewer only at the end): the carver's window reads
+        its blocks in one call."""
+        if size is None or size < 0:
+            return self.readall()
+        want = min(size, self._size - self._pos)
+        if want <= 0:
+            return b""
+        at = self._start + self._pos
+        try:
+            data = self._media.read_at(at, want)
+        except OSError as exc:
+            raise ItemError(f"read error at offset {at} of the image: {reason(exc)}") from None
+        if not data:
+            raise ItemError(f"read error at offset {at} of the image: no data")
+        data = data[:want]
+        self._pos += len(data)
+        return data
 
     def readall(self) -> bytes:
         return b"".join(iter(lambda: self.read(READ_CHUNK), b""))

@@ -31,7 +31,7 @@ from pebble import ProcessPool
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from safeguard.audit import log as audit
-from safeguard.config import Limits, PdqMethod, Provenance, Video
+from safeguard.config import Limits, PdqMethod, Provenance, Scanning, Video
 from safeguard.errors import ScanLockedError
 from safeguard.evidence import Item as SourceItem
 from safeguard.evidence import Source, open_source
@@ -104,17 +104,22 @@ def scan(
     provenance: Provenance | None = None,
     cluster: str | None = None,
     path_map: Sequence[tuple[str, str]] = (),
+    scanning: Scanning | None = None,
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
     matched against the hash library in the same transaction. With ``cluster`` (a Dask
     scheduler's address) the per-item work runs on that cluster's workers, which read the
-    evidence at its path rewritten by ``path_map`` (docs/cluster.md)."""
+    evidence at its path rewritten by ``path_map`` (docs/cluster.md). ``scanning`` is
+    given to a source that takes options (``configure``: disk images' carving)."""
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
     evidence_path = evidence_path.expanduser().resolve()
     with _scan_lock(case), ExitStack() as stack:
         source = open_source(evidence_path)
+        configure = getattr(source, "configure", None)
+        if configure is not None:
+            configure(scanning or Scanning())
         client = None
         if cluster:
             from safeguard.pipeline import cluster as dask_cluster
@@ -291,6 +296,7 @@ def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
         "atime": item.atime, "ctime": item.ctime, "crtime": item.crtime, "inode": item.inode,
         "deleted": item.deleted,
         "link_target": item.link_target, "extension_mismatch": False,
+        "carved": audit.canonical_json(item.carved) if item.carved is not None else None,
         "status": "pending" if readable else ("error" if item.error else "done"),
         "error": item.error,
     }

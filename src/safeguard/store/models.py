@@ -105,6 +105,9 @@ class Item(Base):
     #: the camera, ``make|model|serial``, when the picture names its serial number
     device: Mapped[str | None] = mapped_column(Text)
     link_target: Mapped[str | None] = mapped_column(Text)
+    #: a carved item's origin: canonical JSON {"partition", "region", "offset", "length",
+    #: "format", "partial", "reason"}; None for items with a file-system entry
+    carved: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -1,0 +1,191 @@
+"""Carved items in disk-image scans, through the real CLI: deleted and planted pictures found
+once with their exact bytes and offsets, nothing carved twice or from nothing, partial
+carves kept, `--no-carve` and `[scan] carve` honoured, a re-run adds nothing. Benign
+generated pictures only; the images are built at test time (mtools, e2fsprogs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import jpeg_bytes, png_bytes, scene
+
+SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+MiB = 1 << 20
+PLANTED_AT = 3 * MiB  # free in both 4 MiB images: their files sit at the start
+TRUNCATED_AT = 3 * MiB + 256 * 1024
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=SBIN_PATH)
+    if found is None:
+        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
+    return found
+
+
+def run(*args: str | Path) -> None:
+    env = {**os.environ, "PATH": SBIN_PATH, "MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C"}
+    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], check=True,
+                   capture_output=True, env=env)
+
+
+def plant(image: Path, offset: int, data: bytes) -> None:
+    with open(image, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+
+
+def build_fat(tmp_path: Path, files: dict[str, bytes], deleted: list[str]) -> Path:
+    image = tmp_path / "fat.img"
+    run("mkfs.vfat", "-C", image, "4096")
+    for name, data in files.items():
+        (tmp_path / "src").write_bytes(data)
+        run("mcopy", "-D", "o", "-i", image, tmp_path / "src", "::" + name)
+    for name in deleted:
+        run("mdel", "-i", image, "::" + name)
+    return image
+
+
+def build_ext2(tmp_path: Path, files: dict[str, bytes], deleted: list[str]) -> Path:
+    image = tmp_path / "ext2.img"
+    with open(image, "wb") as handle:
+        handle.truncate(4 * MiB)
+    run("mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", image)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        run("debugfs", "-w", "-R", f"write {tmp_path / name} {name}", image)
+    for name in deleted:
+        run("debugfs", "-w", "-R", f"rm {name}", image)
+    return image
+
+
+BUILDERS = {"fat": build_fat, "ext2": build_ext2}
+
+
+def scan_items(cli: Callable[..., Any], image: Path, *options: str,
+               case: str = "c1", create: bool = True) -> dict[str, dict[str, Any]]:
+    if create:
+        assert cli("case", "create", case).code == 0
+    result = cli("scan", image, "--case", case, "--workers", "1", "--json", *options)
+    assert result.code == 0, result.err
+    records = [json.loads(line) for line in cli("items", case, "--json").out.splitlines()]
+    assert len({r["path"] for r in records}) == len(records)
+    return {r["path"]: r for r in records}
+
+
+def carved_of(items: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {path: r for path, r in items.items() if r["carved"] is not None}
+
+
+def assert_whole(record: dict[str, Any], data: bytes, offset: int, kind: str) -> None:
+    assert (record["status"], record["error"], record["deleted"]) == ("done", None, False)
+    assert (record["sha256"], record["size"]) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert record["pdq"] is not None
+    assert record["carved"] == {"partition": None, "region": "unallocated", "offset": offset,
+                                "length": len(data), "format": kind, "partial": False,
+                                "reason": None}
+
+
+@pytest.mark.parametrize("fs", ["fat", "ext2"])
+def test_deleted_and_planted_pictures_are_found_once(
+    tmp_path: Path, cli: Callable[..., Any], fs: str
+) -> None:
+    live, gone = jpeg_bytes(scene(31)), jpeg_bytes(scene(32))
+    files = {"live.jpg": live, "gone.jpg": gone, "kept.png": png_bytes(scene(33))}
+    image = BUILDERS[fs](tmp_path, files, ["gone.jpg"])
+    planted, truncated = jpeg_bytes(scene(34)), jpeg_bytes(scene(35))
+    plant(image, PLANTED_AT, planted)
+    plant(image, TRUNCATED_AT, truncated[:len(truncated) // 2])
+    items = scan_items(cli, image)
+    by_sha = {}
+    for record in items.values():
+        by_sha.setdefault(record["sha256"], []).append(record["path"])
+    # the live and the deleted file are listed by name only: never carved again
+    for data in (live, gone, files["kept.png"]):
+        assert len(by_sha[hashlib.sha256(data).hexdigest()]) == 1
+    assert [r["deleted"] for r in items.values()
+            if r["sha256"] == hashlib.sha256(gone).hexdigest()] == [True]
+    carved = carved_of(items)
+    whole = f"$Carved/unallocated/0x{PLANTED_AT:012x}.jpg"
+    partial = f"$Carved/unallocated/0x{TRUNCATED_AT:012x}.partial.jpg"
+    assert sorted(carved) == [whole, partial]
+    assert_whole(carved[whole], planted, PLANTED_AT, "jpeg")
+    record = carved[partial]
+    origin = record["carved"]
+    assert (origin["partition"], origin["region"], origin["offset"], origin["format"],
+            origin["partial"]) == (None, "unallocated", TRUNCATED_AT, "jpeg", True)
+    assert origin["reason"]
+    prefix = truncated[:origin["length"]]
+    assert 0 < origin["length"] <= len(truncated) // 2
+    # the prefix is hashed; the worker says why it could not decode it as a picture
+    assert (record["status"], record["error"], record["size"], record["sha256"]) == (
+        "error", "truncated JPEG: Premature end of JPEG file", len(prefix),
+        hashlib.sha256(prefix).hexdigest())
+
+
+@pytest.mark.parametrize("fs", ["fat", "ext2"])
+def test_nothing_is_carved_from_an_empty_image(
+    tmp_path: Path, cli: Callable[..., Any], fs: str
+) -> None:
+    image = BUILDERS[fs](tmp_path, {}, [])
+    assert carved_of(scan_items(cli, image)) == {}
+
+
+def test_no_carve_and_the_config_key_switch_it_off(
+    tmp_path: Path, home: Path, cli: Callable[..., Any]
+) -> None:
+    image = build_fat(tmp_path, {"a.jpg": jpeg_bytes(scene(36))}, [])
+    plant(image, PLANTED_AT, jpeg_bytes(scene(37)))
+    assert sorted(scan_items(cli, image, "--no-carve", case="off")) == ["a.jpg"]
+    (home / "config.toml").write_text("[scan]\ncarve = false\n")
+    assert sorted(scan_items(cli, image, case="config")) == ["a.jpg"]
+    on = scan_items(cli, image, "--carve", case="on")
+    assert sorted(on) == [f"$Carved/unallocated/0x{PLANTED_AT:012x}.jpg", "a.jpg"]
+
+
+def test_partitions_and_unpartitioned_space(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    fat = build_fat(tmp_path, {"a.jpg": jpeg_bytes(scene(38))}, [])
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as handle:
+        handle.truncate(16 * MiB)
+    env = {**os.environ, "PATH": SBIN_PATH}
+    subprocess.run([tool("sfdisk"), "-q", str(disk)], check=True, capture_output=True, env=env,
+                   input=b"label: dos\nstart=2048, size=8192\nstart=12288, size=8192\n")
+    plant(disk, 2048 * 512, fat.read_bytes())
+    in_fs, in_gap, in_p2 = (jpeg_bytes(scene(s)) for s in (39, 40, 41))
+    plant(disk, 2048 * 512 + PLANTED_AT, in_fs)
+    plant(disk, 10240 * 512, in_gap)  # between the partitions
+    plant(disk, 12288 * 512 + 4096, in_p2)  # p2 holds no file system
+    carved = carved_of(scan_items(cli, disk))
+    expected = {
+        f"$Carved/p1/unallocated/0x{2048 * 512 + PLANTED_AT:012x}.jpg": (
+            "p1", "unallocated", 2048 * 512 + PLANTED_AT, in_fs),
+        f"$Carved/unpartitioned/0x{10240 * 512:012x}.jpg": (
+            None, "unpartitioned", 10240 * 512, in_gap),
+        f"$Carved/p2/partition/0x{12288 * 512 + 4096:012x}.jpg": (
+            "p2", "partition", 12288 * 512 + 4096, in_p2),
+    }
+    assert sorted(carved) == sorted(expected)
+    for path, (partition, region, offset, data) in expected.items():
+        record = carved[path]
+        assert record["carved"] == {"partition": partition, "region": region,
+                                    "offset": offset, "length": len(data), "format": "jpeg",
+                                    "partial": False, "reason": None}
+        assert record["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_second_scan_adds_nothing(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    image = build_ext2(tmp_path, {"gone.jpg": jpeg_bytes(scene(42))}, ["gone.jpg"])
+    plant(image, PLANTED_AT, jpeg_bytes(scene(43)))
+    first = scan_items(cli, image)
+    again = scan_items(cli, image, create=False)
+    assert again == first
+    assert len(carved_of(again)) == 1
