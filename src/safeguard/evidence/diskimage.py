@@ -73,6 +73,11 @@ STALL_SECONDS = 120.0
 _Key = tuple[int, int]  # (partition offset, folder inode)
 _Stall = tuple[_Key | None, str, str] | None  # (folder, its path, why) when the walk stalled
 
+#: files are carved where they start on a sector: file systems place files on clusters (and
+#: partitions on sectors), so looking at every 512th byte finds them as PhotoRec does, several
+#: times faster than a search of every byte (benchmarks/carving.py)
+CARVE_ALIGN = 512
+
 
 # ---- the media as TSK reads it --------------------------------------------------------------
 
@@ -632,7 +637,8 @@ def _carve_stage(
     stream = _MediaSlice(media, 0, media.size)
     try:
         for offset, length in ranges:
-            for found in carve(stream, offset, length):  # type: ignore[arg-type]
+            for found in carve(stream, offset, length,  # type: ignore[arg-type]
+                               align=CARVE_ALIGN):
                 if gone is not None and gone.covers(found.offset, found.end):
                     continue
                 yield _carved_item(label, region, found.format, found.offset, found.length,

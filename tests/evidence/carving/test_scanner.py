@@ -8,7 +8,7 @@ import io
 import random
 
 from safeguard.evidence.carving import carve
-from tests.evidence.carving.helpers import jpeg, png
+from tests.evidence.carving.helpers import MAKERS, jpeg, png
 
 
 class ShortReads(io.RawIOBase):
@@ -48,3 +48,28 @@ def test_short_reads_lose_nothing() -> None:
         ("png", 70_001 + len(first) + 130_002, len(second), False)]
     got = data[found[0].offset:found[0].offset + found[0].length]
     assert hashlib.sha256(got).digest() == hashlib.sha256(first).digest()
+
+
+def test_aligned_carving_finds_files_on_sectors_only() -> None:
+    rng = random.Random(8)
+    on_sector, off_sector = jpeg(seed=13), png(seed=14)
+    data = bytearray(rng.randbytes(400_000))
+    data[4096:4096 + len(on_sector)] = on_sector
+    data[200_003:200_003 + len(off_sector)] = off_sector
+    everywhere = [(c.format, c.offset) for c in carve(bytes(data), 0, len(data))]
+    sectors = [(c.format, c.offset) for c in carve(bytes(data), 0, len(data), align=512)]
+    assert everywhere == [("jpeg", 4096), ("png", 200_003)]
+    assert sectors == [("jpeg", 4096)]
+    # the sectors are the image's, not the region's: a region starting mid-sector
+    assert [(c.format, c.offset) for c in carve(bytes(data), 100, len(data) - 100,
+                                                align=512)] == [("jpeg", 4096)]
+
+
+def test_aligned_signature_after_the_start_of_the_file() -> None:
+    """ISO-BMFF's magic ("ftyp") is 4 bytes into the file: the file's start is aligned."""
+    fmt, make = MAKERS["mp4"]
+    video = make()
+    data = bytearray(random.Random(9).randbytes(300_000))
+    data[8192:8192 + len(video)] = video
+    found = list(carve(bytes(data), 0, len(data), align=512))
+    assert [(c.format, c.offset, c.length) for c in found][:1] == [(fmt, 8192, len(video))]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+import numpy as np
+
 from safeguard.evidence.carving.base import BLOCK, Buffer, Carved, Carver, Signature, Window
 from safeguard.evidence.carving.bmp import BmpCarver
 from safeguard.evidence.carving.gif import GifCarver
@@ -36,10 +38,16 @@ CHUNK = 4 << 20
 
 
 def carve(source: BinaryIO | Buffer, region_offset: int, region_length: int, *,
-          carvers: Iterable[Carver] | None = None, chunk: int = CHUNK) -> Iterator[Carved]:
+          carvers: Iterable[Carver] | None = None, chunk: int = CHUNK,
+          align: int = 1) -> Iterator[Carved]:
     """The files carved from ``[region_offset, region_offset + region_length)`` of
     ``source`` (a seekable binary stream or a buffer; offsets are absolute positions in it),
-    in offset order. Nothing outside the region is read or reported."""
+    in offset order. Nothing outside the region is read or reported.
+
+    ``align``: files are looked for only where they start at a multiple of it (absolute
+    offset). A file system places a file on a cluster, so the unallocated space of one is
+    carved sector by sector (512), as PhotoRec does, many times faster than at every byte;
+    1 looks everywhere (a file inside another's bytes, a stream with no sectors)."""
     chosen = list(CARVERS if carvers is None else carvers)
     patterns = [(carver, sig) for carver in chosen for sig in carver.signatures]
     if not patterns or region_length <= 0:
@@ -54,13 +62,8 @@ def carve(source: BinaryIO | Buffer, region_offset: int, region_length: int, *,
         data = window.read(pos, stop - pos + reach)
         found: list[tuple[int, int, Carver]] = []
         for order, (carver, sig) in enumerate(patterns):
-            at = data.find(sig.magic, sig.offset)
-            while at >= 0:
-                begin = pos + at - sig.offset
-                if begin >= stop:
-                    break
-                found.append((begin, order, carver))
-                at = data.find(sig.magic, at + 1)
+            found.extend((begin, order, carver)
+                         for begin in _starts(data, pos, stop, sig, align))
         del data
         found.sort(key=lambda hit: (hit[0], hit[1]))
         for begin, _, carver in found:
@@ -74,3 +77,27 @@ def carve(source: BinaryIO | Buffer, region_offset: int, region_length: int, *,
             if not result.partial:
                 skip = result.end
         pos = max(stop, skip)
+
+
+def _starts(data: bytes, pos: int, stop: int, sig: Signature, align: int) -> Iterator[int]:
+    """Where files with ``sig`` may start in ``[pos, stop)``, ``data`` being the bytes from
+    ``pos`` on: every match of the magic, or with ``align`` > 1 only the aligned starts (one
+    vectorised look at each, not a search of every byte)."""
+    if align <= 1:
+        at = data.find(sig.magic, sig.offset)
+        while at >= 0 and pos + at - sig.offset < stop:
+            yield pos + at - sig.offset
+            at = data.find(sig.magic, at + 1)
+        return
+    first = pos + (-pos % align)
+    count = (stop - first + align - 1) // align
+    if count <= 0:
+        return
+    offsets = np.arange(count, dtype=np.int64) * align + (first - pos + sig.offset)
+    offsets = offsets[offsets + len(sig.magic) <= len(data)]
+    view = np.frombuffer(data, np.uint8)
+    hit = np.ones(len(offsets), bool)
+    for i, byte in enumerate(sig.magic):
+        hit &= view[offsets + i] == byte
+    for index in np.flatnonzero(hit).tolist():
+        yield pos + int(offsets[index]) - sig.offset
