@@ -68,6 +68,12 @@ benchdeps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
 	    --no-install-recommends libavcodec-dev libavformat-dev libavdevice-dev libavfilter-dev \
 	    libswscale-dev libswresample-dev libavutil-dev pkg-config cmake g++ >/dev/null; fi
+	@# benchmarks/carving.py compares with PhotoRec (Debian's testdisk)
+	@if ! command -v photorec >/dev/null; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing testdisk (PhotoRec) with apt-get (for benchmarks/carving.py)"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends testdisk >/dev/null; fi
 
 bench: install benchdeps
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
@@ -76,6 +82,7 @@ bench: install benchdeps
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/video.py
+	$(BIN)/python benchmarks/carving.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info
