@@ -23,7 +23,7 @@ ClassifierOpt = Annotated[
 TrustOpt = Annotated[
     Path | None,
     typer.Option("--c2pa-trust", show_default=False,
-                 help="PEM file of C2PA trust anchors (default: [provenance] c2pa_trust)."),
+                 help="PEM file of C2PA trust anchors (default: \\[provenance] c2pa_trust)."),
 ]
 PromptsOpt = Annotated[
     bool, typer.Option("--prompts", help="Show generator prompts in the evidence (hidden by "

@@ -43,7 +43,7 @@ def scan_cmd(
         help="Largest PDQ Hamming distance that matches (default 31).")] = None,
     watermark: Annotated[bool | None, typer.Option(
         "--watermark/--no-watermark", show_default=False,
-        help="Decode invisible watermarks (default: [provenance] watermark, off).")] = None,
+        help="Decode invisible watermarks (default: \\[provenance] watermark, off).")] = None,
     classifier: Annotated[list[Path] | None, typer.Option(
         "--classifier", show_default=False,
         help="TOML description of an ONNX classifier (repeatable).")] = None,
