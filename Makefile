@@ -6,16 +6,17 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install sysdeps benchdeps test lint demo bench clean
 
-# Tools the disk-image tests build images with, and poppler's pdftoppm/pdftotext that the
-# report tests open PDFs with (root installs them with apt-get).
-SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk mkntfs ntfscp pdftoppm pdftotext qemu-img
+# Tools the disk-image tests build images with (cryptsetup: a LUKS header on a plain file),
+# and poppler's pdftoppm/pdftotext that the report tests open PDFs with (root installs them
+# with apt-get).
+SYSTOOLS := mke2fs debugfs mkfs.vfat mcopy sfdisk mkntfs ntfscp pdftoppm pdftotext qemu-img cryptsetup
 sysdeps:
 	@missing=; for t in $(SYSTOOLS); do PATH="$$PATH:/sbin:/usr/sbin" command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
-	  echo "installing e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils qemu-utils with apt-get"; \
+	  echo "installing e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils qemu-utils cryptsetup-bin with apt-get"; \
 	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
-	    -y -qq e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils qemu-utils >/dev/null; } || \
+	    -y -qq e2fsprogs dosfstools mtools fdisk ntfs-3g poppler-utils qemu-utils cryptsetup-bin >/dev/null; } || \
 	  echo "could not install them: the disk-image tests that need them are skipped"; fi
 	@# the review app's end-to-end tests drive the system Chromium through Playwright
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -40,6 +40,7 @@ def case_list(as_json: JsonOpt = False) -> None:
 @case_app.command("show")
 def case_show(name: str, as_json: JsonOpt = False) -> None:
     """A case's details and counts: items, by type, by status, errors."""
+    from safeguard.evidence.volumes import volume_line
     from safeguard.hashsets.library import Library
     from safeguard.store.cases import open_case
     from safeguard.store.summary import case_summary
@@ -61,6 +62,8 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
             out.print(f"  verification: {ev['verification']}" + (f" ({stored})" if stored else ""))
         if acquisition.get("sha256"):
             out.print(f"  sha256: {acquisition['sha256']}")
+        for volume in acquisition.get("volumes", []):
+            out.print(f"  {volume_line(volume)}", markup=False)
     counts = summary["counts"]
     out.print(f"items: {counts['items']}  done: {counts['done']}  errors: {counts['errors']}  "
               f"pending: {counts['pending']}")

@@ -11,7 +11,10 @@ in TSK's order (by start; gaps, tables and extended-partition containers are not
 and each path starts with ``p<N>/``. A partition with no file system TSK can read is one
 item ``p<N>``, ``entry="partition"``, with that as its error. A volume system none of whose
 partitions can be read, over a file system at offset 0 (a damaged or spurious partition
-table), is read as that file system. With no volume system paths have no prefix. Names
+table), is read as that file system. A partition (or media) TSK reads nothing in is probed
+for an encrypted or unusual volume (``volumes/``: BitLocker, LUKS, ...); one found is in the
+acquisition facts' ``volumes``, and an encrypted one is not carved (its bytes are
+ciphertext). With no volume system paths have no prefix. Names
 that are not UTF-8 are shown as ``\\xNN``; a name repeated in one folder (a deleted and a
 live ``x.jpg``) gets ``#2``, ``#3``... (live entries keep the plain name).
 
@@ -62,6 +65,7 @@ from safeguard.evidence.carving import carve
 from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
+from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
 from safeguard.signals.content_type import sniff
 
 READ_CHUNK = 1024 * 1024
@@ -113,6 +117,31 @@ class _Image:
     volumes: list[_Volume] = field(default_factory=list)
     #: (offset, length) in bytes of the volume system's unpartitioned space, in the media
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    #: by offset: the volume kind (evidence/volumes/) of each region TSK reads no file
+    #: system in, probed once when first asked
+    kinds: dict[int, VolumeKind | None] = field(default_factory=dict)
+
+    def unread(self) -> list[tuple[str, int, int]]:
+        """(label, offset, length) of each region TSK reads no file system in: the
+        partitions without one, or the whole media when nothing is read in it."""
+        if not self.volumes:
+            return [("", 0, self.media.size)]
+        return [(v.label, v.offset, v.length) for v in self.volumes
+                if v.fs is None and v.length > 0]
+
+    def kind_at(self, offset: int, length: int) -> VolumeKind | None:
+        if offset not in self.kinds:
+            self.kinds[offset] = probe(lambda at, size: self.media.read_at(
+                offset + at, max(min(size, length - at), 0)), length)
+        return self.kinds[offset]
+
+    def volume_facts(self) -> list[dict[str, Any]]:
+        """The acquisition facts' ``volumes``: each unread region of a known kind."""
+        found = []
+        for label, offset, length in self.unread():
+            if (kind := self.kind_at(offset, length)) is not None:
+                found.append(facts(label or None, offset, length, kind))
+        return found
 
     def fs_at(self, offset: int) -> Any:
         for volume in self.volumes:
@@ -205,6 +234,8 @@ class DiskImageSource:
                 return False
             if any(v.fs is not None or v.inside for v in _image(path).volumes):
                 return True
+            if encrypted_kind(head) is not None:  # a raw image of one encrypted volume
+                return True
             _IMAGES.pop(_key(path), None)
         except Exception:  # detection never raises: the file is then not a disk image
             pass
@@ -293,7 +324,10 @@ class DiskImageSource:
         return _MediaSlice(media, offset, length)  # type: ignore[return-value]
 
     def acquisition(self) -> dict[str, Any]:
-        return self._image.media.acquisition(self.path.name)
+        details = self._image.media.acquisition(self.path.name)
+        if volumes := self._image.volume_facts():  # only when there are: keys only added
+            details["volumes"] = volumes
+        return details
 
 
 # ---- walking a file system -----------------------------------------------------------------
@@ -331,7 +365,7 @@ def _events(
     if not image.volumes:
         yield Item("media", None, None, entry="partition",
                    error="no volume system or file system TSK can read in the media")
-        if carving:
+        if carving and not _encrypted(image, 0, media.size):
             yield from _carve_stage((0, _CARVE_IMAGE), "", "image", [(0, media.size)],
                                     media, None, done, bad)
     for volume in image.volumes:
@@ -341,7 +375,8 @@ def _events(
                 yield Item(volume.label, None, None, entry="partition",
                            error=f"partition {volume.label}: no file system TSK can read")
                 yield ("done", key)
-            if carving and volume.length:
+            if carving and volume.length and not _encrypted(image, volume.offset,
+                                                            volume.length):
                 yield from _carve_stage((volume.offset, _CARVE_PARTITION), volume.label,
                                         "partition", [(volume.offset, volume.length)], media,
                                         None, done, bad)
@@ -359,6 +394,13 @@ def _events(
     if carving and image.gaps:
         yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "", "unpartitioned", image.gaps,
                                 media, None, done, bad)
+
+
+def _encrypted(image: _Image, offset: int, length: int) -> bool:
+    """Whether the region is a known encrypted volume (evidence/volumes/): its bytes are
+    ciphertext, so carving it would find nothing."""
+    kind = image.kind_at(offset, length)
+    return kind is not None and kind.encrypted
 
 
 def _walk(

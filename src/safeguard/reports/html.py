@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from safeguard.errors import ReportError
+from safeguard.evidence.volumes import volume_line
 from safeguard.outputs import write_atomically
 from safeguard.reports.base import ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
@@ -37,6 +38,7 @@ def _environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
     env.filters["show"] = show
     env.filters["checks"] = checks
+    env.filters["volume_line"] = volume_line
     return env
 
 

@@ -45,6 +45,7 @@ from reportlab.platypus import (
 )
 
 from safeguard.errors import ReportError
+from safeguard.evidence.volumes import volume_line
 from safeguard.outputs import write_atomically
 from safeguard.reports.base import ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData, visible
@@ -357,8 +358,8 @@ def write_report(data: ReportData, rows: Sequence[AppendixRow], volumes: Sequenc
         pairs = [("Source", evidence["source"]),
                  ("Added", f"{evidence['added_at']} by {evidence['added_by']}"),
                  ("Verification", evidence["verification"] or "none recorded")]
-        pairs += [(key, show(value)) for key, value in
-                  sorted((evidence["acquisition"] or {}).items())]
+        pairs += [(key, "; ".join(map(volume_line, value)) if key == "volumes" else show(value))
+                  for key, value in sorted((evidence["acquisition"] or {}).items())]
         story.append(_pairs(pairs))
     if not s["evidence"]:
         story.append(_p("No evidence has been added to this case.", body))
