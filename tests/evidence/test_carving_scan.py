@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,25 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.evidence.system_tools import SBIN_PATH, run, tool
 from tests.helpers import jpeg_bytes, png_bytes, scene
 
-SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 MiB = 1 << 20
 PLANTED_AT = 3 * MiB  # free in both 4 MiB images: their files sit at the start
 TRUNCATED_AT = 3 * MiB + 256 * 1024
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name, path=SBIN_PATH)
-    if found is None:
-        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
-    return found
-
-
-def run(*args: str | Path) -> None:
-    env = {**os.environ, "PATH": SBIN_PATH, "MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C"}
-    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], check=True,
-                   capture_output=True, env=env)
 
 
 def plant(image: Path, offset: int, data: bytes) -> None:

@@ -15,7 +15,6 @@ import io
 import os
 import shutil
 import struct
-import subprocess
 import zipfile
 from collections.abc import Generator
 from pathlib import Path
@@ -33,11 +32,11 @@ from safeguard.pipeline.scan import scan
 from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case
 from safeguard.store.summary import iter_items
+from tests.evidence.system_tools import run, tool
 from tests.helpers import PDQ_REF, SHARED, jpeg_bytes, png_bytes, scene
 
 DISKS = SHARED / "disk-images"
 LIMITS = Limits()
-SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 
 PASSWORDS = ("file", 116, "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252")
 A_FILE = ("file", 53, "4a49638d0e1055fd9e4c17fef7fdf4d6ccf892b6d9c2f64164203c4bfb0ec92d")
@@ -84,17 +83,6 @@ EXPECTED = {
 }
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name, path=SBIN_PATH)
-    if found is None:
-        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
-    return found
-
-
-def run(*args: str | Path, stdin: bytes | None = None) -> None:
-    env = {**os.environ, "PATH": SBIN_PATH, "MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C"}
-    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], input=stdin,
-                   check=True, capture_output=True, env=env)
 
 
 class CountingFile:

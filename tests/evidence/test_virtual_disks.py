@@ -20,7 +20,8 @@ from safeguard.evidence.images import IMAGE_FORMATS
 from safeguard.evidence.images.qcow import compressed_clusters
 from safeguard.evidence.images.raw import raw_segments
 from safeguard.evidence.images.virtual import MAX_VIRTUAL_SIZE, libyal_reason
-from tests.evidence.virtual_disks import build_ext2, run, virtual_size
+from tests.evidence.system_tools import run
+from tests.evidence.virtual_disks import build_ext2, virtual_size
 from tests.helpers import CliResult, jpeg_bytes, png_bytes, scene
 
 Cli = Callable[..., CliResult]

@@ -26,6 +26,7 @@ from safeguard.evidence.volumes import (
     volume_line,
 )
 from safeguard.evidence.volumes.base import SAMPLE_BLOCK_BYTES
+from tests.evidence.system_tools import tool
 from tests.evidence.volume_images import (
     PART_SECTORS,
     SECTOR,
@@ -37,7 +38,6 @@ from tests.evidence.volume_images import (
     luks_volume,
     noise,
     partitioned_disk,
-    tool,
 )
 from tests.helpers import jpeg_bytes, scene
 

@@ -5,26 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=SBIN_PATH)
-    if found is None:
-        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
-    return found
-
-
-def run(*args: str | Path) -> None:
-    env = {**os.environ, "PATH": SBIN_PATH, "LC_ALL": "C"}
-    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], check=True,
-                   capture_output=True, env=env)
+from tests.evidence.system_tools import run, tool
 
 
 def build_ext2(root: Path, files: dict[str, bytes], image: Path, size: str = "8M") -> bytes:

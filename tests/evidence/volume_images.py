@@ -4,32 +4,17 @@ cryptsetup, random bytes, and a partitioned disk holding them (sfdisk)."""
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from tests.evidence.system_tools import run
 
-SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 MiB = 1 << 20
 SECTOR = 512
 PART_SECTORS = 8192  # 4 MiB
 FIRST_SECTOR = 2048
 
 
-def tool(name: str) -> str:
-    found = shutil.which(name, path=SBIN_PATH)
-    if found is None:
-        pytest.skip(f"{name} is not installed (apt-get install it: see `make sysdeps`)")
-    return found
-
-
-def run(*args: str | Path, stdin: bytes | None = None) -> None:
-    env = {**os.environ, "PATH": SBIN_PATH, "LC_ALL": "C"}
-    subprocess.run([tool(str(args[0])), *map(os.fsdecode, args[1:])], check=True,
-                   capture_output=True, env=env, input=stdin)
 
 
 def bitlocker_header() -> bytes:

@@ -548,14 +548,17 @@ def _attr_size(file: Any, kind: int, ident: int) -> int:
     raise ItemError(f"no data stream {kind}-{ident} in inode {file.info.meta.addr}")
 
 
-class _TskStream(io.RawIOBase):
-    """A file's data through TSK: read-only, seekable, bounded by its size."""
+class _Bounded(io.RawIOBase):
+    """A read-only, seekable stream of ``size`` bytes whose subclass reads them
+    (``_read_at``: at least one byte at ``pos``, or ItemError with the offset)."""
 
-    def __init__(self, file: Any, kind: int, ident: int, size: int) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self._file, self._kind, self._ident = file, kind, ident
         self._size = size
         self._pos = 0
+
+    def _read_at(self, pos: int, want: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -567,12 +570,7 @@ class _TskStream(io.RawIOBase):
         want = min(len(buffer), READ_CHUNK, self._size - self._pos)
         if want <= 0:
             return 0
-        try:
-            data = self._file.read_random(self._pos, want, self._kind, self._ident)
-        except OSError as exc:
-            raise ItemError(f"read error at offset {self._pos}: {reason(exc)}") from None
-        if not data:
-            raise ItemError(f"read error at offset {self._pos}: no data")
+        data = self._read_at(self._pos, want)
         got = min(len(data), want)
         memoryview(buffer).cast("B")[:got] = data[:got]
         self._pos += got
@@ -590,6 +588,23 @@ class _TskStream(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+class _TskStream(_Bounded):
+    """A file's data through TSK: read-only, seekable, bounded by its size."""
+
+    def __init__(self, file: Any, kind: int, ident: int, size: int) -> None:
+        super().__init__(size)
+        self._file, self._kind, self._ident = file, kind, ident
+
+    def _read_at(self, pos: int, want: int) -> bytes:
+        try:
+            data: bytes = self._file.read_random(pos, want, self._kind, self._ident)
+        except OSError as exc:
+            raise ItemError(f"read error at offset {pos}: {reason(exc)}") from None
+        if not data:
+            raise ItemError(f"read error at offset {pos}: no data")
+        return data
 
 
 # ---- carving ---------------------------------------------------------------------------------
@@ -704,65 +719,30 @@ def _carved_item(label: str, region: str, kind: str, offset: int, length: int, p
         "format": kind, "partial": partial, "reason": why})
 
 
-class _MediaSlice(io.RawIOBase):
+class _MediaSlice(_Bounded):
     """``length`` bytes of the media from ``start``: read-only, seekable, bounded."""
 
     def __init__(self, media: Media, start: int, length: int) -> None:
-        super().__init__()
-        self._media, self._start, self._size = media, start, length
-        self._pos = 0
+        super().__init__(length)
+        self._media, self._start = media, start
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
-        if want <= 0:
-            return 0
-        try:
-            data = self._media.read_at(self._start + self._pos, want)
-        except OSError as exc:
-            raise ItemError(f"read error at offset {self._start + self._pos} of the image: "
-                            f"{reason(exc)}") from None
-        if not data:
-            raise ItemError(f"read error at offset {self._start + self._pos} of the image: "
-                            "no data")
-        got = min(len(data), want)
-        memoryview(buffer).cast("B")[:got] = data[:got]
-        self._pos += got
-        return got
-
-    def read(self, size: int | None = -1) -> bytes:
-        """All ``size`` bytes asked for (fewer only at the end): the carver's window reads
-        its blocks in one call."""
-        if size is None or size < 0:
-            return self.readall()
-        want = min(size, self._size - self._pos)
-        if want <= 0:
-            return b""
-        at = self._start + self._pos
+    def _read_at(self, pos: int, want: int) -> bytes:
+        at = self._start + pos
         try:
             data = self._media.read_at(at, want)
         except OSError as exc:
             raise ItemError(f"read error at offset {at} of the image: {reason(exc)}") from None
         if not data:
             raise ItemError(f"read error at offset {at} of the image: no data")
-        data = data[:want]
-        self._pos += len(data)
         return data
 
-    def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
+    def read(self, size: int | None = -1) -> bytes:
+        """All ``size`` bytes asked for (fewer only at the end), in one call."""
+        if size is None or size < 0:
+            return self.readall()
+        want = min(size, self._size - self._pos)
+        if want <= 0:
+            return b""
+        data = self._read_at(self._pos, want)[:want]
+        self._pos += len(data)
+        return data
