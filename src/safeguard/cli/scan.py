@@ -61,14 +61,24 @@ def scan_cmd(
         "--carve/--no-carve", show_default=False,
         help="Carve pictures and videos from a disk image's unallocated and unpartitioned "
              "space (default: \\[scan] carve, on).")] = None,
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", show_default=False, metavar="PART=password:SECRET",
+        help="Unlock a LUKS partition: p3=password:SECRET, or p3=password-file:PATH to keep "
+             "the secret out of shell history (repeatable; give it again to resume).")
+    ] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
+    from safeguard.evidence.volumes.unlock import parse_key
     from safeguard.hashsets.library import Library
     from safeguard.matching.matcher import Matcher
     from safeguard.pipeline.scan import scan
     from safeguard.store.cases import open_case
 
+    keys = [parse_key(text) for text in key or []]
+    if keys and cluster:
+        raise ClusterError("--key is for a local scan for now: the keys would have to reach "
+                           "the cluster's workers")
     pairs: list[tuple[str, str]] = []
     if cluster:
         from safeguard.pipeline.cluster import parse_path_map
@@ -90,7 +100,8 @@ def scan_cmd(
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
                            matcher=matcher, video=settings.video, provenance=provenance,
-                           cluster=cluster, path_map=pairs, scanning=scanning)
+                           cluster=cluster, path_map=pairs, scanning=scanning,
+                           keys=keys)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         raise typer.Exit(130) from None

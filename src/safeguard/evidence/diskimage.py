@@ -66,6 +66,7 @@ from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
 from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
+from safeguard.evidence.volumes.unlock import DecryptedImage, VolumeKey, unlock_luks
 from safeguard.signals.content_type import sniff
 
 READ_CHUNK = 1024 * 1024
@@ -108,6 +109,12 @@ class _Volume:
     fs: Any  # pytsk3.FS_Info, or None when TSK reads no file system there
     inside: bool = True  # the partition lies within the media
     length: int = 0  # in bytes, within the media (partitions only)
+    #: an encrypted volume unlocked with the examiner's key (``scan --key``): its facts
+    unlocked: dict[str, Any] | None = None
+    #: why the examiner's key did not unlock it: "p3: LUKS: the key did not unlock it"
+    unlock_error: str | None = None
+    #: the decrypted image TSK reads the file system in (kept alive beside it)
+    plain: Any = None
 
 
 @dataclass
@@ -138,10 +145,49 @@ class _Image:
     def volume_facts(self) -> list[dict[str, Any]]:
         """The acquisition facts' ``volumes``: each unread region of a known kind."""
         found = []
-        for label, offset, length in self.unread():
+        unlocked = [(v.label, v.offset, v.length) for v in self.volumes if v.unlocked]
+        for label, offset, length in sorted(self.unread() + unlocked, key=lambda r: r[1]):
             if (kind := self.kind_at(offset, length)) is not None:
-                found.append(facts(label or None, offset, length, kind))
+                fact = facts(label or None, offset, length, kind)
+                volume = next((v for v in self.volumes if v.offset == offset), None)
+                if volume is not None and volume.unlocked:
+                    fact.update(volume.unlocked)
+                elif volume is not None and volume.unlock_error:
+                    fact["unlock"] = volume.unlock_error
+                found.append(fact)
         return found
+
+    def unlock(self, keys: list[VolumeKey], actor: str) -> None:
+        """Unlock each partition a key is given for (once; EvidenceError, one line, when
+        the partition is not a LUKS volume or libluksde cannot read it). A key that does
+        not unlock its volume leaves it not read, with ``unlock_error``."""
+        for key in keys:
+            volume = next((v for v in self.volumes if v.label == key.partition), None)
+            if volume is None:
+                raise EvidenceError(f"--key {key.partition}: no such partition in the image")
+            if volume.unlocked or volume.unlock_error:
+                continue
+            kind = self.kind_at(volume.offset, volume.length) if volume.fs is None else None
+            if kind is None or kind.name != "luks":
+                what = kind.label if kind is not None else "not an encrypted volume"
+                raise EvidenceError(f"--key {key.partition}: only LUKS volumes are unlocked "
+                                    f"for now ({key.partition} is {what})")
+            stream = _MediaSlice(self.media, volume.offset, volume.length)
+            try:
+                plain = unlock_luks(stream, key)
+            except EvidenceError as exc:
+                raise EvidenceError(f"{key.partition}: LUKS: cannot be read: {exc}") from None
+            if plain is None:
+                volume.unlock_error = f"{key.partition}: LUKS: the key did not unlock it"
+                continue
+            volume.plain = DecryptedImage(plain)
+            volume.fs = _open_fs(volume.plain, 0)
+            if volume.fs is None:
+                volume.unlock_error = (f"{key.partition}: LUKS: unlocked, but no file system "
+                                       "TSK can read in it")
+                continue
+            volume.unlocked = {"read": True, "unlocked_by": actor, "key": key.kind,
+                               "note": "encrypted: LUKS, unlocked with the examiner's key, read"}
 
     def fs_at(self, offset: int) -> Any:
         for volume in self.volumes:
@@ -151,6 +197,18 @@ class _Image:
 
 
 _IMAGES: dict[tuple[bytes, int, int], _Image] = {}
+#: by the image's full path: the examiner's keys and who gave them, in memory only (never
+#: stored): every process that opens the image (the walk's child, the workers) unlocks with them
+_KEYS: dict[bytes, tuple[list[VolumeKey], str]] = {}
+
+
+def remember_keys(path: Path, keys: list[VolumeKey], actor: str) -> None:
+    """Keys to unlock the image at ``path`` with, in this process (``scan --key``); none:
+    forget the keys an earlier scan in this process gave."""
+    if keys:
+        _KEYS[os.fsencode(path.absolute())] = (list(keys), actor)
+    else:
+        _KEYS.pop(os.fsencode(path.absolute()), None)
 
 
 def _key(path: Path) -> tuple[bytes, int, int]:
@@ -168,6 +226,8 @@ def _image(path: Path) -> _Image:
     tsk = _TskImage(media)
     gaps: list[tuple[int, int]] = []
     image = _Image(media, tsk, _layout(tsk, gaps), gaps)
+    if key[0] in _KEYS:
+        image.unlock(*_KEYS[key[0]])
     while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
         del _IMAGES[next(iter(_IMAGES))]
     _IMAGES[key] = image
@@ -205,7 +265,7 @@ def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
     return [_Volume("", 0, fs)]
 
 
-def _open_fs(tsk: _TskImage, offset: int) -> Any:
+def _open_fs(tsk: Any, offset: int) -> Any:
     try:
         return pytsk3.FS_Info(tsk, offset=offset)
     except (OSError, RuntimeError):
@@ -244,6 +304,7 @@ class DiskImageSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.carve = Scanning().carve
+        self._keys: tuple[list[VolumeKey], str] = ([], "")
         try:
             self._image = _image(path)
         except OSError as exc:
@@ -252,6 +313,24 @@ class DiskImageSource:
     def configure(self, scanning: Scanning) -> None:
         """The scan's options (``[scan]`` in config.toml, ``--no-carve``)."""
         self.carve = scanning.carve
+
+    def unlock(self, keys: list[VolumeKey], actor: str) -> None:
+        """Unlock the encrypted volumes the examiner gave keys for (``scan --key``), here
+        and in every process that opens this image (the keys stay in memory)."""
+        self._keys = (list(keys), actor)
+        remember_keys(self.path, keys, actor)
+        if keys or any(v.unlocked or v.unlock_error for v in self._image.volumes):
+            # opened afresh: an earlier scan in this process may have unlocked it otherwise
+            _IMAGES.pop(_key(self.path), None)
+            try:
+                self._image = _image(self.path)
+            except OSError as exc:
+                remember_keys(self.path, [], actor)
+                raise EvidenceError(f"cannot open disk image {self.path.name}: "
+                                    f"{reason(exc)}") from None
+            except EvidenceError:  # a key refused: forgotten, nothing unlocked
+                remember_keys(self.path, [], actor)
+                raise
 
     def items(self) -> Iterator[Item]:
         """Every item, walked in a child process (see "Stalls" above)."""
@@ -272,7 +351,7 @@ class DiskImageSource:
         context = multiprocessing.get_context("forkserver")
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_walk_child, daemon=True, args=(
-            sender, os.fsencode(self.path.absolute()), done, bad, self.carve))
+            sender, os.fsencode(self.path.absolute()), done, bad, self.carve, self._keys))
         child.start()
         sender.close()
         current: tuple[_Key | None, str] = (None, "media")
@@ -334,11 +413,13 @@ class DiskImageSource:
 
 
 def _walk_child(
-    sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool = True
+    sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool = True,
+    keys: tuple[list[VolumeKey], str] = ([], ""),
 ) -> None:
     """In the child: send the items in batches, each folder's start and end, then None."""
     batch: list[Item] = []
     try:
+        remember_keys(Path(os.fsdecode(path)), *keys)
         for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving):
             if isinstance(event, Item):
                 batch.append(event)
@@ -372,15 +453,15 @@ def _events(
         if volume.fs is None:
             key = (volume.offset, -1)
             if key not in done:
-                yield Item(volume.label, None, None, entry="partition",
-                           error=f"partition {volume.label}: no file system TSK can read")
+                yield Item(volume.label, None, None, entry="partition", error=volume.unlock_error
+                           or f"partition {volume.label}: no file system TSK can read")
                 yield ("done", key)
             if carving and volume.length and not _encrypted(image, volume.offset,
                                                             volume.length):
                 yield from _carve_stage((volume.offset, _CARVE_PARTITION), volume.label,
                                         "partition", [(volume.offset, volume.length)], media,
                                         None, done, bad)
-        elif carving:
+        elif carving and volume.unlocked is None:  # an unlocked volume is not carved yet
             live, gone = _Space(), _Space()
             yield from _walk(volume, media.size, done, bad, live, gone)
             info = volume.fs.info

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, insert, selec
 
 from safeguard.audit import log as audit
 from safeguard.config import Limits, PdqMethod, Provenance, Scanning, Video
-from safeguard.errors import ScanLockedError
+from safeguard.errors import ClusterError, EvidenceError, ScanLockedError
 from safeguard.evidence import Item as SourceItem
 from safeguard.evidence import Source, open_source
 from safeguard.evidence.base import display_name
@@ -52,6 +52,7 @@ from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Match, Scan
 
 if TYPE_CHECKING:
+    from safeguard.evidence.volumes.unlock import VolumeKey
     from safeguard.matching.matcher import Matcher
 
 ENUMERATE_BATCH = 2000
@@ -105,12 +106,16 @@ def scan(
     cluster: str | None = None,
     path_map: Sequence[tuple[str, str]] = (),
     scanning: Scanning | None = None,
+    keys: Sequence[VolumeKey] = (),
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
     matched against the hash library in the same transaction. With ``cluster`` (a Dask
     scheduler's address) the per-item work runs on that cluster's workers, which read the
     evidence at its path rewritten by ``path_map`` (docs/cluster.md). ``scanning`` is
-    given to a source that takes options (``configure``: disk images' carving)."""
+    given to a source that takes options (``configure``: disk images' carving). ``keys``
+    (``scan --key``) unlock a disk image's encrypted volumes: held in memory only (the
+    audit log records the partition, the kind of key and who gave it, never the secret),
+    given to the local workers when their pool starts; refused with ``cluster``."""
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
@@ -120,6 +125,7 @@ def scan(
         configure = getattr(source, "configure", None)
         if configure is not None:
             configure(scanning or Scanning())
+        _unlock(source, list(keys), cluster)
         client = None
         if cluster:
             from safeguard.pipeline import cluster as dask_cluster
@@ -141,6 +147,8 @@ def scan(
             matching = None
             details: dict[str, Any] = {"scan": scan_id, "workers": workers,
                                        "pdq_method": pdq_method}
+            if keys:
+                details["keys"] = [key.describe(actor) for key in keys]
             if cluster:
                 details.update(dask_cluster.describe(cluster, names))
             if provenance is not None:
@@ -177,7 +185,7 @@ def scan(
                     writer.flush()
             elif progress.total:
                 _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process,
-                          matching)
+                          matching, (evidence_path, list(keys), actor))
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise
@@ -343,15 +351,44 @@ def _boot_workers() -> None:
                      daemon=True).start()
 
 
+def _unlock(source: Any, keys: list[VolumeKey], cluster: str | None) -> None:
+    """Give the source the examiner's keys (none: it forgets any an earlier scan in this
+    process gave)."""
+    if keys and cluster:
+        raise ClusterError("--key is for a local scan for now: the keys would have to reach "
+                           "the cluster's workers")
+    unlock = getattr(source, "unlock", None)
+    if unlock is None:
+        if keys:
+            raise EvidenceError("--key is for disk images: this evidence has no encrypted "
+                                "volume to unlock")
+        return
+    unlock(keys, audit.current_actor())
+
+
+def _keyed_worker_init(path: Path, keys: list[VolumeKey], actor: str) -> None:
+    """A local worker's start with the examiner's keys for the image (in memory)."""
+    from safeguard.evidence.diskimage import remember_keys
+
+    worker_init()
+    remember_keys(path, keys, actor)
+
+
 def _run_pool(
     case: Case, evidence_id: int, tasks: Iterator[UnitTask], workers: int, progress: Progress,
     on_progress: Callable[[Progress], None] | None, process: ProcessFn,
     matching: _Matching | None = None,
+    unlocking: tuple[Path, list[VolumeKey], str] | None = None,
 ) -> None:
     context = multiprocessing.get_context("forkserver")
     window = workers * 4
     writer = Writer(case, evidence_id, progress, on_progress, matching)
-    with ProcessPool(max_workers=workers, context=context, initializer=worker_init) as pool:
+    # the keys reach each worker once, through the pool's pipe when it starts: never in a
+    # task, an environment variable or a file
+    init, initargs = (worker_init, ()) if not unlocking or not unlocking[1] else (
+        _keyed_worker_init, unlocking)
+    with ProcessPool(max_workers=workers, context=context, initializer=init,
+                     initargs=initargs) as pool:
         inflight: dict[Future[UnitResult], UnitTask] = {}
         exhausted = False
         try:

@@ -5,8 +5,8 @@ has, last).
 A partition (or a whole image) with no file system TSK can read is probed here by the
 disk-image source; a kind found is recorded in the evidence's acquisition facts as
 ``volumes`` (shown by ``case show``, ``--json`` and the court report) so an encrypted
-volume is never silently skipped. Nothing here decrypts: unlocking with a key the
-examiner supplies is a later step.
+volume is never silently skipped. Nothing here decrypts: ``unlock`` opens a LUKS volume
+with a password the examiner supplies (``scan --key``).
 """
 
 from __future__ import annotations
