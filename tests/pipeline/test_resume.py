@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -71,13 +72,49 @@ def ext4_image_of(folder: Path, image: Path) -> Path:
     return image
 
 
+#: pictures written into the ext4 image's free blocks with no file naming them: carved
+CARVED = [jpeg_bytes(scene(20_000 + n, (320, 240))) for n in range(3)]
+
+
+def plant_in_free_blocks(image: Path) -> list[int]:
+    """Write ``CARVED`` into runs of free blocks of the ext4 ``image`` (debugfs ffb); their
+    byte offsets."""
+    debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+
+    def ask(request: str) -> str:
+        return subprocess.run([debugfs, "-R", request, str(image)], check=True,
+                              capture_output=True, text=True).stdout
+
+    size = int(next(line.split()[-1] for line in ask("stats").splitlines()
+                    if line.startswith("Block size:")))
+    free = sorted(int(b) for b in ask("ffb 4096 8192").split() if b.isdigit())
+    runs, start = [], free[0]
+    for previous, block in itertools.pairwise(free):
+        if block != previous + 1:
+            runs.append((start, previous))
+            start = block
+    runs.append((start, free[-1]))
+    offsets = []
+    with image.open("r+b") as handle:
+        for data in CARVED:
+            need = -(-len(data) // size) + 1
+            first, last = next(r for r in runs if r[1] - r[0] + 1 >= need)
+            runs[runs.index((first, last))] = (first + need, last)  # the rest stays free
+            handle.seek(first * size)
+            handle.write(data)
+            offsets.append(first * size)
+    return offsets
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["folder", "ext4 image"])
 def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
     evidence = tmp_path / "evidence"
     build_corpus(evidence)
+    carved = 0  # pictures only carving finds (disk images are carved by default)
     if kind == "ext4 image":
         evidence = ext4_image_of(evidence, tmp_path / "evidence.ext4")
+        carved = len(plant_in_free_blocks(evidence))
     home = tmp_path / "home"
     settings = load_settings(home)
     library = Library(settings)
@@ -93,7 +130,9 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
     clean = create_case(settings, "clean")
     scan(clean, evidence, Limits(), workers=2, matcher=Matcher(library))
     expected = comparable(clean)
-    assert len(expected) == N_FILES + 150
+    assert len(expected) == N_FILES + 150 + carved
+    assert sorted(dict(r)["sha256"] for r in expected if dict(r).get("carved")) == sorted(
+        hashlib.sha256(data).hexdigest() for data in CARVED[:carved])
     assert sum(1 for r in expected if dict(r)["matches"]) > 150
 
     killed = create_case(settings, "killed")
@@ -109,8 +148,9 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
     assert final.returncode == 0, err.decode()
     summary = json.loads(out.decode().splitlines()[-1])
     assert summary["resumed"] is True
-    assert summary["units"] == N_FILES - written[-1]  # nothing finished is processed again
-    assert summary["total_items"] == N_FILES + 150
+    # nothing finished is processed again, nothing carved twice
+    assert summary["units"] == N_FILES + carved - written[-1]
+    assert summary["total_items"] == N_FILES + 150 + carved
 
     reopened = open_case(settings, "killed")
     assert comparable(reopened) == expected
