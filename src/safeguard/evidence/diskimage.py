@@ -816,14 +816,3 @@ class _MediaSlice(_Bounded):
         if not data:
             raise ItemError(f"read error at offset {at} of the image: no data")
         return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        """All ``size`` bytes asked for (fewer only at the end), in one call."""
-        if size is None or size < 0:
-            return self.readall()
-        want = min(size, self._size - self._pos)
-        if want <= 0:
-            return b""
-        data = self._read_at(self._pos, want)[:want]
-        self._pos += len(data)
-        return data

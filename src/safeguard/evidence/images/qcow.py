@@ -66,8 +66,8 @@ def compressed_clusters(file: BinaryIO) -> bool:
         l2 = file.read(l2_entries * entry_bytes)
         if len(l2) < l2_entries * entry_bytes:
             raise OSError("truncated QCOW L2 table")
-        if any(e & flag for (e,) in struct.iter_unpack(">Q", l2[::1] if entry_bytes == 8
-                                                        else _first_words(l2))):
+        words = l2 if entry_bytes == 8 else _first_words(l2)
+        if any(e & flag for (e,) in struct.iter_unpack(">Q", words)):
             return True
     return False
 
