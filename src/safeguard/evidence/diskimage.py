@@ -409,6 +409,44 @@ class DiskImageSource:
         return details
 
 
+# ---- the files of media found inside evidence ---------------------------------------------
+
+
+def media_files(media: Media) -> Iterator[tuple[Item, BinaryIO | None]]:
+    """Every file of every file system in ``media`` (a disk found inside evidence: a VM's
+    disk in a folder or an archive), each with a stream of its data (None: nothing to read;
+    valid until the iterator advances). Paths and items are those of a disk image's walk;
+    nothing is carved, and no child process guards the walk: the caller bounds it."""
+    tsk = _TskImage(media)
+    volumes = _layout(tsk, [])
+    if not any(v.fs is not None for v in volumes):
+        yield (Item("media", None, None, entry="partition",
+                    error="no volume system or file system TSK can read in the disk"), None)
+        return
+    for volume in volumes:
+        if volume.fs is None:
+            yield (Item(volume.label, None, None, entry="partition",
+                        error=f"partition {volume.label}: no file system TSK can read"), None)
+            continue
+        for event in _walk(volume, media.size, set(), set()):
+            if not isinstance(event, Item):
+                continue
+            if event.locator is None or event.error:
+                yield (event, None)
+                continue
+            spec = json.loads(event.locator)
+            try:
+                file = volume.fs.open_meta(inode=int(spec["i"]))
+                size = _attr_size(file, int(spec["t"]), int(spec["a"]))
+            except (OSError, RuntimeError, ItemError) as exc:
+                event.error = f"cannot open inode {spec['i']}: {reason(exc)}"
+                yield (event, None)
+                continue
+            stream = _TskStream(file, int(spec["t"]), int(spec["a"]), min(size, media.size))
+            yield (event, stream)  # type: ignore[misc]
+            stream.close()
+
+
 # ---- walking a file system -----------------------------------------------------------------
 
 
