@@ -78,5 +78,6 @@ class ItemJson(ItemFields):
     video: dict[str, Any] | None
     matches: list[dict[str, Any]]
     carved: dict[str, Any] | None
+    shadow_copy: dict[str, Any] | None
     known_good: bool
     category_conflict: bool

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytsk3
 
 from tests.evidence.system_tools import SBIN_PATH, run, tool
 from tests.helpers import jpeg_bytes, png_bytes, scene
@@ -177,3 +178,30 @@ def test_a_second_scan_adds_nothing(tmp_path: Path, cli: Callable[..., Any]) -> 
     again = scan_items(cli, image, create=False)
     assert again == first
     assert len(carved_of(again)) == 1
+
+
+@pytest.mark.parametrize("fs", ["fat", "ext2"])
+def test_a_picture_in_a_live_files_slack_is_carved(
+    tmp_path: Path, cli: Callable[..., Any], fs: str
+) -> None:
+    """A small picture left past the end of a live file, inside its last cluster, at a
+    byte that is no sector boundary: found there, exactly, once."""
+    note = b"short note\n" * 3
+    image = BUILDERS[fs](tmp_path, {"note.txt": note}, [])
+    fs_info = pytsk3.FS_Info(pytsk3.Img_Info(str(image)))
+    file = fs_info.open("/note.txt")
+    block = fs_info.info.block_size
+    first = next(run.addr for attr in file for run in attr if attr.info.size == len(note))
+    picture = png_bytes(scene(36, size=(8, 8)))
+    at = first * block + 100  # 67 bytes after the note's end
+    assert 100 + len(picture) <= block  # wholly in the slack of the note's cluster
+    plant(image, at, picture)
+    items = scan_items(cli, image)
+    assert items["note.txt"]["sha256"] == hashlib.sha256(note).hexdigest()
+    carved = carved_of(items)
+    assert sorted(carved) == [f"$Carved/slack/0x{at:012x}.png"]
+    record = carved[f"$Carved/slack/0x{at:012x}.png"]
+    assert (record["sha256"], record["status"]) == (hashlib.sha256(picture).hexdigest(), "done")
+    assert record["carved"] == {"partition": None, "region": "slack", "offset": at,
+                                "length": len(picture), "format": "png", "partial": False,
+                                "reason": None}

@@ -43,6 +43,10 @@ class Item:
     #: a carved item's origin (disk images: partition, region, offset, length, format,
     #: partial, reason); None for an item with a file-system entry
     carved: dict[str, Any] | None = None
+    #: a shadow copy's file (NTFS disk images): its store's number, creation time and
+    #: identifier, and its change ("only in the shadow copy", "differs from the live
+    #: volume"); None for every other item
+    shadow_copy: dict[str, Any] | None = None
 
 
 class Source(Protocol):

@@ -65,6 +65,7 @@ from safeguard.evidence.carving import carve
 from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
+from safeguard.evidence.shadow import ShadowCompare, ShadowVolume, machinery
 from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
 from safeguard.evidence.volumes.unlock import DecryptedImage, VolumeKey, unlock_luks
 from safeguard.signals.content_type import sniff
@@ -75,7 +76,8 @@ _DEFAULT_ATTR = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, -1)
 _DIRS = (pytsk3.TSK_FS_META_TYPE_DIR, pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
 #: seconds the walk may go without progress (TSK loops on some corrupt file systems)
 STALL_SECONDS = 120.0
-_Key = tuple[int, int]  # (partition offset, folder inode)
+#: (partition offset, folder inode), or (partition offset, folder inode, shadow copy number)
+_Key = tuple[int, ...]
 _Stall = tuple[_Key | None, str, str] | None  # (folder, its path, why) when the walk stalled
 
 #: files are carved where they start on a sector: file systems place files on clusters (and
@@ -115,6 +117,25 @@ class _Volume:
     unlock_error: str | None = None
     #: the decrypted image TSK reads the file system in (kept alive beside it)
     plain: Any = None
+    #: a shadow copy of the volume at ``offset`` (its number, 1 = oldest), or None
+    store: int | None = None
+    #: the shadow copies of this (NTFS) volume, opened when first asked
+    shadows: ShadowVolume | None = None
+    #: by number: each shadow copy's file system as a volume of its own
+    store_volumes: dict[int, _Volume] = field(default_factory=dict)
+
+    def key(self, what: int) -> _Key:
+        """The walk's key of a folder (inode) or stage in this volume."""
+        return (self.offset, what) if self.store is None else (self.offset, what, self.store)
+
+    def locator(self, **spec: int) -> bytes:
+        """Compact JSON naming this volume and ``spec`` (the inode and data attribute)."""
+        found = {"o": self.offset, **({} if self.store is None else {"s": self.store}), **spec}
+        return json.dumps(found, separators=(",", ":")).encode()
+
+    @property
+    def ntfs(self) -> bool:
+        return self.fs is not None and bool(self.fs.info.ftype & pytsk3.TSK_FS_TYPE_NTFS_DETECT)
 
 
 @dataclass
@@ -143,8 +164,21 @@ class _Image:
         return self.kinds[offset]
 
     def volume_facts(self) -> list[dict[str, Any]]:
-        """The acquisition facts' ``volumes``: each unread region of a known kind."""
+        """The acquisition facts' ``volumes``: each unread region of a known kind, and each
+        volume with shadow copies."""
         found = []
+        for each in self.volumes:
+            shadows = self.shadows(each)
+            if shadows is not None and (shadows.stores or shadows.error):
+                fact: dict[str, Any] = {
+                    "partition": each.label or None, "offset": each.offset,
+                    "length": each.length or self.media.size - each.offset, "kind": "vss",
+                    "label": "Volume Shadow Copies", "read": True, **shadows.facts()}
+                times = ", ".join(f"vss{s.number} {s.created or 'no time'}"
+                                  + (" unreadable" if s.error else "") for s in shadows.stores)
+                fact["note"] = (f"NTFS with {len(shadows.stores)} shadow copies ({times}), read"
+                                if not shadows.error else shadows.error)
+                found.append(fact)
         unlocked = [(v.label, v.offset, v.length) for v in self.volumes if v.unlocked]
         for label, offset, length in sorted(self.unread() + unlocked, key=lambda r: r[1]):
             if (kind := self.kind_at(offset, length)) is not None:
@@ -189,11 +223,45 @@ class _Image:
             volume.unlocked = {"read": True, "unlocked_by": actor, "key": key.kind,
                                "note": "encrypted: LUKS, unlocked with the examiner's key, read"}
 
-    def fs_at(self, offset: int) -> Any:
+    def fs_at(self, offset: int, store: int | None = None) -> Any:
         for volume in self.volumes:
             if volume.offset == offset and volume.fs is not None:
-                return volume.fs
-        raise ItemError(f"no file system at offset {offset} of the image")
+                if store is None:
+                    return volume.fs
+                found = self.store_volume(volume, store)
+                if found is not None and found.fs is not None:
+                    return found.fs
+        where = f"shadow copy {store} of the volume" if store is not None else "file system"
+        raise ItemError(f"no {where} at offset {offset} of the image")
+
+    def shadows(self, volume: _Volume) -> ShadowVolume | None:
+        """The shadow copies of an NTFS volume (opened once), else None."""
+        if not volume.ntfs or volume.store is not None:
+            return None
+        if volume.shadows is None:
+            volume.shadows = ShadowVolume(self.stream(volume))  # type: ignore[arg-type]
+        return volume.shadows
+
+    def store_volume(self, volume: _Volume, number: int) -> _Volume | None:
+        """Shadow copy ``number`` of ``volume`` as a volume of its own (its ``fs`` None when
+        TSK reads no file system in it); None when there is no such store."""
+        if number not in volume.store_volumes:
+            shadows = self.shadows(volume)
+            if shadows is None or not 1 <= number <= len(shadows.stores):
+                return None
+            store = shadows.stores[number - 1]
+            label = f"{volume.label}/vss{number}" if volume.label else f"vss{number}"
+            fs = _open_fs(store.image, 0) if store.image is not None else None
+            volume.store_volumes[number] = _Volume(label, volume.offset, fs, volume.inside,
+                                                   volume.length, store=number, plain=store.image)
+        return volume.store_volumes[number]
+
+    def stream(self, volume: _Volume) -> _Bounded:
+        """The bytes of ``volume`` (its plaintext, when unlocked) as a seekable stream."""
+        if volume.plain is not None:
+            return _ImageStream(volume.plain)
+        length = volume.length or self.media.size - volume.offset
+        return _MediaSlice(self.media, volume.offset, length)
 
 
 _IMAGES: dict[tuple[bytes, int, int], _Image] = {}
@@ -385,10 +453,11 @@ class DiskImageSource:
             if "c" in spec:
                 return self._open_carved(int(spec["c"]), int(spec["n"]))
             offset, inode, kind, ident = (int(spec[k]) for k in ("o", "i", "t", "a"))
+            store = int(spec["s"]) if "s" in spec else None
         except (ValueError, KeyError, TypeError):
             raise ItemError("not a disk-image locator") from None
         try:
-            file = self._image.fs_at(offset).open_meta(inode=inode)
+            file = self._image.fs_at(offset, store).open_meta(inode=inode)
             size = _attr_size(file, kind, ident)
         except (OSError, RuntimeError) as exc:
             raise ItemError(f"cannot open inode {inode}: {reason(exc)}") from None
@@ -489,7 +558,7 @@ def _events(
                                     media, None, done, bad)
     for volume in image.volumes:
         if volume.fs is None:
-            key = (volume.offset, -1)
+            key = volume.key(-1)
             if key not in done:
                 yield Item(volume.label, None, None, entry="partition", error=volume.unlock_error
                            or f"partition {volume.label}: no file system TSK can read")
@@ -500,19 +569,53 @@ def _events(
                                         "partition", [(volume.offset, volume.length)], media,
                                         None, done, bad)
         elif carving and volume.unlocked is None:  # an unlocked volume is not carved yet
-            live, gone = _Space(), _Space()
-            yield from _walk(volume, media.size, done, bad, live, gone)
+            live, gone, slack = _Space(), _Space(), list[tuple[int, int]]()
+            yield from _walk(volume, media.size, done, bad, live, gone, slack=slack)
+            yield from _shadow_items(image, volume, done, bad)
             info = volume.fs.info
             start = volume.offset + info.first_block * info.block_size
             end = min(volume.offset + (info.last_block + 1) * info.block_size, media.size)
             yield from _carve_stage((volume.offset, _CARVE_UNALLOCATED), volume.label,
                                     "unallocated", live.complement(start, end), media, gone,
                                     done, bad)
+            # a hard link's slack comes once; each file's tail is searched at every byte
+            tails = sorted({(o, n) for o, n in slack if n >= SLACK_MIN and o + n <= end})
+            yield from _carve_stage((volume.offset, _CARVE_SLACK), volume.label, "slack",
+                                    tails, media, gone, done, bad, align=1)
         else:
             yield from _walk(volume, media.size, done, bad)
+            yield from _shadow_items(image, volume, done, bad)
     if carving and image.gaps:
         yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "", "unpartitioned", image.gaps,
                                 media, None, done, bad)
+
+
+def _shadow_items(
+    image: _Image, volume: _Volume, done: set[_Key], bad: set[_Key]
+) -> Iterator[Item | tuple]:
+    """The files of each shadow copy of an NTFS volume that the live volume does not hold
+    as they are (evidence/shadow.py); a store that cannot be read is one item."""
+    shadows = image.shadows(volume)
+    if shadows is None:
+        return
+    if shadows.error and volume.key(-6) not in done:
+        yield Item(f"{volume.label}/vss" if volume.label else "vss", None, None,
+                   entry="partition", error=shadows.error)
+        yield ("done", volume.key(-6))
+    for store in shadows.stores:
+        found = image.store_volume(volume, store.number)
+        assert found is not None
+        if found.fs is None:
+            if found.key(-1) not in done:
+                why = store.error or "no file system TSK can read in it"
+                yield Item(found.label, None, None, entry="partition",
+                           error=f"shadow copy {store.number}: cannot be read: {why}")
+                yield ("done", found.key(-1))
+            continue
+        origin = {"store": store.number, "created": store.created,
+                  "identifier": store.identifier}
+        yield from _walk(found, image.media.size, done, bad,
+                         shadow=(ShadowCompare(volume.fs, store), origin))
 
 
 def _encrypted(image: _Image, offset: int, length: int) -> bool:
@@ -525,9 +628,13 @@ def _encrypted(image: _Image, offset: int, length: int) -> bool:
 def _walk(
     volume: _Volume, media_size: int, done: set[_Key], bad: set[_Key],
     live: _Space | None = None, gone: _Space | None = None,
+    shadow: tuple[ShadowCompare, dict[str, Any]] | None = None,
+    slack: list[tuple[int, int]] | None = None,
 ) -> Iterator[Item | tuple]:
     """The file system's items; with ``live``/``gone``, the bytes that allocated and
-    deleted files' data occupy (every file, sent before or not) go into them."""
+    deleted files' data occupy (every file, sent before or not) go into them. With
+    ``shadow`` (a shadow copy's walk), only the files the live volume does not hold as they
+    are, each with its ``shadow_copy`` origin and change."""
     fs = volume.fs
     prefix = f"{volume.label}/" if volume.label else ""
     root = fs.info.root_inum
@@ -538,7 +645,7 @@ def _walk(
     stack: list[tuple[int, str, bool]] = [(root, "", False)]
     while stack:
         inode, rel, deleted_above = stack.pop()
-        key = (volume.offset, inode)
+        key = volume.key(inode)
         if key in bad:
             continue
         send = key not in done
@@ -558,7 +665,7 @@ def _walk(
             kind = meta.type if meta is not None else None
             if live is not None and gone is not None and meta is not None and name.name not in (
                     b".", b".."):
-                _account(file, volume, live, gone)
+                _account(file, volume, live, gone, slack)
             if (name.name in (b".", b"..") or kind == pytsk3.TSK_FS_META_TYPE_VIRT
                     or name.type == pytsk3.TSK_FS_NAME_TYPE_VIRT):
                 continue
@@ -577,9 +684,20 @@ def _walk(
                 continue
             if not send:
                 continue
+            origin = None
+            if shadow is not None:
+                if meta is None or machinery(path, meta.addr):
+                    continue
+                change = shadow[0].change(file, path)
+                if change is None:
+                    continue
+                origin = {**shadow[1], "change": change}
             try:
-                yield from _file_items(file, prefix + path, deleted, name_gone and not meta_gone,
-                                       volume, media_size)
+                items = _file_items(file, prefix + path, deleted, name_gone and not meta_gone,
+                                    volume, media_size)
+                for item in items:
+                    item.shadow_copy = origin
+                yield from items
             except (OSError, RuntimeError) as exc:
                 yield Item(prefix + path, None, None, deleted=deleted,
                            error=f"unreadable metadata: {reason(exc)}")
@@ -612,7 +730,7 @@ def _file_items(
                      link_target=_link_target(file), **times)]
     if meta.type != pytsk3.TSK_FS_META_TYPE_REG:
         return [Item(path, None, None, deleted=deleted, entry="special", **times)]
-    items = [_data_item(path, volume.offset, meta.addr, _DEFAULT_ATTR, meta.size, deleted,
+    items = [_data_item(path, volume, meta.addr, _DEFAULT_ATTR, meta.size, deleted,
                         media_size, times)]
     ftype = volume.fs.info.ftype
     ntfs = bool(ftype & pytsk3.TSK_FS_TYPE_NTFS_DETECT)
@@ -625,17 +743,16 @@ def _file_items(
                 stream = b"rsrc"
             else:
                 continue
-            items.append(_data_item(f"{path}:{display_name(stream)}", volume.offset, meta.addr,
+            items.append(_data_item(f"{path}:{display_name(stream)}", volume, meta.addr,
                                     (info.type, info.id), info.size, deleted, media_size, times))
     return items
 
 
 def _data_item(
-    path: str, offset: int, inode: int, attr: tuple[int, int], size: int, deleted: bool,
+    path: str, volume: _Volume, inode: int, attr: tuple[int, int], size: int, deleted: bool,
     media_size: int, times: dict[str, Any],
 ) -> Item:
-    locator = json.dumps({"o": offset, "i": inode, "t": int(attr[0]), "a": int(attr[1])},
-                         separators=(",", ":")).encode()
+    locator = volume.locator(i=inode, t=int(attr[0]), a=int(attr[1]))
     error = None
     if size > media_size:
         error = (f"declared size {size} bytes is larger than the image ({media_size} bytes): "
@@ -709,6 +826,24 @@ class _Bounded(io.RawIOBase):
         return self._pos
 
 
+class _ImageStream(_Bounded):
+    """The bytes of a TSK image (``read(offset, size)``, ``get_size()``): an unlocked
+    volume's plaintext, as a read-only, seekable, bounded stream."""
+
+    def __init__(self, image: Any) -> None:
+        super().__init__(int(image.get_size()))
+        self._image = image
+
+    def _read_at(self, pos: int, want: int) -> bytes:
+        try:
+            data: bytes = self._image.read(pos, want)
+        except Exception as exc:  # a libyal library raises IOError and others
+            raise ItemError(f"read error at offset {pos} of the volume: {reason(exc)}") from None
+        if not data:
+            raise ItemError(f"read error at offset {pos} of the volume: no data")
+        return data
+
+
 class _TskStream(_Bounded):
     """A file's data through TSK: read-only, seekable, bounded by its size."""
 
@@ -730,9 +865,16 @@ class _TskStream(_Bounded):
 
 # the carving stages' keys: (partition offset, one of these) in ``done`` / ``bad``
 _CARVE_UNALLOCATED, _CARVE_PARTITION, _CARVE_UNPARTITIONED, _CARVE_IMAGE = -2, -3, -4, -5
+_CARVE_SLACK = -7
 _EXTENSIONS = {"jpeg": "jpg"}
 _COMPACT_EVERY = 1 << 16
 _RUN_SKIP = pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER | pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE
+#: TSK's types of a file's default data (its unnamed stream): slack lies past its end
+_DATA_TYPES = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA,
+               pytsk3.TSK_FS_ATTR_TYPE_HFS_DATA)
+#: slack shorter than this holds no picture worth a carve (the smallest valid GIF or
+#: JPEG is longer), and is not looked at
+SLACK_MIN = 64
 
 
 class _Space:
@@ -784,28 +926,49 @@ class _Space:
         return at >= 0 and self._runs[at][0] <= start and end <= self._runs[at][1]
 
 
-def _account(file: Any, volume: _Volume, live: _Space, gone: _Space) -> None:
+def _account(
+    file: Any, volume: _Volume, live: _Space, gone: _Space,
+    slack: list[tuple[int, int]] | None = None,
+) -> None:
     """Add the bytes ``file``'s data runs occupy to ``gone`` (its metadata is unallocated)
-    or to ``live``; a file whose runs cannot be read adds nothing."""
+    or to ``live``, and, for an allocated file, its slack to ``slack``: the bytes of its
+    clusters past the end of its data, as (offset, length) in the media. A file whose runs
+    cannot be read adds nothing."""
     meta = file.info.meta
-    space = gone if meta.flags & pytsk3.TSK_FS_META_FLAG_UNALLOC else live
+    allocated = not meta.flags & pytsk3.TSK_FS_META_FLAG_UNALLOC
+    space = live if allocated else gone
     block = volume.fs.info.block_size
+    default_seen = False
     try:
         for attr in file:
+            info = attr.info
+            tail = None
+            if (slack is not None and allocated and not default_seen
+                    and info.type in _DATA_TYPES and not info.name
+                    and info.flags & pytsk3.TSK_FS_ATTR_NONRES):
+                default_seen = True
+                tail = max(int(info.size), 0)  # the logical end of the data, in the file
             for run in attr:
-                if not run.flags & _RUN_SKIP and run.len > 0:
-                    start = volume.offset + run.addr * block
-                    space.add(start, start + run.len * block)
+                if run.flags & _RUN_SKIP or run.len <= 0:
+                    continue
+                start = volume.offset + run.addr * block
+                space.add(start, start + run.len * block)
+                if tail is not None and slack is not None:  # this run past the data's end
+                    logical = run.offset * block
+                    past = max(tail - logical, 0)
+                    if past < run.len * block:
+                        slack.append((start + past, run.len * block - past))
     except (OSError, RuntimeError):
         pass
 
 
 def _carve_stage(
     key: _Key, label: str, region: str, ranges: list[tuple[int, int]], media: Media,
-    gone: _Space | None, done: set[_Key], bad: set[_Key],
+    gone: _Space | None, done: set[_Key], bad: set[_Key], align: int = CARVE_ALIGN,
 ) -> Iterator[Item | tuple]:
-    """One item per file carved from ``ranges`` of the media (see "Carving"); a file
-    wholly within a deleted file's data (``gone``) is that file, already listed."""
+    """One item per file carved from ``ranges`` of the media (see "Carving"), looked for
+    at every ``align``-th byte; a file wholly within a deleted file's data (``gone``) is
+    that file, already listed."""
     if key in done or key in bad:
         return
     folder = _carved_folder(label, region)
@@ -814,7 +977,7 @@ def _carve_stage(
     try:
         for offset, length in ranges:
             for found in carve(stream, offset, length,  # type: ignore[arg-type]
-                               align=CARVE_ALIGN):
+                               align=align):
                 if gone is not None and gone.covers(found.offset, found.end):
                     continue
                 yield _carved_item(label, region, found.format, found.offset, found.length,

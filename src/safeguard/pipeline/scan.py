@@ -305,6 +305,8 @@ def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
         "deleted": item.deleted,
         "link_target": item.link_target, "extension_mismatch": False,
         "carved": audit.canonical_json(item.carved) if item.carved is not None else None,
+        "shadow_copy": (audit.canonical_json(item.shadow_copy)
+                        if item.shadow_copy is not None else None),
         "status": "pending" if readable else ("error" if item.error else "done"),
         "error": item.error,
     }

@@ -108,6 +108,9 @@ class Item(Base):
     #: a carved item's origin: canonical JSON {"partition", "region", "offset", "length",
     #: "format", "partial", "reason"}; None for items with a file-system entry
     carved: Mapped[str | None] = mapped_column(Text)
+    #: a shadow copy's file: canonical JSON {"store", "created", "identifier", "change"};
+    #: None for every other item
+    shadow_copy: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)
 

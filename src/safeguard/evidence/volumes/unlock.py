@@ -96,7 +96,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 class DecryptedImage(pytsk3.Img_Info):
-    """An unlocked volume's plaintext as TSK reads it."""
+    """A volume a libyal library reads (an unlocked volume's plaintext, a shadow copy, a
+    logical volume: anything with ``read_buffer_at_offset`` and ``get_size``) as TSK reads
+    it."""
 
     def __init__(self, volume: Any) -> None:
         self._volume = volume
