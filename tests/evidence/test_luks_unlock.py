@@ -183,8 +183,8 @@ def test_keys_refused_with_one_line(
     for key, line in [
         ("p2=recovery:1234", "--key p2=recovery: only LUKS passwords are unlocked for now "
                              "(password: or password-file:)"),
-        ("p1=password:x", "--key p1: only LUKS volumes are unlocked for now (p1 is not an "
-                          "encrypted volume)"),
+        ("p1=password:x", "--key p1: only LUKS volumes and encrypted APFS volumes are "
+                          "unlocked for now (p1 is not an encrypted volume)"),
         ("p9=password:x", "--key p9: no such partition in the image"),
         ("two", "--key takes PARTITION=password:SECRET or PARTITION=password-file:PATH "
                 "(PARTITION as p1, p2, ...)"),
@@ -204,3 +204,27 @@ def test_a_key_never_shows_its_secret() -> None:
     with pytest.raises(EvidenceError) as caught:
         parse_key("p3=password:")
     assert str(caught.value) == "--key p3: the password is empty"
+
+
+def test_an_unlocked_volumes_free_space_is_carved_in_its_plaintext(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    secret = {"a.jpg": jpeg_bytes(scene(74))}
+    payload = bytearray(ext2(tmp_path, "p2", secret))
+    planted, at = jpeg_bytes(scene(75)), 3 * MiB  # free: the file system's files come first
+    payload[at:at + len(planted)] = planted
+    path = tmp_path / "disk.img"
+    disk(path, [ext2(tmp_path, "p1", {"notes.txt": b"notes\n"}),
+                luks_volume(tmp_path, bytes(payload))])
+    assert cli("case", "create", "c1").code == 0
+    result = cli("scan", path, "--case", "c1", "--workers", "1",
+                 "--key", f"p2=password:{PASSWORD}")
+    assert result.code == 0, result.err
+    items = items_of(cli, "c1")
+    carved = {p: r for p, r in items.items() if r["carved"]}
+    name = f"$Carved/p2/unallocated/0x{at:012x}.jpg"
+    assert list(carved) == [name]  # and nothing from the ciphertext
+    assert carved[name]["sha256"] == hashlib.sha256(planted).hexdigest()
+    assert carved[name]["carved"] == {
+        "partition": "p2", "region": "unallocated", "offset": at, "length": len(planted),
+        "format": "jpeg", "partial": False, "reason": None, "layer": "decrypted"}

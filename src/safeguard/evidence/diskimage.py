@@ -57,14 +57,17 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 import pytsk3
+import pyvslvm
 
 from safeguard.config import Scanning
 from safeguard.errors import EvidenceError, ItemError
+from safeguard.evidence.apfs import ApfsContainer
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
 from safeguard.evidence.carving import carve
 from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
+from safeguard.evidence.images.virtual import libyal_reason
 from safeguard.evidence.shadow import ShadowCompare, ShadowVolume, machinery
 from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
 from safeguard.evidence.volumes.unlock import DecryptedImage, VolumeKey, unlock_luks
@@ -123,15 +126,36 @@ class _Volume:
     shadows: ShadowVolume | None = None
     #: by number: each shadow copy's file system as a volume of its own
     store_volumes: dict[int, _Volume] = field(default_factory=dict)
+    #: a logical volume of the LVM physical volume at ``offset`` (its index), or None
+    lv: int | None = None
+    #: an LVM physical volume: what the acquisition facts record of its volume group (its
+    #: logical volumes are volumes of their own in the image's list)
+    lvm: dict[str, Any] | None = None
+    #: an APFS container, read through libfsapfs instead of TSK (evidence/apfs.py)
+    apfs: ApfsContainer | None = None
+    #: library handles and streams kept alive while the volume is read
+    keep: list[Any] = field(default_factory=list)
+    #: why a library that reads this kind of volume could not ("p6: cannot open APFS
+    #: container: ..."): the volume's item error, and its acquisition fact's ``error``
+    error: str | None = None
 
     def key(self, what: int) -> _Key:
         """The walk's key of a folder (inode) or stage in this volume."""
-        return (self.offset, what) if self.store is None else (self.offset, what, self.store)
+        extra = (() if self.store is None else (self.store,)) + (
+            () if self.lv is None else (-1, self.lv))
+        return (self.offset, what, *extra)
 
     def locator(self, **spec: int) -> bytes:
         """Compact JSON naming this volume and ``spec`` (the inode and data attribute)."""
-        found = {"o": self.offset, **({} if self.store is None else {"s": self.store}), **spec}
+        found = {"o": self.offset, **({} if self.store is None else {"s": self.store}),
+                 **({} if self.lv is None else {"l": self.lv}), **spec}
         return json.dumps(found, separators=(",", ":")).encode()
+
+    @property
+    def layered(self) -> bool:
+        """Read through a library's layer (decrypted, a logical volume, a shadow copy), not
+        straight from the media: its offsets are in that layer's bytes."""
+        return self.plain is not None
 
     @property
     def ntfs(self) -> bool:
@@ -179,6 +203,15 @@ class _Image:
                 fact["note"] = (f"NTFS with {len(shadows.stores)} shadow copies ({times}), read"
                                 if not shadows.error else shadows.error)
                 found.append(fact)
+        for each in self.volumes:
+            if each.lvm is not None:
+                group = each.lvm.get("group")
+                note = (f"LVM2 volume group {group}, read: logical volumes "
+                        f"{', '.join(each.lvm['logical_volumes']) or 'none'}"
+                        if group is not None else each.lvm["error"])
+                found.append({"partition": each.label or None, "offset": each.offset,
+                              "length": each.length, "kind": "lvm", "label": "LVM2",
+                              "read": group is not None, **each.lvm, "note": note})
         unlocked = [(v.label, v.offset, v.length) for v in self.volumes if v.unlocked]
         for label, offset, length in sorted(self.unread() + unlocked, key=lambda r: r[1]):
             if (kind := self.kind_at(offset, length)) is not None:
@@ -188,6 +221,10 @@ class _Image:
                     fact.update(volume.unlocked)
                 elif volume is not None and volume.unlock_error:
                     fact["unlock"] = volume.unlock_error
+                if volume is not None and volume.error:
+                    fact["error"] = volume.error
+                if volume is not None and volume.apfs is not None and not volume.unlocked:
+                    fact.update(_apfs_facts(volume.apfs))
                 found.append(fact)
         return found
 
@@ -201,11 +238,15 @@ class _Image:
                 raise EvidenceError(f"--key {key.partition}: no such partition in the image")
             if volume.unlocked or volume.unlock_error:
                 continue
+            if volume.apfs is not None:
+                self._unlock_apfs(volume, volume.apfs, key, actor)
+                continue
             kind = self.kind_at(volume.offset, volume.length) if volume.fs is None else None
             if kind is None or kind.name != "luks":
                 what = kind.label if kind is not None else "not an encrypted volume"
-                raise EvidenceError(f"--key {key.partition}: only LUKS volumes are unlocked "
-                                    f"for now ({key.partition} is {what})")
+                raise EvidenceError(f"--key {key.partition}: only LUKS volumes and encrypted "
+                                    f"APFS volumes are unlocked for now ({key.partition} is "
+                                    f"{what})")
             stream = _MediaSlice(self.media, volume.offset, volume.length)
             try:
                 plain = unlock_luks(stream, key)
@@ -223,9 +264,27 @@ class _Image:
             volume.unlocked = {"read": True, "unlocked_by": actor, "key": key.kind,
                                "note": "encrypted: LUKS, unlocked with the examiner's key, read"}
 
-    def fs_at(self, offset: int, store: int | None = None) -> Any:
+    @staticmethod
+    def _unlock_apfs(volume: _Volume, container: ApfsContainer, key: VolumeKey,
+                     actor: str) -> None:
+        """Unlock every encrypted volume of an APFS container the key opens."""
+        locked = [v for v in container.volumes if v.locked]
+        if not locked:
+            raise EvidenceError(f"--key {key.partition}: {key.partition} is an APFS container "
+                                "with no encrypted volume")
+        opened = [v.folder for v in locked if container.unlock(v.index, key.secret)]
+        if not opened:
+            volume.unlock_error = f"{key.partition}: APFS: the key did not unlock it"
+            return
+        rest = [v.folder for v in container.volumes if v.locked]
+        note = (f"APFS container, read: volumes {', '.join(opened)} unlocked with the "
+                "examiner's key" + (f"; {', '.join(rest)} encrypted, not read" if rest else ""))
+        volume.unlocked = {**_apfs_facts(container), "unlocked_by": actor, "key": key.kind,
+                           "note": note}
+
+    def fs_at(self, offset: int, store: int | None = None, lv: int | None = None) -> Any:
         for volume in self.volumes:
-            if volume.offset == offset and volume.fs is not None:
+            if volume.offset == offset and volume.lv == lv and volume.fs is not None:
                 if store is None:
                     return volume.fs
                 found = self.store_volume(volume, store)
@@ -263,6 +322,57 @@ class _Image:
         length = volume.length or self.media.size - volume.offset
         return _MediaSlice(self.media, volume.offset, length)
 
+    def volume_at(self, offset: int, lv: int | None = None) -> _Volume:
+        for volume in self.volumes:
+            if volume.offset == offset and volume.lv == lv:
+                return volume
+        raise ItemError(f"no volume at offset {offset} of the image")
+
+    def read_layers(self) -> None:
+        """Open what TSK reads no file system in but a library does: an LVM physical
+        volume (its logical volumes become volumes of their own) and an APFS container."""
+        regions = [v for v in self.volumes if v.fs is None and v.length > 0]
+        if not self.volumes:
+            regions = [_Volume("", 0, None, True, self.media.size)]
+        for region in regions:
+            kind = self.kind_at(region.offset, region.length)
+            if kind is not None and kind.name == "apfs":
+                try:
+                    region.apfs = ApfsContainer(self.stream(region))  # type: ignore[arg-type]
+                except EvidenceError as exc:
+                    region.error = f"{region.label or 'media'}: {exc}"
+                    continue
+            elif kind is None:
+                self._read_lvm(region)
+            else:
+                continue
+            if region not in self.volumes and (region.apfs or region.lvm or region.error):
+                self.volumes.append(region)
+
+    def _read_lvm(self, region: _Volume) -> None:
+        stream = self.stream(region)
+        try:
+            if not pyvslvm.check_volume_signature_file_object(stream):
+                return
+            handle = pyvslvm.handle()
+            handle.open_file_object(stream)
+            handle.open_physical_volume_files_as_file_objects([stream])
+            group = handle.get_volume_group()
+            logical = [group.get_logical_volume(i)
+                       for i in range(min(int(group.number_of_logical_volumes), 256))]
+        except Exception as exc:  # libvslvm raises IOError and others on corrupt metadata
+            region.lvm = {"error": f"LVM metadata cannot be read: {libyal_reason(exc)}"}
+            return
+        names = [_lvm_name(lv.name) for lv in logical]
+        region.lvm = {"group": _lvm_name(group.name), "logical_volumes": names}
+        region.keep = [handle, stream]
+        base = f"{region.label}/" if region.label else ""
+        for index, (lv, name) in enumerate(zip(logical, names, strict=True)):
+            plain = DecryptedImage(lv)
+            self.volumes.append(_Volume(f"{base}{region.lvm['group']}/{name}", region.offset,
+                                        _open_fs(plain, 0), region.inside,
+                                        int(lv.size), plain=plain, lv=index))
+
 
 _IMAGES: dict[tuple[bytes, int, int], _Image] = {}
 #: by the image's full path: the examiner's keys and who gave them, in memory only (never
@@ -294,12 +404,29 @@ def _image(path: Path) -> _Image:
     tsk = _TskImage(media)
     gaps: list[tuple[int, int]] = []
     image = _Image(media, tsk, _layout(tsk, gaps), gaps)
+    image.read_layers()
     if key[0] in _KEYS:
         image.unlock(*_KEYS[key[0]])
     while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
         del _IMAGES[next(iter(_IMAGES))]
     _IMAGES[key] = image
     return image
+
+
+def _apfs_facts(container: ApfsContainer) -> dict[str, Any]:
+    """What the acquisition facts record of a read APFS container."""
+    shown = [f"{v.folder}" + (" (encrypted, not read)" if v.locked else "")
+             for v in container.volumes]
+    return {"read": True, "label": "APFS", "apfs_volumes": [
+        {"name": v.name, "encrypted": v.locked, "read": not v.locked and v.error is None}
+        for v in container.volumes],
+        "note": f"APFS container, read: volumes {', '.join(shown) or 'none'}"}
+
+
+def _lvm_name(name: Any) -> str:
+    """An LVM volume group's or logical volume's name as a path part ("/" shown as \\x2f)."""
+    text = name if isinstance(name, str) else display_name(bytes(name or b""))
+    return text.replace("/", "\\x2f") or "unnamed"
 
 
 def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
@@ -450,26 +577,46 @@ class DiskImageSource:
     def open_item(self, locator: bytes) -> BinaryIO:
         try:
             spec = json.loads(locator)
+            if "x" in spec:
+                return self._open_apfs(spec)
             if "c" in spec:
-                return self._open_carved(int(spec["c"]), int(spec["n"]))
+                return self._open_carved(spec)
             offset, inode, kind, ident = (int(spec[k]) for k in ("o", "i", "t", "a"))
             store = int(spec["s"]) if "s" in spec else None
+            lv = int(spec["l"]) if "l" in spec else None
         except (ValueError, KeyError, TypeError):
             raise ItemError("not a disk-image locator") from None
         try:
-            file = self._image.fs_at(offset, store).open_meta(inode=inode)
+            file = self._image.fs_at(offset, store, lv).open_meta(inode=inode)
             size = _attr_size(file, kind, ident)
         except (OSError, RuntimeError) as exc:
             raise ItemError(f"cannot open inode {inode}: {reason(exc)}") from None
         stream = _TskStream(file, kind, ident, min(size, self._image.media.size))
         return stream  # type: ignore[return-value]
 
-    def _open_carved(self, offset: int, length: int) -> BinaryIO:
+    def _open_carved(self, spec: dict[str, Any]) -> BinaryIO:
+        offset, length = int(spec["c"]), int(spec["n"])
+        if "o" in spec:  # carved from a layered volume's bytes
+            volume = self._image.volume_at(int(spec["o"]),
+                                           int(spec["l"]) if "l" in spec else None)
+            if not volume.layered:
+                raise ItemError(f"no layered volume at offset {spec['o']} of the image")
+            size = self._image.stream(volume).seek(0, os.SEEK_END)
+            if offset < 0 or length <= 0 or offset + length > size:
+                raise ItemError(f"carved range {offset}+{length} is not within the volume "
+                                f"({size} bytes)")
+            return _ImageStream(volume.plain, offset, length)  # type: ignore[return-value]
         media = self._image.media
         if offset < 0 or length <= 0 or offset + length > media.size:
             raise ItemError(f"carved range {offset}+{length} is not within the image "
                             f"({media.size} bytes)")
         return _MediaSlice(media, offset, length)  # type: ignore[return-value]
+
+    def _open_apfs(self, spec: dict[str, Any]) -> BinaryIO:
+        volume = self._image.volume_at(int(spec["o"]))
+        if volume.apfs is None:
+            raise ItemError(f"no APFS container at offset {spec['o']} of the image")
+        return volume.apfs.open_file(spec)
 
     def acquisition(self) -> dict[str, Any]:
         details = self._image.media.acquisition(self.path.name)
@@ -554,40 +701,70 @@ def _events(
         yield Item("media", None, None, entry="partition",
                    error="no volume system or file system TSK can read in the media")
         if carving and not _encrypted(image, 0, media.size):
-            yield from _carve_stage((0, _CARVE_IMAGE), "", "image", [(0, media.size)],
-                                    media, None, done, bad)
+            yield from _carve_stage((0, _CARVE_IMAGE), "image", [(0, media.size)], image,
+                                    None, None, done, bad)
     for volume in image.volumes:
-        if volume.fs is None:
+        if volume.apfs is not None:
+            yield from _apfs_items(volume, done)
+        elif volume.lvm is not None:
+            if "error" in volume.lvm and volume.key(-1) not in done:
+                yield Item(volume.label or "media", None, None, entry="partition",
+                           error=f"{volume.label or 'media'}: {volume.lvm['error']}")
+                yield ("done", volume.key(-1))
+            if "error" in volume.lvm and carving:  # its logical volumes' bytes are plain
+                yield from _carve_stage(volume.key(_CARVE_PARTITION),
+                                        "partition" if volume.label else "image",
+                                        [(volume.offset, volume.length)], image, volume, None,
+                                        done, bad)
+        elif volume.fs is None:
             key = volume.key(-1)
             if key not in done:
-                yield Item(volume.label, None, None, entry="partition", error=volume.unlock_error
+                yield Item(volume.label or "media", None, None, entry="partition",
+                           error=volume.unlock_error or volume.error
                            or f"partition {volume.label}: no file system TSK can read")
                 yield ("done", key)
-            if carving and volume.length and not _encrypted(image, volume.offset,
-                                                            volume.length):
-                yield from _carve_stage((volume.offset, _CARVE_PARTITION), volume.label,
-                                        "partition", [(volume.offset, volume.length)], media,
-                                        None, done, bad)
-        elif carving and volume.unlocked is None:  # an unlocked volume is not carved yet
+            if carving and volume.length and (volume.layered or not _encrypted(
+                    image, volume.offset, volume.length)):
+                yield from _carve_stage(volume.key(_CARVE_PARTITION),
+                                        "partition" if volume.label else "image",
+                                        [(_base(volume), volume.length)], image, volume, None,
+                                        done, bad)
+        elif carving:
             live, gone, slack = _Space(), _Space(), list[tuple[int, int]]()
             yield from _walk(volume, media.size, done, bad, live, gone, slack=slack)
             yield from _shadow_items(image, volume, done, bad)
             info = volume.fs.info
-            start = volume.offset + info.first_block * info.block_size
-            end = min(volume.offset + (info.last_block + 1) * info.block_size, media.size)
-            yield from _carve_stage((volume.offset, _CARVE_UNALLOCATED), volume.label,
-                                    "unallocated", live.complement(start, end), media, gone,
-                                    done, bad)
+            size = image.stream(volume).seek(0, os.SEEK_END) if volume.layered else media.size
+            start = _base(volume) + info.first_block * info.block_size
+            end = min(_base(volume) + (info.last_block + 1) * info.block_size, size)
+            yield from _carve_stage(volume.key(_CARVE_UNALLOCATED), "unallocated",
+                                    live.complement(start, end), image, volume, gone, done, bad)
             # a hard link's slack comes once; each file's tail is searched at every byte
             tails = sorted({(o, n) for o, n in slack if n >= SLACK_MIN and o + n <= end})
-            yield from _carve_stage((volume.offset, _CARVE_SLACK), volume.label, "slack",
-                                    tails, media, gone, done, bad, align=1)
+            yield from _carve_stage(volume.key(_CARVE_SLACK), "slack", tails, image, volume,
+                                    gone, done, bad, align=1)
         else:
             yield from _walk(volume, media.size, done, bad)
             yield from _shadow_items(image, volume, done, bad)
     if carving and image.gaps:
-        yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "", "unpartitioned", image.gaps,
-                                media, None, done, bad)
+        yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "unpartitioned", image.gaps,
+                                image, None, None, done, bad)
+
+
+def _base(volume: _Volume) -> int:
+    """Where offsets in ``volume`` start: its offset in the media, or 0 for a layered
+    volume (its bytes are the layer's)."""
+    return 0 if volume.layered else volume.offset
+
+
+def _apfs_items(volume: _Volume, done: set[_Key]) -> Iterator[Item | tuple]:
+    """The items of an APFS container (evidence/apfs.py), as one stage."""
+    key = volume.key(-1)
+    if key in done or volume.apfs is None:
+        return
+    yield ("folder", key, volume.label or "media")
+    yield from volume.apfs.items(f"{volume.label}/" if volume.label else "", volume.offset)
+    yield ("done", key)
 
 
 def _shadow_items(
@@ -827,16 +1004,17 @@ class _Bounded(io.RawIOBase):
 
 
 class _ImageStream(_Bounded):
-    """The bytes of a TSK image (``read(offset, size)``, ``get_size()``): an unlocked
-    volume's plaintext, as a read-only, seekable, bounded stream."""
+    """The bytes of a TSK image (``read(offset, size)``, ``get_size()``: an unlocked
+    volume's plaintext, a logical volume), or ``length`` of them from ``start``, as a
+    read-only, seekable, bounded stream."""
 
-    def __init__(self, image: Any) -> None:
-        super().__init__(int(image.get_size()))
-        self._image = image
+    def __init__(self, image: Any, start: int = 0, length: int | None = None) -> None:
+        super().__init__(int(image.get_size()) - start if length is None else length)
+        self._image, self._start = image, start
 
     def _read_at(self, pos: int, want: int) -> bytes:
         try:
-            data: bytes = self._image.read(pos, want)
+            data: bytes = self._image.read(self._start + pos, want)
         except Exception as exc:  # a libyal library raises IOError and others
             raise ItemError(f"read error at offset {pos} of the volume: {reason(exc)}") from None
         if not data:
@@ -951,7 +1129,7 @@ def _account(
             for run in attr:
                 if run.flags & _RUN_SKIP or run.len <= 0:
                     continue
-                start = volume.offset + run.addr * block
+                start = _base(volume) + run.addr * block
                 space.add(start, start + run.len * block)
                 if tail is not None and slack is not None:  # this run past the data's end
                     logical = run.offset * block
@@ -963,17 +1141,21 @@ def _account(
 
 
 def _carve_stage(
-    key: _Key, label: str, region: str, ranges: list[tuple[int, int]], media: Media,
-    gone: _Space | None, done: set[_Key], bad: set[_Key], align: int = CARVE_ALIGN,
+    key: _Key, region: str, ranges: list[tuple[int, int]], image: _Image,
+    volume: _Volume | None, gone: _Space | None, done: set[_Key], bad: set[_Key],
+    align: int = CARVE_ALIGN,
 ) -> Iterator[Item | tuple]:
-    """One item per file carved from ``ranges`` of the media (see "Carving"), looked for
-    at every ``align``-th byte; a file wholly within a deleted file's data (``gone``) is
-    that file, already listed."""
+    """One item per file carved from ``ranges`` (see "Carving"): of the media, or of a
+    layered ``volume``'s bytes; looked for at every ``align``-th byte. A file wholly within
+    a deleted file's data (``gone``) is that file, already listed."""
     if key in done or key in bad:
         return
+    label = volume.label if volume is not None else ""
     folder = _carved_folder(label, region)
     yield ("folder", key, folder)
-    stream = _MediaSlice(media, 0, media.size)
+    layered = volume if volume is not None and volume.layered else None
+    stream = (image.stream(layered) if layered is not None
+              else _MediaSlice(image.media, 0, image.media.size))
     try:
         for offset, length in ranges:
             for found in carve(stream, offset, length,  # type: ignore[arg-type]
@@ -981,7 +1163,7 @@ def _carve_stage(
                 if gone is not None and gone.covers(found.offset, found.end):
                     continue
                 yield _carved_item(label, region, found.format, found.offset, found.length,
-                                   found.partial, found.reason)
+                                   found.partial, found.reason, layered)
     except (ItemError, OSError) as exc:  # what was carved before it is kept
         yield Item(folder, None, None, entry="directory",
                    error=f"carving stopped (carving incomplete): {reason(exc)}")
@@ -993,12 +1175,17 @@ def _carved_folder(label: str, region: str) -> str:
 
 
 def _carved_item(label: str, region: str, kind: str, offset: int, length: int, partial: bool,
-                 why: str | None) -> Item:
+                 why: str | None, layered: _Volume | None = None) -> Item:
     name = f"0x{offset:012x}{'.partial' if partial else ''}.{_EXTENSIONS.get(kind, kind)}"
-    locator = json.dumps({"c": offset, "n": length}, separators=(",", ":")).encode()
-    return Item(f"{_carved_folder(label, region)}/{name}", locator, length, carved={
-        "partition": label or None, "region": region, "offset": offset, "length": length,
-        "format": kind, "partial": partial, "reason": why})
+    if layered is None:
+        locator = json.dumps({"c": offset, "n": length}, separators=(",", ":")).encode()
+    else:
+        locator = layered.locator(c=offset, n=length)
+    origin = {"partition": label or None, "region": region, "offset": offset, "length": length,
+              "format": kind, "partial": partial, "reason": why}
+    if layered is not None:  # its offset is in the layer's bytes, not the image's
+        origin["layer"] = "lvm" if layered.lv is not None else "decrypted"
+    return Item(f"{_carved_folder(label, region)}/{name}", locator, length, carved=origin)
 
 
 class _MediaSlice(_Bounded):
