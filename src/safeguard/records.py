@@ -55,6 +55,11 @@ class ItemRecord(ItemFields, total=False):
     objects here and canonical JSON text in the store."""
 
     parent: int  # index in the unit's records of the container holding it (members only)
+    deleted: bool  # what a file system keeps (members of a disk found inside evidence)
+    inode: int
+    atime: str
+    ctime: str
+    crtime: str
     pdq_dihedral: str  # the 8 dihedral variants, comma-separated hex
     exif: dict[str, Any]
     provenance: dict[str, Any]

@@ -151,7 +151,7 @@ def test_registry_refuses_duplicates_and_unknown_kinds() -> None:
 
 def test_readers_in_detection_order_and_which_stream() -> None:
     # tar last: V7 tars are known by a checksum only
-    assert CONTAINERS.names() == ["zip", "7z", "gzip", "bzip2", "xz", "tar"]
+    assert CONTAINERS.names() == ["zip", "7z", "gzip", "bzip2", "xz", "disk image", "tar"]
     # read front to back, so the scan hashes them while their members are read (one pass)
     assert {r.name for r in CONTAINERS if r.streamed} == {"tar", "gzip", "bzip2", "xz"}
 

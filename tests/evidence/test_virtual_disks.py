@@ -198,6 +198,11 @@ def test_libyal_messages_cut_to_their_cause() -> None:
                "unsupported format version: 3. libqcow_file_open: unable to open file: x.")
     assert libyal_reason(OSError(message)) == "unsupported format version: 3"
     assert libyal_reason(OSError("pyx_read: no data.")) == "no data"
+    # an error our own stream raised inside the library: its text, not its Python repr
+    wrapped = ("pyvslvm_handle_open: unable to open. libbfio_file_object_read: unable to read "
+               "from file object with error: ItemError('read error at offset 512: no data').")
+    assert libyal_reason(OSError(wrapped)) == (
+        "unable to read from file object with error: read error at offset 512: no data")
 
 
 # ---- bad input -----------------------------------------------------------------------------

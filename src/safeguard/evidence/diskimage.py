@@ -64,14 +64,13 @@ from safeguard.errors import EvidenceError, ItemError
 from safeguard.evidence.apfs import ApfsContainer
 from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
 from safeguard.evidence.carving import carve
-from safeguard.evidence.containers import detect_container
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
 from safeguard.evidence.images.virtual import libyal_reason
 from safeguard.evidence.shadow import ShadowCompare, ShadowVolume, machinery
 from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
 from safeguard.evidence.volumes.unlock import DecryptedImage, VolumeKey, unlock_luks
-from safeguard.signals.content_type import sniff
+from safeguard.signals.content_type import ARCHIVE_TYPES, sniff
 
 READ_CHUNK = 1024 * 1024
 _CACHE_SIZE = 4
@@ -354,6 +353,9 @@ class _Image:
         try:
             if not pyvslvm.check_volume_signature_file_object(stream):
                 return
+        except Exception:  # its first sectors cannot be read: not known to be LVM
+            return
+        try:
             handle = pyvslvm.handle()
             handle.open_file_object(stream)
             handle.open_physical_volume_files_as_file_objects([stream])
@@ -485,7 +487,8 @@ class DiskImageSource:
                 return False
             if image_format.signed:
                 return True  # even broken (an EWF): opening it says what is wrong
-            if len(head) < 512 or detect_container(head) or sniff(head, "").is_picture:
+            content = sniff(head, "")
+            if len(head) < 512 or content.mime in ARCHIVE_TYPES or content.is_picture:
                 return False
             if any(v.fs is not None or v.inside for v in _image(path).volumes):
                 return True

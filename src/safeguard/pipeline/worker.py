@@ -172,6 +172,11 @@ class _Walker:
         seen[member_path] = ordinal + 1
         extra: ItemRecord = {"ordinal": ordinal, "entry": member.kind,
                              "mtime": member.mtime, "link_target": member.link_target}
+        if member.deleted:
+            extra["deleted"] = True
+        for key in ("inode", "atime", "ctime", "crtime"):
+            if (value := getattr(member, key)) is not None:
+                extra[key] = value
         if member.stream is None or member.error:
             self.result.records.append({
                 "path": member_path, "depth": depth + 1, "parent": parent, **extra,

@@ -34,6 +34,18 @@ PICTURE_TYPES = frozenset(
     }
 )
 
+#: archives by their magic (the container readers open them; a disk image is never one)
+ARCHIVE_TYPES = frozenset(
+    {
+        "application/zip",
+        "application/x-7z-compressed",
+        "application/gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/x-tar",
+    }
+)
+
 # extensions mimetypes does not know (or knows under another name) on every platform
 _EXTRA_EXTENSIONS = {
     ".heic": "image/heic",

@@ -18,6 +18,7 @@ from safeguard.config import Limits
 from safeguard.errors import ArchiveLimitError
 from safeguard.evidence.containers.base import ContainerReader, Member, failing_as
 from safeguard.evidence.containers.compressed import Bzip2Reader, GzipReader, XzReader
+from safeguard.evidence.containers.disk import DiskImageReader
 from safeguard.evidence.containers.sevenzip import SevenZipReader
 from safeguard.evidence.containers.tar import TarReader
 from safeguard.evidence.containers.zip import ZipReader
@@ -40,6 +41,7 @@ CONTAINERS = Registry[ContainerReader](
         GzipReader(),
         Bzip2Reader(),
         XzReader(),
+        DiskImageReader(),  # EWF, VMDK, VHD, VHDX, QCOW by signature; raw never
         TarReader(),  # last: V7 tars are known by a checksum only
     ],
     missing=lambda name, _: f"no container reader named {name!r}",

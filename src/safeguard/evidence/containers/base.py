@@ -35,6 +35,12 @@ class Member:
     link_target: str | None = None
     error: str | None = None  # why this member's data cannot be read; then stream is None
     stream: BinaryIO | None = None  # valid only until the iterator advances
+    #: what only a file system keeps (a disk image's member): deleted, inode and times
+    deleted: bool = False
+    inode: int | None = None
+    atime: str | None = None
+    ctime: str | None = None
+    crtime: str | None = None
 
 
 class ContainerReader(Protocol):

@@ -4,14 +4,20 @@ Segments (``.E02``… beside the first) are found with ``pyewf.glob``, and each 
 before libewf opens them: its number, and a complete section chain ending in ``done`` (the
 last segment) or ``next``. A missing or truncated segment is refused with a one-line error
 naming it. The acquisition checks the MD5/SHA1 stored in the image against the media.
+
+An E01 found inside evidence is opened from its stream (``EwfFormat.open_stream``) when it is
+the whole image: the segments after it cannot be reached from inside another file, so a first
+segment whose chain ends in ``next`` is refused with one line naming the segment after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyewf
 
@@ -21,6 +27,8 @@ from safeguard.evidence.images.base import details, hash_media, reason, segment_
 
 EWF_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
 _SECTION = 76  # EWF1 section descriptor: type[16], next[8], size[8], padding[40], adler32[4]
+#: a segment name next_segment() can count on from: ``.E01``, ``.s01``, ``.EAA``
+_NUMBERED = re.compile(r"\.[A-Za-z](\d\d|[A-Za-z]{2})$")
 
 
 def ewf_segments(path: Path) -> list[bytes]:
@@ -36,30 +44,38 @@ def ewf_segments(path: Path) -> list[bytes]:
 
 def _last_section(segment: bytes, number: int) -> bytes:
     """Walk one segment's section chain to its last section: ``done`` or ``next``."""
-    name = segment_name(segment)
     with open_readonly(segment) as handle:
         size = os.fstat(handle.fileno()).st_size
-        header = handle.read(13)
-        if header[:8] != EWF_SIGNATURE:
-            raise EvidenceError(f"not an EWF segment: {name}")
-        if len(header) < 13:
-            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes)")
-        if (found := int.from_bytes(header[9:11], "little")) != number:
-            raise EvidenceError(f"EWF segment {name} is number {found}, expected {number}")
-        offset = 13
-        while True:
-            descriptor = os.pread(handle.fileno(), _SECTION, offset) if offset < size else b""
-            if len(descriptor) < _SECTION:
-                raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, "
-                                    f"a section at offset {offset} is missing)")
-            kind = descriptor[:16].rstrip(b"\0")
-            if kind in (b"done", b"next"):
-                return kind
-            following = int.from_bytes(descriptor[16:24], "little")
-            if following <= offset:
-                raise EvidenceError(f"corrupt EWF segment: {name} (its section chain "
-                                    f"loops at offset {offset})")
-            offset = following
+        return last_section(lambda offset, count: os.pread(handle.fileno(), count, offset),
+                            size, segment_name(segment), number)
+
+
+def last_section(read_at: Callable[[int, int], bytes], size: int, name: str,
+                 number: int) -> bytes:
+    """The last section of the segment ``name`` (its ``number``-th; ``size`` bytes, read with
+    ``read_at(offset, count)``): ``done`` or ``next`` (EvidenceError when its header or
+    section chain is wrong)."""
+    header = read_at(0, 13)
+    if header[:8] != EWF_SIGNATURE:
+        raise EvidenceError(f"not an EWF segment: {name}")
+    if len(header) < 13:
+        raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes)")
+    if (found := int.from_bytes(header[9:11], "little")) != number:
+        raise EvidenceError(f"EWF segment {name} is number {found}, expected {number}")
+    offset = 13
+    while True:
+        descriptor = read_at(offset, _SECTION) if offset < size else b""
+        if len(descriptor) < _SECTION:
+            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, "
+                                f"a section at offset {offset} is missing)")
+        kind = descriptor[:16].rstrip(b"\0")
+        if kind in (b"done", b"next"):
+            return kind
+        following = int.from_bytes(descriptor[16:24], "little")
+        if following <= offset:
+            raise EvidenceError(f"corrupt EWF segment: {name} (its section chain "
+                                f"loops at offset {offset})")
+        offset = following
 
 
 def next_segment(name: str) -> str:
@@ -75,13 +91,14 @@ def next_segment(name: str) -> str:
 
 
 class EwfMedia:
-    """The media of an EWF image, through libewf; ``stored``: the hashes the image holds."""
+    """The media of an EWF image, through libewf; ``stored``: the hashes the image holds.
+    ``files``: the segments' open streams (by default each segment's file is opened)."""
 
     format = "ewf"
 
-    def __init__(self, segments: list[bytes]) -> None:
+    def __init__(self, segments: list[bytes], files: list[BinaryIO] | None = None) -> None:
         self.segments = segments
-        self._files = [open_readonly(p) for p in segments]
+        self._files = [open_readonly(p) for p in segments] if files is None else files
         self.handle = pyewf.handle()
         self.handle.open_file_objects(self._files)
         self.size = int(self.handle.get_media_size())
@@ -121,3 +138,22 @@ class EwfFormat:
             return EwfMedia(segments)
         except OSError as exc:
             raise EvidenceError(f"cannot open EWF image {path.name}: {reason(exc)}") from None
+
+    def open_stream(self, stream: BinaryIO, name: str) -> EwfMedia:
+        """The image read from ``stream`` alone (a file found inside evidence, shown as
+        ``name``): one whole segment, or EvidenceError naming the segment after it."""
+        size = stream.seek(0, os.SEEK_END)
+
+        def read_at(offset: int, count: int) -> bytes:
+            stream.seek(offset)
+            return stream.read(count)
+
+        if last_section(read_at, size, name, 1) == b"next":
+            following = next_segment(name) if _NUMBERED.search(name) else "2"
+            raise EvidenceError(f"segmented EWF image: its segment {following} is not read "
+                                "inside another file")
+        stream.seek(0)
+        try:
+            return EwfMedia([os.fsencode(name)], [stream])
+        except OSError as exc:
+            raise EvidenceError(f"cannot open EWF image {name}: {reason(exc)}") from None

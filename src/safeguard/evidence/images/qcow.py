@@ -6,7 +6,11 @@ Compressed clusters are refused too: libqcow (20260703) returns wrong bytes, wit
 error, for a compressed cluster that ``qemu-img convert -c`` wrote, so an image holding one
 would be hashed and walked wrong in silence. Before libqcow reads anything, the image's L1
 and L2 tables are walked (bounded: at most ``MAX_TABLE_BYTES`` of tables are read) for the
-compressed-cluster flag; the examiner converts such an image to raw and scans that."""
+compressed-cluster flag; the examiner converts such an image to raw and scans that.
+
+A QCOW image found inside evidence is opened from its stream (``QcowFormat.open_stream``):
+one with a backing file is refused (``images/virtual.py``), and so is a compressed or
+encrypted one, as a file is."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import BinaryIO
 import pyqcow
 
 from safeguard.evidence.base import open_readonly
-from safeguard.evidence.images.virtual import Layer, VirtualMedia
+from safeguard.evidence.images.virtual import Layer, VirtualMedia, open_virtual, stream_media
 
 QCOW_SIGNATURE = b"QFI\xfb"
 #: most bytes of L1 and L2 tables read to look for compressed clusters (a 64 TiB disk of
@@ -54,6 +58,8 @@ def compressed_clusters(file: BinaryIO) -> bool:
     if not l2_entries or l1_size * 8 + l1_size * l2_entries * entry_bytes > MAX_TABLE_BYTES:
         raise OSError(f"QCOW tables of {l1_size} entries: more than {MAX_TABLE_BYTES} bytes "
                       "to check for compressed clusters")
+    if l1_offset >= 1 << 62:  # past any file (and past what seek takes)
+        raise OSError("truncated QCOW L1 table")
     file.seek(l1_offset)
     l1 = file.read(l1_size * 8)
     if len(l1) < l1_size * 8:
@@ -80,18 +86,31 @@ def _first_words(table: bytes) -> bytes:
 def open_qcow(path: bytes) -> Layer:
     file = open_readonly(path)
     try:
+        return qcow_layer(file, path)
+    except OSError:
+        file.close()
+        raise
+
+
+def qcow_layer(file: BinaryIO, name: bytes) -> Layer:
+    """The QCOW image read from ``file`` (``name``: the file it is, or is shown as); OSError
+    when it holds compressed clusters, is encrypted or libqcow cannot open it. ``child``:
+    the header has a backing file, named or not."""
+    try:
         compressed = compressed_clusters(file)
     except OSError:
         compressed = False  # libqcow's own reading says what is wrong with the file
     if compressed:
-        file.close()
         raise OSError(COMPRESSED)
+    file.seek(8)
+    backing = file.read(8)  # the backing file name's offset: 0 when there is none
     file.seek(0)
     handle = pyqcow.file()
     handle.open_file_object(file)
     if handle.is_locked():
         raise OSError("encrypted: cannot be read without its password")
-    return Layer(handle, [path], handle.get_backing_filename() or None, [file])
+    return Layer(handle, [name], handle.get_backing_filename() or None, [file],
+                 child=len(backing) == 8 and any(backing))
 
 
 class QcowFormat:
@@ -102,6 +121,9 @@ class QcowFormat:
         return head.startswith(QCOW_SIGNATURE)
 
     def open(self, path: Path) -> VirtualMedia:
-        return VirtualMedia(self.name, "QCOW", path, open_qcow)
+        return open_virtual(self.name, "QCOW", path, open_qcow)
+
+    def open_stream(self, stream: BinaryIO, name: str) -> VirtualMedia:
+        return stream_media(self.name, "QCOW", stream, name, qcow_layer)
 
 

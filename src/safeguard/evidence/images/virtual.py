@@ -12,6 +12,11 @@ is a parent chain that comes back to a file already in it, or is deeper than
 ``MAX_PARENT_DEPTH``. The acquisition is the SHA-256 of the virtual disk's bytes (these
 formats store no hash of their own); a disk whose data cannot all be read is recorded with
 the error, and the walk still reads what it can.
+
+Disks inside other files. A virtual disk found inside evidence (a VM's disk in a seized
+folder, or in a zip) is opened from its stream alone (``stream_media``): nothing beside it
+can be reached, so a differencing disk is refused with one line naming its parent, never
+read as if it had none; the size limit holds as for a file.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ MAX_VIRTUAL_SIZE = 1024 * TiB
 #: most parents a differencing disk may have, one above the other
 MAX_PARENT_DEPTH = 32
 
+_WRAPPED = re.compile(r"\b\w*(?:Error|Exception)\('(.*?)'\)")
 _CLAUSE = re.compile(r"(?:^|(?<=\. ))\w+: ")
 
 
@@ -42,6 +48,8 @@ def libyal_reason(exc: BaseException) -> str:
     ``pyqcow_file_open: unable to open file. libqcow_file_header_read_data: unsupported
     format version: 3. ...`` gives ``unsupported format version: 3``."""
     text = " ".join(str(exc).split())
+    # a Python exception a file object raised inside the library is shown by its text only
+    text = _WRAPPED.sub(lambda m: m.group(1), text)
     clauses = [c.strip().rstrip(".") for c in _CLAUSE.split(text) if c.strip()]
     if not clauses:
         return type(exc).__name__
@@ -50,8 +58,7 @@ def libyal_reason(exc: BaseException) -> str:
 
 def beside(named_by: bytes, name: str) -> bytes:
     """The file ``name`` (a path as a disk stores it) looked for beside ``named_by``."""
-    base = re.split(r"[\\/]", name)[-1]
-    return os.path.join(os.path.dirname(named_by), os.fsencode(base))
+    return os.path.join(os.path.dirname(named_by), os.fsencode(base_name(name)))
 
 
 @dataclass
@@ -62,18 +69,23 @@ class Layer:
     files: list[bytes]
     parent: str | None
     keep: list[BinaryIO] = field(default_factory=list)  # open file objects the handle reads
+    #: the file says it is a differencing disk, whether or not it names its parent
+    child: bool = False
 
 
 #: opens one file of a chain (EvidenceError or OSError when it cannot be)
 Opener = Callable[[bytes], Layer]
+#: opens a disk from a stream, given the name it is shown by (EvidenceError or OSError)
+StreamOpener = Callable[[BinaryIO, bytes], Layer]
 
 
 class VirtualMedia:
-    """The bytes of a virtual disk: the top layer of its chain, its parents set below it."""
+    """The bytes of a virtual disk: the top layer of its chain (``layers``, child first),
+    its parents set below it."""
 
-    def __init__(self, format_name: str, label: str, path: Path, opener: Opener) -> None:
+    def __init__(self, format_name: str, layers: list[Layer]) -> None:
         self.format = format_name
-        self._layers = open_chain(label, os.fsencode(path.absolute()), opener)
+        self._layers = layers
         self._handle = self._layers[0].handle
         self.size = int(self._handle.get_media_size())
         self.segments = [f for layer in self._layers for f in layer.files]
@@ -100,6 +112,44 @@ class VirtualMedia:
         return {**found, "sha256": sha256.hexdigest(), "verification": "not stored"}
 
 
+def open_virtual(format_name: str, label: str, path: Path, opener: Opener) -> VirtualMedia:
+    """The virtual disk at ``path`` with its parents beside it (``label`` names the format
+    in messages: "QCOW")."""
+    return VirtualMedia(format_name, open_chain(label, os.fsencode(path.absolute()), opener))
+
+
+def stream_media(
+    format_name: str, label: str, stream: BinaryIO, name: str, opener: StreamOpener
+) -> VirtualMedia:
+    """The virtual disk read from ``stream`` alone (a file found inside evidence, shown as
+    ``name``): EvidenceError when it cannot be opened, claims an absurd size, or is a
+    differencing disk (its parent cannot be reached from inside another file)."""
+    try:
+        layer = opener(stream, os.fsencode(name))
+    except OSError as exc:
+        raise EvidenceError(f"cannot open {label} image {name}: {libyal_reason(exc)}") from None
+    check_size(label, name, layer.handle)
+    if layer.parent or layer.child:
+        parent = f" {base_name(layer.parent)}" if layer.parent else ""
+        raise EvidenceError(f"{label} differencing disk: its parent{parent} is not read inside "
+                            "another file")
+    return VirtualMedia(format_name, [layer])
+
+
+def base_name(name: str) -> str:
+    """The last part of a path as a disk stores it (``C:\\VMs\\base.vhd``: ``base.vhd``)."""
+    return re.split(r"[\\/]", name)[-1]
+
+
+def check_size(label: str, name: str, handle: Any) -> None:
+    """EvidenceError when the layer ``handle`` claims more than ``MAX_VIRTUAL_SIZE`` bytes."""
+    size = int(handle.get_media_size())
+    if size > MAX_VIRTUAL_SIZE:
+        raise EvidenceError(f"{label} image {name} claims a virtual size of {size} bytes, "
+                            f"more than the limit of {MAX_VIRTUAL_SIZE} bytes: header not "
+                            "trusted")
+
+
 def open_chain(label: str, path: bytes, opener: Opener) -> list[Layer]:
     """The layers of the disk at ``path``, child first, each set as the parent of the one
     before (EvidenceError naming the file when one is missing, absurd or loops)."""
@@ -120,11 +170,7 @@ def open_chain(label: str, path: bytes, opener: Opener) -> list[Layer]:
         except OSError as exc:
             raise EvidenceError(f"cannot open {label} image {segment_name(current)}: "
                                 f"{libyal_reason(exc)}") from None
-        size = int(layer.handle.get_media_size())
-        if size > MAX_VIRTUAL_SIZE:
-            raise EvidenceError(f"{label} image {segment_name(current)} claims a virtual size "
-                                f"of {size} bytes, more than the limit of {MAX_VIRTUAL_SIZE} "
-                                "bytes: header not trusted")
+        check_size(label, segment_name(current), layer.handle)
         layers.append(layer)
         if not layer.parent:
             break
