@@ -183,8 +183,8 @@ def test_keys_refused_with_one_line(
     for key, line in [
         ("p2=recovery:1234", "--key p2=recovery: only LUKS passwords are unlocked for now "
                              "(password: or password-file:)"),
-        ("p1=password:x", "--key p1: only LUKS volumes and encrypted APFS volumes are "
-                          "unlocked for now (p1 is not an encrypted volume)"),
+        ("p1=password:x", "--key p1: p1 is not an encrypted volume: keys unlock LUKS and "
+                          "encrypted APFS volumes"),
         ("p9=password:x", "--key p9: no such partition in the image"),
         ("two", "--key takes PARTITION=password:SECRET or PARTITION=password-file:PATH "
                 "(PARTITION as p1, p2, ...)"),

@@ -69,7 +69,13 @@ from safeguard.evidence.images.base import reason
 from safeguard.evidence.images.virtual import libyal_reason
 from safeguard.evidence.shadow import ShadowCompare, ShadowVolume, machinery
 from safeguard.evidence.volumes import VolumeKind, encrypted_kind, facts, probe
-from safeguard.evidence.volumes.unlock import DecryptedImage, VolumeKey, unlock_luks
+from safeguard.evidence.volumes.unlock import (
+    UNLOCKABLE,
+    UNLOCKABLE_LABELS,
+    DecryptedImage,
+    VolumeKey,
+    unlock_volume,
+)
 from safeguard.signals.content_type import ARCHIVE_TYPES, sniff
 
 READ_CHUNK = 1024 * 1024
@@ -229,8 +235,9 @@ class _Image:
 
     def unlock(self, keys: list[VolumeKey], actor: str) -> None:
         """Unlock each partition a key is given for (once; EvidenceError, one line, when
-        the partition is not a LUKS volume or libluksde cannot read it). A key that does
-        not unlock its volume leaves it not read, with ``unlock_error``."""
+        the partition is no volume a key unlocks, ``volumes/unlock.py``, or its library
+        cannot read it). A key that does not unlock its volume leaves it not read, with
+        ``unlock_error``."""
         for key in keys:
             volume = next((v for v in self.volumes if v.label == key.partition), None)
             if volume is None:
@@ -241,27 +248,30 @@ class _Image:
                 self._unlock_apfs(volume, volume.apfs, key, actor)
                 continue
             kind = self.kind_at(volume.offset, volume.length) if volume.fs is None else None
-            if kind is None or kind.name != "luks":
+            if kind is None or kind.name not in UNLOCKABLE:
                 what = kind.label if kind is not None else "not an encrypted volume"
-                raise EvidenceError(f"--key {key.partition}: only LUKS volumes and encrypted "
-                                    f"APFS volumes are unlocked for now ({key.partition} is "
-                                    f"{what})")
+                raise EvidenceError(f"--key {key.partition}: {key.partition} is {what}: keys "
+                                    f"unlock {UNLOCKABLE_LABELS} volumes")
             stream = _MediaSlice(self.media, volume.offset, volume.length)
             try:
-                plain = unlock_luks(stream, key)
+                plain = unlock_volume(kind.name, stream, key)
             except EvidenceError as exc:
-                raise EvidenceError(f"{key.partition}: LUKS: cannot be read: {exc}") from None
+                raise EvidenceError(f"{key.partition}: {kind.label}: cannot be read: "
+                                    f"{exc}") from None
             if plain is None:
-                volume.unlock_error = f"{key.partition}: LUKS: the key did not unlock it"
+                volume.unlock_error = f"{key.partition}: {kind.label}: the key did not unlock it"
                 continue
+            volume.keep = [plain, stream]
             volume.plain = DecryptedImage(plain)
-            volume.fs = _open_fs(volume.plain, 0)
-            if volume.fs is None:
-                volume.unlock_error = (f"{key.partition}: LUKS: unlocked, but no file system "
-                                       "TSK can read in it")
-                continue
             volume.unlocked = {"read": True, "unlocked_by": actor, "key": key.kind,
-                               "note": "encrypted: LUKS, unlocked with the examiner's key, read"}
+                               "note": f"encrypted: {kind.label}, unlocked with the examiner's "
+                                       "key, read"}
+            volume.fs = _open_fs(volume.plain, 0)
+            if volume.fs is None:  # still carved, in its plaintext
+                volume.unlock_error = (f"{key.partition}: {kind.label}: unlocked, but no file "
+                                       "system TSK can read in it")
+                volume.unlocked["note"] = (f"encrypted: {kind.label}, unlocked with the "
+                                           "examiner's key; no file system TSK can read in it")
 
     @staticmethod
     def _unlock_apfs(volume: _Volume, container: ApfsContainer, key: VolumeKey,

@@ -74,6 +74,20 @@ def parse_key(text: str) -> VolumeKey:
     return VolumeKey(partition, "password", value)
 
 
+#: the volume kinds (evidence/volumes/) a key unlocks, and how they are named in messages
+UNLOCKABLE = ("luks",)
+UNLOCKABLE_LABELS = "LUKS and encrypted APFS"
+
+
+def unlock_volume(kind: str, stream: io.RawIOBase, key: VolumeKey) -> Any:
+    """The unlocked library volume (``read_buffer_at_offset``, ``get_size``) of kind
+    ``kind`` over ``stream``, or None when the key does not unlock it; EvidenceError (one
+    line, without the key) when the library cannot read the volume at all."""
+    if kind == "luks":
+        return unlock_luks(stream, key)
+    raise EvidenceError(f"volumes of kind {kind!r} are not unlocked")
+
+
 def unlock_luks(stream: io.RawIOBase, key: VolumeKey) -> Any:
     """The unlocked pyluksde volume over ``stream`` (the partition's bytes), or None when
     the key does not unlock it; EvidenceError (one line, without the key) when libluksde
