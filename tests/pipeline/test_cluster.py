@@ -4,6 +4,7 @@ scans do: the same items, with a worker or the driver killed midway, with remapp
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import signal
@@ -263,3 +264,43 @@ def test_safeguard_worker_joins_with_its_settings_and_leaves(tmp_path: Path,
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
         client.close()
+
+
+def test_disk_image_layers_on_the_cluster_equal_a_local_scan(
+    tmp_path: Path, settings, dask_cluster
+) -> None:
+    """Items only a disk image's walk reaches (a shadow copy's file, an APFS volume's files,
+    a logical volume's files and a picture carved from its free space) are reopened by the
+    cluster's workers from their locators exactly as local workers do."""
+    import gzip
+
+    from tests.evidence.system_tools import run
+
+    data = Path(__file__).parents[1] / "evidence" / "data"
+    evidence = tmp_path / "images"
+    evidence.mkdir()
+    (tmp_path / "vss.qcow2").write_bytes(gzip.decompress((data / "vsstest.qcow2.gz").read_bytes()))
+    run("qemu-img", "convert", "-O", "qcow2", tmp_path / "vss.qcow2", evidence / "vss.qcow2")
+    (tmp_path / "lvm.qcow2").write_bytes(gzip.decompress((data / "lvmtest.qcow2.gz").read_bytes()))
+    run("qemu-img", "convert", "-O", "raw", tmp_path / "lvm.qcow2", tmp_path / "lvm.raw")
+    lvm = bytearray((tmp_path / "lvm.raw").read_bytes())
+    picture = jpeg_bytes(scene(83))
+    lvm[12 * 1024 * 1024:12 * 1024 * 1024 + len(picture)] = picture  # lv_test2's free space
+    apfs = gzip.decompress((data / "apfs.raw.gz").read_bytes())
+    for name, image in (("lvm.raw", bytes(lvm)), ("apfs.raw", apfs)):
+        (evidence / name).write_bytes(image)
+    for name in ("vss.qcow2", "lvm.raw", "apfs.raw"):
+        case = create_case(settings, f"cluster-{name.replace('.', '-')}")
+        scan(case, evidence / name, LIMITS, cluster=dask_cluster.scheduler_address)
+        got = items_of(case)
+        assert got == local_items(settings, evidence / name, f"local-{name.replace('.', '-')}")
+        assert not [p for p, r in got.items() if r[4] == "pending"]
+        if name == "vss.qcow2":
+            assert got["vss1/syslog"][2] == (
+                "0420b023f8dc1b71ff25191ce4ce88d10028f99f99f7c21532611f4c273aeae9")
+        elif name == "lvm.raw":
+            carved = "$Carved/vg_test/lv_test2/unallocated/0x000000300000.jpg"
+            assert got[carved][2] == hashlib.sha256(picture).hexdigest()
+        else:
+            assert got["apfs_test/passwords.txt"][2] == (
+                "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252")
