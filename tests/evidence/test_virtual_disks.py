@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import struct
 from collections.abc import Callable
@@ -136,21 +137,23 @@ def test_fixed_vhd_is_read_as_raw(tmp_path: Path, base: tuple[Path, bytes], cli:
     assert (acquisition["format"], acquisition["sha256"]) == ("raw", sha256(image.read_bytes()))
 
 
-def test_qcow2_child_with_its_parent_beside_it(
-    tmp_path: Path, base: tuple[Path, bytes], cli: Cli
+@pytest.mark.parametrize(("fmt", "ext", "name"), [("qcow2", "qcow2", "qcow"),
+                                                  ("vmdk", "vmdk", "vmdk")])
+def test_child_with_its_parent_beside_it(
+    tmp_path: Path, base: tuple[Path, bytes], cli: Cli, fmt: str, ext: str, name: str
 ) -> None:
     raw, _ = base
-    convert(raw, tmp_path / "parent.qcow2", "qcow2")
+    convert(raw, tmp_path / f"parent.{ext}", fmt)
     added = {**PICTURES, "only-in-child.jpg": jpeg_bytes(scene(34))}
     changed = tmp_path / "changed.raw"
     data = build_ext2(tmp_path / "root", added, changed)  # the same tree, and one more file
-    child = convert(changed, tmp_path / "child.qcow2", "qcow2", "-B", "parent.qcow2",
-                    "-F", "qcow2")
+    child = convert(changed, tmp_path / f"child.{ext}", fmt, "-B", f"parent.{ext}",
+                    "-F", fmt)
     items, acquisition = scan_ok(cli, child)
     assert_pictures(items, added)
     assert acquisition == {
-        "format": "qcow", "segments": ["child.qcow2", "parent.qcow2"], "media_size": len(data),
-        "parent": "parent.qcow2", "sha256": sha256(data), "verification": "not stored"}
+        "format": name, "segments": [f"child.{ext}", f"parent.{ext}"], "media_size": len(data),
+        "parent": f"parent.{ext}", "sha256": sha256(data), "verification": "not stored"}
 
 
 def test_split_raw_named_by_letters(tmp_path: Path, base: tuple[Path, bytes], cli: Cli) -> None:
@@ -306,3 +309,29 @@ def test_compressed_cluster_check_on_hostile_headers(tail: bytes) -> None:
     (open_qcow then leaves the verdict on the file to libqcow)."""
     with contextlib.suppress(OSError):
         assert compressed_clusters(io.BytesIO(b"QFI\xfb" + tail)) in (True, False)
+
+
+def test_a_real_differencing_vhd_with_and_without_its_parent(tmp_path: Path, cli: Cli) -> None:
+    """dfvfs's differencing VHD (tests/evidence/data/, made by another tool than qemu-img)
+    names image.vhd as its parent: read through it beside it, refused without it."""
+    import gzip
+
+    data = Path(__file__).parent / "data"
+    for name in ("image.vhd", "image-differential.vhd"):
+        (tmp_path / name).write_bytes(gzip.decompress((data / f"{name}.gz").read_bytes()))
+    assert cli("case", "create", "d").code == 0
+    assert cli("scan", tmp_path / "image-differential.vhd", "--case", "d").code == 0
+    listed = cli("items", "d", "--json").out.splitlines()
+    records = {r["path"]: r for r in map(json.loads, listed)}
+    assert records["passwords.txt"]["sha256"] == (
+        "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252")
+    assert records["a_directory/a_file"]["size"] == 53
+    shown = json.loads(cli("case", "show", "d", "--json").out)["evidence"][0]["acquisition"]
+    assert (shown["format"], shown["parent"], shown["segments"]) == (
+        "vhd", "image.vhd", ["image-differential.vhd", "image.vhd"])
+    (tmp_path / "image.vhd").unlink()
+    assert cli("case", "create", "e").code == 0
+    result = cli("scan", tmp_path / "image-differential.vhd", "--case", "e")
+    assert result.code == 1
+    assert result.err.strip() == ("error: missing VHD parent: image.vhd (named by "
+                                  "image-differential.vhd)")

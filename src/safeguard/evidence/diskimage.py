@@ -177,6 +177,9 @@ class _Image:
     #: by offset: the volume kind (evidence/volumes/) of each region TSK reads no file
     #: system in, probed once when first asked
     kinds: dict[int, VolumeKind | None] = field(default_factory=dict)
+    #: size and modification time of every file the media is read from (segments, extents,
+    #: parents), when opened: a cached image whose files changed is opened again
+    stamps: list[tuple[int, int] | None] = field(default_factory=list)
 
     def unread(self) -> list[tuple[str, int, int]]:
         """(label, offset, length) of each region TSK reads no file system in: the
@@ -410,12 +413,13 @@ def _key(path: Path) -> tuple[bytes, int, int]:
 def _image(path: Path) -> _Image:
     """The image at ``path``, opened once per process (EvidenceError when it cannot be)."""
     key = _key(path)
-    if key in _IMAGES:
+    if key in _IMAGES and _IMAGES[key].stamps == _stamps(_IMAGES[key].media.segments):
         return _IMAGES[key]
     media = open_media(path)
     tsk = _TskImage(media)
     gaps: list[tuple[int, int]] = []
     image = _Image(media, tsk, _layout(tsk, gaps), gaps)
+    image.stamps = _stamps(media.segments)
     image.read_layers()
     if key[0] in _KEYS:
         image.unlock(*_KEYS[key[0]])
@@ -439,6 +443,17 @@ def _lvm_name(name: Any) -> str:
     """An LVM volume group's or logical volume's name as a path part ("/" shown as \\x2f)."""
     text = name if isinstance(name, str) else display_name(bytes(name or b""))
     return text.replace("/", "\\x2f") or "unnamed"
+
+
+def _stamps(files: list[bytes]) -> list[tuple[int, int] | None]:
+    found: list[tuple[int, int] | None] = []
+    for name in files:
+        try:
+            st = os.stat(name)
+            found.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            found.append(None)
+    return found
 
 
 def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
