@@ -205,3 +205,50 @@ def test_a_picture_in_a_live_files_slack_is_carved(
     assert record["carved"] == {"partition": None, "region": "slack", "offset": at,
                                 "length": len(picture), "format": "png", "partial": False,
                                 "reason": None}
+
+
+def test_a_quick_formatted_stick_gives_back_every_picture(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """mkfs.vfat + mcopy, then mkfs.vfat again (a quick format: new, empty tables over the old
+    data): every picture is carved whole, at its exact offset, and nothing else is."""
+    pictures = {f"p{n}.jpg": jpeg_bytes(scene(90 + n)) for n in range(3)} | {
+        "q.png": png_bytes(scene(95))}
+    image = build_fat(tmp_path, pictures, [])
+    run("mkfs.vfat", image)  # formatted again, over the same bytes
+    raw = image.read_bytes()
+    offsets = {name: raw.find(data) for name, data in pictures.items()}
+    assert all(at > 0 and at % 512 == 0 for at in offsets.values())
+    items = scan_items(cli, image)
+    assert not [p for p in items if not p.startswith("$Carved/")]  # no file names survive
+    carved = carved_of(items)
+    expected = {f"$Carved/unallocated/0x{offsets[n]:012x}.{n.rsplit('.')[1]}": data
+                for n, data in pictures.items()}
+    assert sorted(carved) == sorted(expected)
+    for path, data in expected.items():
+        assert_whole(carved[path], data, int(path.rsplit("/0x")[1].split(".")[0], 16),
+                     "png" if path.endswith(".png") else "jpeg")
+
+
+def test_a_file_whose_inode_was_wiped_is_carved_once(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """An ext2 file whose inode is overwritten with zeros (its name stays, its metadata is
+    gone): its picture is carved from the blocks no file accounts for any more."""
+    kept, wiped = jpeg_bytes(scene(96)), jpeg_bytes(scene(97))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "kept.jpg").write_bytes(kept)
+    (root / "wiped.jpg").write_bytes(wiped)
+    image = tmp_path / "ext2.img"
+    run("mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", root, image, "4M")
+    fs = pytsk3.FS_Info(pytsk3.Img_Info(str(image)))
+    inode = fs.open("/wiped.jpg").info.meta.addr
+    run("debugfs", "-w", "-R", f"clri <{inode}>", image)  # the inode, zeroed in place
+    at = image.read_bytes().find(wiped)
+    items = scan_items(cli, image)
+    assert items["kept.jpg"]["sha256"] == hashlib.sha256(kept).hexdigest()
+    assert items["wiped.jpg"]["sha256"] is None  # the name, with nothing to read
+    carved = carved_of(items)
+    assert list(carved) == [f"$Carved/unallocated/0x{at:012x}.jpg"]
+    assert_whole(carved[f"$Carved/unallocated/0x{at:012x}.jpg"], wiped, at, "jpeg")
