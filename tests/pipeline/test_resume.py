@@ -196,3 +196,49 @@ def test_ctrl_c_is_audited_and_resumes(tmp_path: Path) -> None:
         assert verify(conn).ok
     assert actions == ["case.created", "evidence.added", "scan.started", "scan.interrupted",
                        "scan.resumed", "scan.finished"]
+
+
+@pytest.mark.slow
+def test_a_kill_while_enumerating_and_carving_resumes_to_a_clean_scan(tmp_path: Path) -> None:
+    """Killed once the first batch of a disk image's items is written, while the walk and
+    the carving go on: the resumed scan enumerates again, adds nothing twice, and ends equal
+    to a clean scan, each carved picture once."""
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    for n in range(2400):  # more than one enumeration batch (2000) of small files
+        (folder / f"d{n % 12}").mkdir(exist_ok=True)
+        (folder / f"d{n % 12}" / f"f{n}.txt").write_bytes(f"note {n}\n".encode())
+    image = ext4_image_of(folder, tmp_path / "evidence.ext4")
+    plant_in_free_blocks(image)
+    home = tmp_path / "home"
+    settings = load_settings(home)
+    clean = create_case(settings, "clean")
+    scan(clean, image, Limits(), workers=2)
+    expected = comparable(clean)
+    assert sum(1 for r in expected if dict(r).get("carved")) == len(CARVED)
+
+    create_case(settings, "killed")
+    db = open_case(settings, "killed").db_path
+    proc = start_scan(home, image)
+    deadline = time.monotonic() + 120
+    while _item_rows(db) < 2000:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    final = start_scan(home, image)
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()
+    assert comparable(open_case(settings, "killed")) == expected
+
+
+def _item_rows(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
+    except sqlite3.Error:
+        return 0
