@@ -155,3 +155,23 @@ def test_lvm_metadata_that_cannot_be_read_is_one_line_and_the_volume_is_carved(
     assert items[f"$Carved/image/0x{at:012x}.jpg"]["sha256"] == sha256(picture)
     (fact,) = acquisition_volumes(cli)
     assert (fact["kind"], fact["read"], fact["note"]) == ("lvm", False, why)
+
+
+def test_keys_for_an_apfs_container(
+    volumes: dict[str, bytes], tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """The test container's one volume is not encrypted: a password is refused with one line
+    saying so, and a kind of key APFS never takes is refused before anything is read."""
+    image = tmp_path / "disk.raw"
+    gpt_disk(image, [volumes["apfs"]])
+    assert cli("case", "create", "l").code == 0
+    for key, line in [
+        ("p1=password:benign-7f3a", "--key p1: p1 is an APFS container with no encrypted volume"),
+        ("p1=recovery:284867-596541-514998-422114-660297-261613-215424-199408",
+         "--key p1: a recovery password does not unlock APFS: it takes a password (password: "
+         "or password-file:)"),
+    ]:
+        result = cli("scan", image, "--case", "l", "--key", key)
+        assert (result.code, result.err.strip()) == (1, f"error: {line}")
+        assert "benign-7f3a" not in result.err
+    assert cli("items", "l", "--json").out == ""  # nothing written

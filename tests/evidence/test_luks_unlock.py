@@ -180,14 +180,21 @@ def test_keys_refused_with_one_line(
 ) -> None:
     path = image[0]
     assert cli("case", "create", "c1").code == 0
+    bek = Path(__file__).parent / "data" / "bitlocker" / "startup_key.bek"
     for key, line in [
-        ("p2=recovery:1234", "--key p2=recovery: only LUKS passwords are unlocked for now "
-                             "(password: or password-file:)"),
-        ("p1=password:x", "--key p1: p1 is not an encrypted volume: keys unlock LUKS and "
-                          "encrypted APFS volumes"),
+        ("p2=recovery:1234", "--key p2=recovery: not a recovery password: BitLocker's recovery "
+                             "password is 8 groups of 6 digits, FileVault's recovery key 6 "
+                             "groups of 4 letters or digits"),
+        ("p2=recovery:284867-596541-514998-422114-660297-261613-215424-199408",
+         "--key p2: a recovery password does not unlock LUKS: it takes a password (password: "
+         "or password-file:)"),
+        (f"p2=key-file:{bek}", "--key p2: a key file does not unlock LUKS: it takes a password "
+                               "(password: or password-file:)"),
+        ("p1=password:x", "--key p1: p1 is not an encrypted volume: keys unlock LUKS, "
+                          "BitLocker, FileVault 2 (CoreStorage) and encrypted APFS volumes"),
         ("p9=password:x", "--key p9: no such partition in the image"),
-        ("two", "--key takes PARTITION=password:SECRET or PARTITION=password-file:PATH "
-                "(PARTITION as p1, p2, ...)"),
+        ("two", "--key takes PARTITION=KIND:VALUE: password:SECRET, password-file:PATH, "
+                "recovery:KEY, recovery-file:PATH or key-file:PATH (PARTITION as p1, p2, ...)"),
     ]:
         result = cli("scan", path, "--case", "c1", "--workers", "1", "--key", key)
         assert result.code != 0

@@ -60,11 +60,14 @@ def scan_cmd(
     carve: Annotated[bool | None, typer.Option(
         "--carve/--no-carve", show_default=False,
         help="Carve pictures and videos from a disk image's unallocated and unpartitioned "
-             "space (default: \\[scan] carve, on).")] = None,
+             "space and file slack (default: \\[scan] carve, on).")] = None,
     key: Annotated[list[str] | None, typer.Option(
-        "--key", show_default=False, metavar="PART=password:SECRET",
-        help="Unlock a LUKS partition: p3=password:SECRET, or p3=password-file:PATH to keep "
-             "the secret out of shell history (repeatable; give it again to resume).")
+        "--key", show_default=False, metavar="PART=KIND:VALUE",
+        help="Unlock an encrypted partition (LUKS, BitLocker, FileVault 2, APFS): "
+             "p3=password:SECRET, p3=recovery:KEY (BitLocker recovery password, FileVault "
+             "recovery key), p3=key-file:PATH (BitLocker .BEK); password-file:PATH and "
+             "recovery-file:PATH read the secret from a file, out of shell history "
+             "(repeatable; give it again to resume).")
     ] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.

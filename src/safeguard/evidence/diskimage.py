@@ -74,6 +74,8 @@ from safeguard.evidence.volumes.unlock import (
     UNLOCKABLE_LABELS,
     DecryptedImage,
     VolumeKey,
+    key_misfit,
+    not_unlocked,
     unlock_volume,
 )
 from safeguard.signals.content_type import ARCHIVE_TYPES, sniff
@@ -220,7 +222,9 @@ class _Image:
                 found.append({"partition": each.label or None, "offset": each.offset,
                               "length": each.length, "kind": "lvm", "label": "LVM2",
                               "read": group is not None, **each.lvm, "note": note})
-        unlocked = [(v.label, v.offset, v.length) for v in self.volumes if v.unlocked]
+        # an unlocked volume with no file system TSK reads is among the unread ones already
+        unlocked = [(v.label, v.offset, v.length) for v in self.volumes
+                    if v.unlocked and v.fs is not None]
         for label, offset, length in sorted(self.unread() + unlocked, key=lambda r: r[1]):
             if (kind := self.kind_at(offset, length)) is not None:
                 fact = facts(label or None, offset, length, kind)
@@ -255,6 +259,8 @@ class _Image:
                 what = kind.label if kind is not None else "not an encrypted volume"
                 raise EvidenceError(f"--key {key.partition}: {key.partition} is {what}: keys "
                                     f"unlock {UNLOCKABLE_LABELS} volumes")
+            if (misfit := key_misfit(kind.name, key)) is not None:
+                raise EvidenceError(f"--key {key.partition}: {misfit}")
             stream = _MediaSlice(self.media, volume.offset, volume.length)
             try:
                 plain = unlock_volume(kind.name, stream, key)
@@ -262,7 +268,7 @@ class _Image:
                 raise EvidenceError(f"{key.partition}: {kind.label}: cannot be read: "
                                     f"{exc}") from None
             if plain is None:
-                volume.unlock_error = f"{key.partition}: {kind.label}: the key did not unlock it"
+                volume.unlock_error = f"{key.partition}: {kind.label}: {not_unlocked(kind.name)}"
                 continue
             volume.keep = [plain, stream]
             volume.plain = DecryptedImage(plain)
@@ -280,6 +286,8 @@ class _Image:
     def _unlock_apfs(volume: _Volume, container: ApfsContainer, key: VolumeKey,
                      actor: str) -> None:
         """Unlock every encrypted volume of an APFS container the key opens."""
+        if (misfit := key_misfit("apfs", key)) is not None:
+            raise EvidenceError(f"--key {key.partition}: {misfit}")
         locked = [v for v in container.volumes if v.locked]
         if not locked:
             raise EvidenceError(f"--key {key.partition}: {key.partition} is an APFS container "
