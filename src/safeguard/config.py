@@ -121,6 +121,8 @@ class Scanning:
 
     #: carve pictures and videos out of disk images' unallocated and unpartitioned space
     carve: bool = True
+    #: read NTFS volumes' shadow copies (one more walk of the volume per store)
+    shadow_copies: bool = True
 
 
 @dataclass(frozen=True)

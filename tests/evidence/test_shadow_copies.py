@@ -162,3 +162,14 @@ def test_compare_reads_the_bytes_where_the_store_keeps_older_blocks(tmp_path: Pa
     assert ShadowCompare(live, changed).change(file, "a.txt") is None
     assert hashlib.sha256(file.read_random(0, len(data))).digest() == hashlib.sha256(
         data).digest()
+
+
+def test_no_shadow_copies_reads_none_and_says_so(
+    vss_images: dict[str, Path], cli: Callable[..., Any]
+) -> None:
+    items = scan(cli, vss_images["qcow2"], "--no-carve", "--no-shadow-copies")
+    assert user_files(items) == LIVE
+    (fact,) = volumes(cli)
+    assert (fact["read"], fact["note"]) == (False, (
+        "NTFS with 2 shadow copies (vss1 2013-12-03T06:35:09.736378Z, "
+        "vss2 2013-12-03T06:37:48.919058Z), not read (--no-shadow-copies)"))

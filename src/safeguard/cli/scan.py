@@ -61,6 +61,10 @@ def scan_cmd(
         "--carve/--no-carve", show_default=False,
         help="Carve pictures and videos from a disk image's unallocated and unpartitioned "
              "space and file slack (default: \\[scan] carve, on).")] = None,
+    shadow_copies: Annotated[bool | None, typer.Option(
+        "--shadow-copies/--no-shadow-copies", show_default=False,
+        help="Read the Volume Shadow Copies of NTFS volumes in disk images (default: "
+             "\\[scan] shadow_copies, on).")] = None,
     key: Annotated[list[str] | None, typer.Option(
         "--key", show_default=False, metavar="PART=KIND:VALUE",
         help="Unlock an encrypted partition (LUKS, BitLocker, FileVault 2, APFS): "
@@ -99,6 +103,8 @@ def scan_cmd(
     matcher = Matcher(Library(settings), pdq_threshold)
     provenance = provenance_options(settings, watermark, classifier, c2pa_trust)
     scanning = settings.scanning if carve is None else replace(settings.scanning, carve=carve)
+    if shadow_copies is not None:
+        scanning = replace(scanning, shadow_copies=shadow_copies)
     try:
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,

@@ -197,9 +197,9 @@ class _Image:
                 offset + at, max(min(size, length - at), 0)), length)
         return self.kinds[offset]
 
-    def volume_facts(self) -> list[dict[str, Any]]:
+    def volume_facts(self, shadow_copies: bool = True) -> list[dict[str, Any]]:
         """The acquisition facts' ``volumes``: each unread region of a known kind, and each
-        volume with shadow copies."""
+        volume with shadow copies (``shadow_copies``: whether the scan reads them)."""
         found = []
         for each in self.volumes:
             shadows = self.shadows(each)
@@ -207,10 +207,11 @@ class _Image:
                 fact: dict[str, Any] = {
                     "partition": each.label or None, "offset": each.offset,
                     "length": each.length or self.media.size - each.offset, "kind": "vss",
-                    "label": "Volume Shadow Copies", "read": True, **shadows.facts()}
+                    "label": "Volume Shadow Copies", "read": shadow_copies, **shadows.facts()}
                 times = ", ".join(f"vss{s.number} {s.created or 'no time'}"
                                   + (" unreadable" if s.error else "") for s in shadows.stores)
-                fact["note"] = (f"NTFS with {len(shadows.stores)} shadow copies ({times}), read"
+                done = "read" if shadow_copies else "not read (--no-shadow-copies)"
+                fact["note"] = (f"NTFS with {len(shadows.stores)} shadow copies ({times}), {done}"
                                 if not shadows.error else shadows.error)
                 found.append(fact)
         for each in self.volumes:
@@ -535,6 +536,7 @@ class DiskImageSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.carve = Scanning().carve
+        self.shadow_copies = Scanning().shadow_copies
         self._keys: tuple[list[VolumeKey], str] = ([], "")
         try:
             self._image = _image(path)
@@ -542,8 +544,10 @@ class DiskImageSource:
             raise EvidenceError(f"cannot open disk image {path.name}: {reason(exc)}") from None
 
     def configure(self, scanning: Scanning) -> None:
-        """The scan's options (``[scan]`` in config.toml, ``--no-carve``)."""
+        """The scan's options (``[scan]`` in config.toml, ``--no-carve``,
+        ``--no-shadow-copies``)."""
         self.carve = scanning.carve
+        self.shadow_copies = scanning.shadow_copies
 
     def unlock(self, keys: list[VolumeKey], actor: str) -> None:
         """Unlock the encrypted volumes the examiner gave keys for (``scan --key``), here
@@ -582,7 +586,8 @@ class DiskImageSource:
         context = multiprocessing.get_context("forkserver")
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_walk_child, daemon=True, args=(
-            sender, os.fsencode(self.path.absolute()), done, bad, self.carve, self._keys))
+            sender, os.fsencode(self.path.absolute()), done, bad, self.carve, self._keys,
+            self.shadow_copies))
         child.start()
         sender.close()
         current: tuple[_Key | None, str] = (None, "media")
@@ -656,7 +661,7 @@ class DiskImageSource:
 
     def acquisition(self) -> dict[str, Any]:
         details = self._image.media.acquisition(self.path.name)
-        if volumes := self._image.volume_facts():  # only when there are: keys only added
+        if volumes := self._image.volume_facts(self.shadow_copies):  # only when there are: keys only added
             details["volumes"] = volumes
         return details
 
@@ -704,13 +709,14 @@ def media_files(media: Media) -> Iterator[tuple[Item, BinaryIO | None]]:
 
 def _walk_child(
     sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool = True,
-    keys: tuple[list[VolumeKey], str] = ([], ""),
+    keys: tuple[list[VolumeKey], str] = ([], ""), shadow_copies: bool = True,
 ) -> None:
     """In the child: send the items in batches, each folder's start and end, then None."""
     batch: list[Item] = []
     try:
         remember_keys(Path(os.fsdecode(path)), *keys)
-        for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving):
+        for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving,
+                             shadow_copies):
             if isinstance(event, Item):
                 batch.append(event)
                 if len(batch) < 500:
@@ -728,7 +734,8 @@ def _walk_child(
 
 
 def _events(
-    image: _Image, done: set[_Key], bad: set[_Key], carving: bool = True
+    image: _Image, done: set[_Key], bad: set[_Key], carving: bool = True,
+    shadow_copies: bool = True,
 ) -> Iterator[Item | tuple]:
     """Items, and ("folder", key, path) before / ("done", key) after each folder's items
     (and each carved region: see "Carving")."""
@@ -768,7 +775,8 @@ def _events(
         elif carving:
             live, gone, slack = _Space(), _Space(), list[tuple[int, int]]()
             yield from _walk(volume, media.size, done, bad, live, gone, slack=slack)
-            yield from _shadow_items(image, volume, done, bad)
+            if shadow_copies:
+                yield from _shadow_items(image, volume, done, bad)
             info = volume.fs.info
             size = image.stream(volume).seek(0, os.SEEK_END) if volume.layered else media.size
             start = _base(volume) + info.first_block * info.block_size
@@ -781,7 +789,8 @@ def _events(
                                     gone, done, bad, align=1)
         else:
             yield from _walk(volume, media.size, done, bad)
-            yield from _shadow_items(image, volume, done, bad)
+            if shadow_copies:
+                yield from _shadow_items(image, volume, done, bad)
     if carving and image.gaps:
         yield from _carve_stage((-1, _CARVE_UNPARTITIONED), "unpartitioned", image.gaps,
                                 image, None, None, done, bad)
