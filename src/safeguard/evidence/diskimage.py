@@ -661,7 +661,8 @@ class DiskImageSource:
 
     def acquisition(self) -> dict[str, Any]:
         details = self._image.media.acquisition(self.path.name)
-        if volumes := self._image.volume_facts(self.shadow_copies):  # only when there are: keys only added
+        # only when there are: keys are only ever added
+        if volumes := self._image.volume_facts(self.shadow_copies):
             details["volumes"] = volumes
         return details
 
