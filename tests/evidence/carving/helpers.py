@@ -133,3 +133,29 @@ def plant(background: bytearray, files: Sequence[tuple[int, bytes]]) -> list[Pla
         background[offset:offset + len(data)] = data
         placed.append(Planted(offset, data))
     return placed
+
+
+class ShortReads(io.RawIOBase):
+    """A seekable stream over ``data`` whose reads return at most ``most`` bytes."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data = data
+        self._pos = 0
+        self._most = most
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else
+                                             len(self._data) + pos)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self._data) - self._pos if size < 0 else size
+        out = self._data[self._pos:self._pos + min(size, self._most)]
+        self._pos += len(out)
+        return out

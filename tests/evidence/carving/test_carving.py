@@ -10,12 +10,14 @@ import random
 import struct
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import safeguard.evidence.carving as carving
 from safeguard.evidence.carving import CARVERS, Carved, carve
 from tests.evidence.carving import helpers as h
 from tests.helpers import peak_bytes
@@ -137,13 +139,19 @@ def test_filler_alone_holds_nothing(fill: str) -> None:
     assert list(carve(region, 0, len(region))) == []
 
 
-def test_random_bytes_stay_bounded_in_memory_and_hold_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_random_bytes_stay_bounded_in_memory_and_hold_nothing(tmp_path: Path,
+                                                              compiled: bool) -> None:
+    """At every byte, by bytes.find or by the compiled search (loaded before: its import is
+    the process's, once, not carving's)."""
     path = tmp_path / "random.raw"
     rng = random.Random(5)
     with path.open("wb") as out:
         for _ in range(64):
             out.write(rng.randbytes(1 << 20))
-    with path.open("rb") as stream:
+    carving.warm_up()
+    with path.open("rb") as stream, mock.patch.object(carving, "_compiled_pays",
+                                                      lambda size: compiled):
         found, peak = peak_bytes(lambda: list(carve(stream, 0, 64 << 20)))
     assert found == []
     assert peak < 16 << 20

@@ -8,33 +8,7 @@ import io
 import random
 
 from safeguard.evidence.carving import carve
-from tests.evidence.carving.helpers import MAKERS, jpeg, png
-
-
-class ShortReads(io.RawIOBase):
-    """A seekable stream over ``data`` whose reads return at most ``most`` bytes."""
-
-    def __init__(self, data: bytes, most: int) -> None:
-        self._data = data
-        self._pos = 0
-        self._most = most
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        self._pos = pos if whence == 0 else (self._pos + pos if whence == 1 else
-                                             len(self._data) + pos)
-        return self._pos
-
-    def read(self, size: int = -1) -> bytes:
-        size = len(self._data) - self._pos if size < 0 else size
-        out = self._data[self._pos:self._pos + min(size, self._most)]
-        self._pos += len(out)
-        return out
+from tests.evidence.carving.helpers import MAKERS, ShortReads, jpeg, png
 
 
 def test_short_reads_lose_nothing() -> None:
@@ -73,3 +47,14 @@ def test_aligned_signature_after_the_start_of_the_file() -> None:
     data[8192:8192 + len(video)] = video
     found = list(carve(bytes(data), 0, len(data), align=512))
     assert [(c.format, c.offset, c.length) for c in found][:1] == [(fmt, 8192, len(video))]
+
+
+def test_a_stream_that_ends_before_the_region_ends_the_carving() -> None:
+    """A JPEG whose entropy-coded data runs to the stream's end, the region claimed past it
+    (a truncated image): partial at the last byte the stream has that is not filler."""
+    first = jpeg(seed=15)
+    data = bytes(5000) + first[:3000] + b"\x00" * 100
+    for source in (io.BytesIO(data), ShortReads(data, most=999), data):
+        found = list(carve(source, 0, 100_000))
+        assert [(c.format, c.offset, c.length, c.partial) for c in found] == [
+            ("jpeg", 5000, len(first[:3000].rstrip(b"\x00\xff")), True)]

@@ -24,6 +24,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from safeguard.evidence.base import read_head
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
+_BUFFERS = (bytes, bytearray, memoryview, mmap.mmap)
 
 BLOCK = 1 << 20
 """The bytes a window reads at once on a cache miss (and a validator asks for at most)."""
@@ -73,20 +74,43 @@ class Carver(Protocol):
 
 class Window:
     """Read-only random access to ``[start, end)`` of a stream or a buffer (absolute
-    positions), with one cached block: at most ``max(BLOCK, largest read)`` bytes held."""
+    positions).
+
+    A buffer is read in place. A stream is read into two held blocks: the scanner's chunk
+    (:meth:`load`) and one block for the validators' reads outside it, read again at the
+    position asked on a miss (at least ``BLOCK`` bytes). At most the chunk and
+    ``max(BLOCK, largest read)`` bytes are held. Searches and CRCs run over the held bytes
+    in place (no copy); :meth:`read` answers a copy of the few bytes asked."""
 
     def __init__(self, source: BinaryIO | Buffer, start: int, end: int) -> None:
         self.start = start
         self.end = end
         self._buffer: memoryview | None = None
         self._stream: BinaryIO | None = None
-        if isinstance(source, bytes | bytearray | memoryview | mmap.mmap):
+        if isinstance(source, _BUFFERS):
             self._buffer = memoryview(source).cast("B")
             self.end = min(end, len(self._buffer))
         else:
             self._stream = source
-        self._cache_at = 0
-        self._cache = b""
+        self._chunk_at = 0
+        self._chunk = b""
+        self._block_at = 0
+        self._block = b""
+
+    def load(self, pos: int, n: int) -> bytes | memoryview:
+        """The scanner's chunk: up to ``n`` bytes at ``pos`` (fewer at the window's end),
+        held until the next load; a view of them for a buffer."""
+        if pos < self.start or n <= 0:
+            return b""
+        stop = min(pos + n, self.end)
+        if stop <= pos:
+            return b""
+        if self._buffer is not None:
+            return self._buffer[pos:stop]
+        self._chunk = b""  # the old chunk is let go before the new one is read
+        self._chunk = self._fetch(pos, stop - pos)
+        self._chunk_at = pos
+        return self._chunk
 
     def read(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes at ``pos``, fewer at the window's end, none outside it."""
@@ -97,15 +121,43 @@ class Window:
             return b""
         if self._buffer is not None:
             return bytes(self._buffer[pos:stop])
-        offset = pos - self._cache_at
-        if offset >= 0 and self._cache_at + len(self._cache) >= stop:
-            return self._cache[offset:offset + stop - pos]
+        offset = pos - self._chunk_at
+        if offset >= 0 and self._chunk_at + len(self._chunk) >= stop:
+            return self._chunk[offset:offset + stop - pos]
+        offset = pos - self._block_at
+        if offset < 0 or self._block_at + len(self._block) < stop:
+            self._refill(pos, stop - pos)
+            offset = 0
+        return self._block[offset:offset + stop - pos]
+
+    def _span(self, pos: int, limit: int, least: int) -> memoryview:
+        """The held bytes from ``pos`` (inside the window) up to ``limit``, in place: as many
+        as a held block has there if that is at least ``least``, else a block read at
+        ``pos`` (empty at the stream's end)."""
+        if self._buffer is not None:
+            return self._buffer[pos:limit]
+        for held_at, held in ((self._chunk_at, self._chunk), (self._block_at, self._block)):
+            offset = pos - held_at
+            if offset >= 0 and held_at + len(held) >= min(pos + least, limit):
+                return memoryview(held)[offset:min(limit, held_at + len(held)) - held_at]
+        self._refill(pos, min(limit - pos, BLOCK))
+        return memoryview(self._block)[:limit - pos]
+
+    def _refill(self, pos: int, n: int) -> None:
+        """Hold at least ``BLOCK`` bytes (or ``n``, or to the window's end) at ``pos``."""
+        self._block = b""  # the old block is let go before the new one is read
+        self._block = self._fetch(pos, min(max(n, BLOCK), self.end - pos))
+        self._block_at = pos
+
+    def _fetch(self, pos: int, n: int) -> bytes:
         assert self._stream is not None
         self._stream.seek(pos)
-        want = min(max(stop - pos, BLOCK), self.end - pos)
-        data = read_head(self._stream, want)  # however short the stream's reads are
-        self._cache_at, self._cache = pos, data
-        return data[:stop - pos]
+        data = self._stream.read(n) or b""
+        if type(data) is not bytes:
+            data = bytes(data)
+        if 0 < len(data) < n:  # a short read: the rest, however short the reads are
+            data += read_head(self._stream, n - len(data))
+        return data
 
     def u8(self, pos: int) -> int | None:
         data = self.read(pos, 1)
@@ -114,10 +166,13 @@ class Window:
     def search(self, pattern: re.Pattern[bytes], pos: int, limit: int,
                overlap: int = 1) -> int | None:
         """Where ``pattern`` (matches at most ``overlap + 1`` bytes long) first matches in
-        ``[pos, limit)``, read block by block; ``None`` when it does not."""
+        ``[pos, limit)``, searched in the held bytes, block by block; ``None`` when it does
+        not."""
         limit = min(limit, self.end)
+        if pos < self.start:
+            return None
         while pos < limit:
-            data = self.read(pos, min(BLOCK, limit - pos))
+            data = self._span(pos, limit, overlap + 1)
             if not data:
                 return None
             found = pattern.search(data)
@@ -131,13 +186,15 @@ class Window:
     def crc32(self, pos: int, n: int) -> int:
         """zlib's CRC-32 of ``n`` bytes at ``pos`` (the caller checked they are inside)."""
         crc = 0
-        while n > 0:
-            data = self.read(pos, min(BLOCK, n))
+        limit = min(pos + n, self.end)
+        if pos < self.start:
+            return crc
+        while pos < limit:
+            data = self._span(pos, limit, 1)
             if not data:
                 break
             crc = zlib.crc32(data, crc)
             pos += len(data)
-            n -= len(data)
         return crc
 
 

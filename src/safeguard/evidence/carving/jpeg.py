@@ -125,10 +125,12 @@ class JpegCarver:
         """Entropy-coded data ran to ``limit``: partial, without trailing 00/FF filler."""
         end = min(limit, window.end)
         while end > data:
-            tail = window.read(max(data, end - 4096), end - max(data, end - 4096))
-            stripped = tail.rstrip(b"\x00\xff")
-            end -= len(tail) - len(stripped)
+            # a stream that ends before the window does reads short there, or nothing
+            below = max(data, end - 4096)
+            stripped = window.read(below, end - below).rstrip(b"\x00\xff")
             if stripped:
+                end = below + len(stripped)
                 break
+            end = below
         return Carved("jpeg", start, end - start, True,
                       f"entropy-coded data from offset {data} runs to the region end")
