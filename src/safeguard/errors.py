@@ -30,11 +30,19 @@ the worker that met them.
     NotAuthenticated                the review app: no valid session (pages redirect, API 401)
     Forbidden                       the review app: signed in, not allowed (403); ``reason``
 
+An item's error says what is wrong with which thing in one short line, the same on every
+run: ``one_line(exc)`` turns a library's exception into such a reason (no object address, no
+Python type name, no codec wording), ``tidy(text)`` is the net every reason passes (one line,
+control characters escaped, quoted names cut at ``MAX_QUOTED``, the whole at ``MAX_REASON``
+characters), and ``short_name(name)`` cuts a hostile file name a message quotes.
+
 The review app turns ``NotFound``, ``NotAuthenticated`` and ``Forbidden`` into HTTP answers;
 ``tests/test_errors.py`` fails when a public exception class of Safeguard is not drawn here.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class SafeguardError(Exception):
@@ -62,7 +70,7 @@ class StoreError(SafeguardError):
 
 
 class AuditError(SafeguardError):
-    pass
+    """The audit log cannot be read or verified, or a lab key cannot be used."""
 
 
 class HashSetError(SafeguardError):
@@ -135,14 +143,95 @@ class ItemTimeout(ItemError):
     pass
 
 
+#: longest reason recorded for an item, and longest quoted name kept whole in one
+MAX_REASON = 160
+MAX_QUOTED = 40
+
+# an object's default repr: "<_io.BytesIO object at 0x7f...>", "<function f at 0x...>"
+_OBJECT = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+# a quoted name: 'x', "x" or b'x' with a repr's escapes (an apostrophe inside a word is none)
+_QUOTED = re.compile(r"""(?<!\w)(b?)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")(?!\w)""")
+_HALF_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]?|u[0-9a-fA-F]{0,3}|U[0-9a-fA-F]{0,7})?$")
+# control characters, and the bidirectional ones that reorder what a terminal shows
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# what an exception's type means when its text alone does not say it
+_KIND: dict[type[BaseException], str] = {
+    KeyError: "missing key", EOFError: "the data ends early", StopIteration: "the data ends early",
+    MemoryError: "out of memory", TimeoutError: "timed out", RecursionError: "nested too deeply",
+    NotImplementedError: "not supported", AssertionError: "an internal check failed"}
+
+
 def one_line(exc: BaseException, with_type: bool = False) -> str:
-    """An exception as one line for an item's error: its first line, blanks folded, or its
-    type name when it says nothing; ``with_type`` puts the type name in front."""
+    """An exception as one short line for a person (:func:`tidy`): its first line, never an
+    object's address, an ``[Errno N]`` or a Python type name. An exception with no text
+    says what its type means ("the data ends early" for EOFError), a KeyError which key is
+    missing, a codec error which bytes are not text. ``with_type`` is accepted for the
+    callers that once asked for the type's name: the meaning is given wherever it is needed.
+    """
+    del with_type
+    if isinstance(exc, UnicodeError):
+        return tidy(_codec(exc))
     lines = str(exc).strip().splitlines()
-    text = " ".join(lines[0].split()) if lines else ""
-    if not text:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if with_type else text
+    text = _OBJECT.sub("", _ERRNO.sub("", lines[0].strip())) if lines else ""
+    if not text.strip(" :.'\""):
+        return tidy(_kind(exc))
+    if isinstance(exc, KeyError):
+        return tidy(f"{_kind(exc)} {text}")
+    return tidy(text)
+
+
+def short_name(name: str) -> str:
+    """A name as a message shows it: whole up to ``MAX_QUOTED`` characters, else cut there
+    with "…" (a hostile file or member name can be hundreds of characters)."""
+    return name if len(name) <= MAX_QUOTED else name[:MAX_QUOTED] + "…"
+
+
+def tidy(text: str) -> str:
+    """``text`` as one reason an item records: one line, blanks folded, control and
+    bidirectional characters shown as ``\\xNN`` / ``\\uNNNN``, no object address; quoted
+    names over ``MAX_QUOTED`` characters, and the whole over ``MAX_REASON``, cut with "…"."""
+    text = " ".join(_OBJECT.sub("", text).split())
+    text = _QUOTED.sub(_shorten, text)
+    text = _CONTROL.sub(_escape, text)
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1].rstrip() + "…"
+
+
+def _shorten(found: re.Match[str]) -> str:
+    prefix, quoted = found.group(1), found.group(2)
+    if len(quoted) <= MAX_QUOTED + 2:
+        return prefix + quoted
+    kept = _HALF_ESCAPE.sub("", quoted[1:MAX_QUOTED + 1])
+    return f"{prefix}{quoted[0]}{kept}…{quoted[0]}"
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def _kind(exc: BaseException) -> str:
+    """What an exception's type means, in words: the nearest known meaning, else its name
+    as words ("BadGzipFile": "bad gzip file", "UnidentifiedImageError": "unidentified
+    image", "ValueError": "value error")."""
+    for kind, meaning in _KIND.items():
+        if isinstance(exc, kind):
+            return meaning
+    name = type(exc).__name__.removesuffix("Error").removesuffix("Exception")
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", name)
+    if not words:
+        return "a failure that gives no reason"
+    return " ".join(words + ["error"] * (len(words) < 2)).lower()
+
+
+def _codec(exc: UnicodeError) -> str:
+    """A codec error without Python's wording: which encoding, from which byte."""
+    encoding = getattr(exc, "encoding", "") or "the expected encoding"
+    start = getattr(exc, "start", None)
+    where = f" (byte {start})" if isinstance(start, int) else ""
+    if isinstance(exc, UnicodeEncodeError):
+        return f"text that cannot be written as {encoding}{where}"
+    return f"text that is not valid {encoding}{where}"
 
 
 def os_reason(exc: OSError) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import struct
@@ -485,3 +486,112 @@ def test_an_image_that_is_a_zip(tmp_path: Path) -> None:
     path = tmp_path / "disk.E01"
     shutil.copy(sorted((SHARED / "archives").glob("*.zip"))[0], path)
     assert open_source(path).name == "file"
+
+
+def test_a_folder_whose_listing_takes_minutes_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 100 KB corrupt ext2 (tests/evidence/data/slow-ext2.img.gz) whose folder `a` TSK
+    spends over 30 s listing: the walk gives up on that folder after STALL_SECONDS without
+    progress and lists the rest."""
+    import gzip
+
+    path = tmp_path / "slow.img"
+    data = Path(__file__).parent / "data" / "slow-ext2.img.gz"
+    path.write_bytes(gzip.decompress(data.read_bytes()))
+    monkeypatch.setattr(diskimage, "STALL_SECONDS", 2.0)
+    items = listing(path)
+    assert (items["a"].entry, items["a"].error) == (
+        "directory", "cannot list folder (listing incomplete): no progress in 2 s")
+    assert "lost+found" not in items and not [p for p in items if p.startswith("a/")]
+
+
+def test_long_sound_work_is_never_taken_for_a_stall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of 3,000 files and a 192 MiB image carved whole take longer than the
+    (shortened) stall limit, but tick as they go: nothing is cut short."""
+    root = tmp_path / "root"
+    (root / "many").mkdir(parents=True)
+    for n in range(3000):
+        (root / "many" / f"f{n:04d}.txt").write_bytes(b"x")
+    image = tmp_path / "many.img"
+    run("mke2fs", "-q", "-F", "-t", "ext2", "-N", "4000", "-d", root, image, "8M")
+    with open(image, "r+b") as handle:
+        handle.truncate(192 * 1024 * 1024)  # free space past the file system, carved whole
+    monkeypatch.setattr(diskimage, "STALL_SECONDS", 0.3)
+    items = listing(image)
+    assert len([p for p in items if p.startswith("many/")]) == 3000
+    assert not [i.error for i in items.values() if i.error]
+
+
+@pytest.mark.parametrize("name", ["stick.img", "stick.bin"])
+def test_a_disk_whose_superblock_is_damaged_is_carved_and_says_so(
+    tmp_path: Path, cli: Any, name: str
+) -> None:
+    """An ext4 image whose primary superblock is zeroed: TSK reads nothing in it. Named like a
+    raw image, or holding ext4's backup superblock (any name), it is still a disk image: the
+    evidence says nothing could be read, and its pictures (contiguous: extents) are carved
+    whole from the whole image."""
+    root = tmp_path / "root"
+    root.mkdir()
+    pictures = {"a.jpg": jpeg_bytes(scene(41)), "b.png": png_bytes(scene(42))}
+    for rel, data in pictures.items():
+        (root / rel).write_bytes(data)
+    image = tmp_path / name
+    run("mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-d", root, image, "16M")
+    raw = bytearray(image.read_bytes())
+    raw[1024:2048] = bytes(1024)  # the primary superblock
+    image.write_bytes(bytes(raw))
+    assert open_source(image).name == "diskimage"
+    assert cli("case", "create", "d").code == 0
+    assert cli("scan", image, "--case", "d", "--workers", "1").code == 0
+    items = {r["path"]: r for r in map(json.loads, cli("items", "d", "--json").out.splitlines())}
+    assert items["media"]["error"] == "no volume system or file system TSK can read in the media"
+    carved = {r["sha256"] for r in items.values() if r["carved"]}
+    assert carved == {hashlib.sha256(d).hexdigest() for d in pictures.values()}
+    note = ("no volume system or file system could be read (damaged?): the whole image is "
+            "carved")
+    assert f"media: {note}" in cli("case", "show", "d").out
+    shown = json.loads(cli("case", "show", "d", "--json").out)
+    assert shown["evidence"][0]["acquisition"]["volumes"] == [
+        {"partition": None, "offset": 0, "length": len(raw), "kind": "unreadable",
+         "label": "nothing readable", "read": False, "note": note}]
+
+
+def test_random_bytes_are_no_damaged_disk(tmp_path: Path) -> None:
+    path = tmp_path / "noise.bin"
+    path.write_bytes(os.urandom(1 << 20))
+    assert open_source(path).name == "file"
+    named = tmp_path / "tiny.img"  # named like one, but not a whole number of sectors
+    named.write_bytes(os.urandom(100_000))
+    assert open_source(named).name == "file"
+
+
+def test_a_disk_whose_partition_table_is_damaged_is_still_walked(
+    tmp_path: Path, cli: Any
+) -> None:
+    """An MBR disk whose first sector (the partition table) is zeroed: the file system where
+    partitioning tools put the first partition (1 MiB) is read as it stands, and says so."""
+    root = tmp_path / "root"
+    root.mkdir()
+    picture = jpeg_bytes(scene(43))
+    (root / "a.jpg").write_bytes(picture)
+    volume = tmp_path / "p1.img"
+    run("mke2fs", "-q", "-F", "-t", "ext4", "-d", root, volume, "8M")
+    disk = tmp_path / "disk.bin"
+    with open(disk, "wb") as handle:
+        handle.truncate(10 * 1024 * 1024)
+    run("sfdisk", "-q", disk, stdin=b"label: dos\nstart=2048, size=16384\n")
+    data = bytearray(disk.read_bytes())
+    data[1024 * 1024:1024 * 1024 + 8 * 1024 * 1024] = volume.read_bytes()
+    data[:512] = bytes(512)  # the MBR
+    disk.write_bytes(bytes(data))
+    assert open_source(disk).name == "diskimage"
+    assert cli("case", "create", "d").code == 0
+    assert cli("scan", disk, "--case", "d", "--workers", "1").code == 0
+    items = {r["path"]: r for r in map(json.loads, cli("items", "d", "--json").out.splitlines())}
+    assert items["a.jpg"]["sha256"] == hashlib.sha256(picture).hexdigest()
+    assert ("media: no partition table could be read (damaged?): the file system found at "
+            "offset 1048576 is read") in cli("case", "show", "d").out
+

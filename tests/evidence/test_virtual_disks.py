@@ -122,9 +122,8 @@ def test_compressed_qcow2_is_refused_not_misread(
     with convert(raw, tmp_path / "plain.qcow2", "qcow2").open("rb") as handle:
         assert not compressed_clusters(handle)
     assert scan_error(cli, image) == (
-        "error: cannot open QCOW image compressed.qcow2: its compressed clusters are not "
-        "read reliably by libqcow; convert the image to raw (qemu-img convert -O raw) and "
-        "scan that")
+        "error: cannot open QCOW image compressed.qcow2: compressed clusters, which libqcow "
+        "does not read reliably: scan a raw copy (qemu-img convert -O raw)")
 
 
 def test_fixed_vhd_is_read_as_raw(tmp_path: Path, base: tuple[Path, bytes], cli: Cli) -> None:
@@ -206,6 +205,23 @@ def test_libyal_messages_cut_to_their_cause() -> None:
                "from file object with error: ItemError('read error at offset 512: no data').")
     assert libyal_reason(OSError(wrapped)) == (
         "unable to read from file object with error: read error at offset 512: no data")
+
+
+def test_libyal_messages_lose_checksum_values_and_hex_twins() -> None:
+    # libewf's 500-character chain, hex that reads like an object's address (issue 18)
+    checksum = ("pyewf_handle_open_file_objects: unable to open handle. "
+                "libewf_md5_hash_section_read_data: checksum does not match (stored: "
+                "0x98b90622, calculated: 0xb25906ef). libewf_md5_hash_section_read_file_io_pool:"
+                " unable to read section data.")
+    assert libyal_reason(OSError(checksum)) == "checksum does not match"
+    chunk = ("pyewf_handle_read_buffer_at_offset: unable to read data. "
+             "libewf_internal_handle_read_buffer_from_file_io_pool: unable to retrieve chunk "
+             "data for offset: 0 (0x00000000). libewf_handle_read_buffer_at_offset: unable to "
+             "read buffer.")
+    assert libyal_reason(OSError(chunk), hex_twins=False) == (
+        "unable to retrieve chunk data for offset: 0")
+    assert libyal_reason(OSError(chunk)) == (
+        "unable to retrieve chunk data for offset: 0 (0x00000000)")
 
 
 # ---- bad input -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from safeguard.audit import log as audit
 from safeguard.config import Limits, Settings
 from safeguard.store.cases import Case, create_case
 from safeguard.store.models import Evidence, Item
@@ -25,4 +26,6 @@ def case_with_items(tmp_path: Path, count: int = 5, name: str = "k") -> Case:
         conn.execute(insert(Item), [
             {"evidence_id": evidence, "path": f"<b>pic{n}</b>.jpg", "type": "image/jpeg",
              "status": "done"} for n in range(1, count + 1)])
+        # as a scan ends: the log commits to the items it wrote
+        audit.append(conn, "scan.finished", "/evidence", {"scan": 1})
     return case

@@ -297,8 +297,8 @@ def test_audit_chain_holds_every_review_event(case: Case) -> None:
         actions = conn.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars()
         reveals = conn.execute(select(Reveal.item_id, Reveal.reviewer, Reveal.what)
                                .order_by(Reveal.id)).all()
-    assert list(actions) == ["case.created", "review.grade", "review.grade", "review.undo",
-                             "review.resolve", "review.reveal", "review.reveal"]
+    assert list(actions) == ["case.created", "scan.finished", "review.grade", "review.grade",
+                             "review.undo", "review.resolve", "review.reveal", "review.reveal"]
     assert [tuple(r) for r in reveals] == [(1, "bob", "thumbnail"), (1, "bob", "original")]
     assert [e["details"] for e in events(case, "review.reveal")] == [
         {"reviewer": "bob", "item": 1, "what": "thumbnail"},

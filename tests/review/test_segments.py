@@ -36,6 +36,7 @@ def case(tmp_path: Path) -> Case:
              "video": json.dumps({"duration": 30.0, "keyframes": [0.0, 12.0]})},
             {"evidence_id": 1, "path": "raw.mkv", "type": "video/x-matroska",
              "status": "done", "video": None}])
+        audit.append(conn, "scan.finished", "/evidence", {"scan": 2})
     return made
 
 

@@ -4,6 +4,11 @@ Each event's hash is SHA-256 over the previous event's hash followed by the cano
 (sorted keys, no spaces, UTF-8) of this event's fields (seq, time, actor, action, object,
 details, prev_hash). The first event's previous hash is 64 zeros. Changing, removing or
 reordering any event breaks every hash after it; ``verify`` names the first bad one.
+
+A case's log also proves more (docs/audit.md): the scan events carry a digest of the item
+records (:mod:`.items`), and with a lab key (:mod:`.keys`) the events that record results are
+signed (:mod:`.checkpoints`), so that ``verify`` finds edited or deleted items, a chain cut
+short or a rewritten stretch with recomputed hashes.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ import getpass
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, insert, inspect, select, text
 
-from safeguard.store.models import AuditEvent
+from safeguard.audit import checkpoints, items
+from safeguard.audit.checkpoints import Mark, Signatures
+from safeguard.audit.items import ItemsCheck
+from safeguard.audit.keys import PublicKey, find_lab_key
+from safeguard.store.models import AuditEvent, CaseInfo
 
 GENESIS = "0" * 64
 #: PostgreSQL advisory-lock key that serialises appends to a database's chain ("SAFEAUD")
@@ -53,8 +63,20 @@ def event_hash(fields: dict[str, Any]) -> str:
 def append(
     conn: Connection, action: str, obj: str, details: dict[str, Any], actor: str | None = None
 ) -> int:
-    """Append one event inside the caller's transaction; returns its sequence number."""
+    """Append one event inside the caller's transaction; returns its sequence number.
+
+    The scan events of ``items.DIGEST_ACTIONS`` get ``items_digest`` (the case's item
+    records as written now); with a lab key, the events of ``checkpoints.ACTIONS`` get
+    ``signed_by`` (the key's fingerprint) and a signed checkpoint. Both keys are the log's
+    own: a caller's value for them is replaced."""
     lock_chain(conn)
+    key = checkpoints.signer(conn, action)
+    signer = key if action in checkpoints.ACTIONS else None
+    details = dict(details)
+    if action in items.DIGEST_ACTIONS:
+        details["items_digest"] = items.digest(conn).details()
+    if signer is not None:
+        details["signed_by"] = signer.public.fingerprint
     last = conn.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
@@ -70,7 +92,24 @@ def append(
     }
     row = dict(fields, details=canonical_json(fields["details"]), hash=event_hash(fields))
     conn.execute(insert(AuditEvent), row)
+    if signer is not None:
+        checkpoints.sign(conn, signer, seq, row["hash"])
     return seq
+
+
+def sign_head(conn: Connection) -> Mark | None:
+    """Sign the chain's head unless it is signed already, when a lab key exists (inside the
+    caller's transaction); returns the newest checkpoint, or None. What a report or an export
+    rests on."""
+    key = find_lab_key(checkpoints.home_of(conn))
+    if key is not None:
+        lock_chain(conn)
+        head = conn.execute(select(AuditEvent.seq, AuditEvent.hash)
+                            .order_by(AuditEvent.seq.desc()).limit(1)).first()
+        newest = checkpoints.latest(conn)
+        if head is not None and (newest is None or newest.seq < head.seq):
+            checkpoints.sign(conn, key, head.seq, head.hash)
+    return checkpoints.latest(conn)
 
 
 def lock_chain(conn: Connection) -> None:
@@ -86,32 +125,83 @@ def lock_chain(conn: Connection) -> None:
 
 @dataclass(frozen=True)
 class Verification:
+    """What :func:`verify` found. ``first_bad`` and ``reason``: the first event of the chain
+    that does not verify. For a case, also ``problems`` (one line each: an empty log, its
+    checkpoints, its items) and, when all is well, ``notes`` (one line each: what the items
+    and the signatures were checked against)."""
+
     events: int
     first_bad: int | None  # seq of the first event that does not verify
     reason: str | None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    #: the newest event (seq, hash)
+    head: tuple[int, str] | None = None
+    items: ItemsCheck | None = None
+    signatures: Signatures | None = None
 
     @property
     def ok(self) -> bool:
-        return self.first_bad is None
+        return self.first_bad is None and not self.problems
 
 
-def verify(conn: Connection) -> Verification:
+def verify(conn: Connection, keys: Sequence[PublicKey] = (),
+           case: bool | None = None) -> Verification:
+    """Check the chain of the database on ``conn``; for a case (``case``; by default, a
+    database with a ``case_info`` table) also that the log is not empty and starts with
+    ``case.created``, every checkpoint (signed by one of ``keys`` when given), and the items
+    against the newest scan event."""
+    tables = inspect(conn)
+    if case is None:
+        case = tables.has_table(CaseInfo.__tablename__)
+    if not tables.has_table(AuditEvent.__tablename__):
+        return Verification(0, None, None, (
+            "the log is missing: the database has no audit_events table",))
     prev = GENESIS
     expected_seq = 1
-    count = conn.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    first_bad: int | None = None
+    reason: str | None = None
+    hashes: dict[int, str] = {}
+    claims: dict[int, str] = {}
+    scans: list[tuple[int, str, Any]] = []
     for row in conn.execute(select(AuditEvent).order_by(AuditEvent.seq)).mappings():
         seq = row["seq"]
-        if seq != expected_seq:
-            return Verification(count, expected_seq, f"event {expected_seq} is missing")
-        if row["prev_hash"] != prev:
-            return Verification(count, seq, "its previous-hash link does not match")
+        hashes[seq] = row["hash"]
         try:
             details = json.loads(row["details"])
+            valid = True
         except ValueError:
-            return Verification(count, seq, "its details are not valid JSON")
-        fields = dict(row, details=details)
-        if event_hash(fields) != row["hash"]:
-            return Verification(count, seq, "its content does not match its hash")
+            details, valid = None, False
+        if isinstance(details, dict):
+            if isinstance(details.get("signed_by"), str):
+                claims[seq] = details["signed_by"]
+            if str(row["action"]).startswith("scan."):
+                scans.append((seq, row["action"], details))
+        if first_bad is not None:
+            continue
+        if seq != expected_seq:
+            first_bad, reason = expected_seq, f"event {expected_seq} is missing"
+        elif row["prev_hash"] != prev:
+            first_bad, reason = seq, "its previous-hash link does not match"
+        elif not valid:
+            first_bad, reason = seq, "its details are not valid JSON"
+        elif event_hash(dict(row, details=details)) != row["hash"]:
+            first_bad, reason = seq, "its content does not match its hash"
+        elif case and seq == 1 and row["action"] != "case.created":
+            first_bad, reason = seq, f"it is {row['action']}: a case's log starts with " \
+                                     "case.created"
         prev = row["hash"]
         expected_seq += 1
-    return Verification(count, None, None)
+    head = max(hashes.items()) if hashes else None
+    if not case:
+        return Verification(len(hashes), first_bad, reason, head=head)
+    problems: list[str] = []
+    if not hashes:
+        problems.append("the log is empty: every case starts with case.created")
+    signatures = checkpoints.check(conn, hashes, claims, keys)
+    problems.extend(signatures.problems)
+    found = items.check(conn, scans)
+    problems.extend(found.problems)
+    notes = (found.line, signatures.line()) if not problems and first_bad is None else ()
+    return Verification(len(hashes), first_bad, reason, tuple(problems), notes, head, found,
+                        signatures)

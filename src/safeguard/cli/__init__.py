@@ -21,6 +21,7 @@ from safeguard.cli import (
     case,
     db,
     export,
+    key,
     library,
     provenance,
     report,
@@ -69,6 +70,7 @@ app.command("serve")(serve.serve)
 app.command("worker")(worker.worker_cmd)
 app.add_typer(case.case_app, name="case")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(key.key_app, name="key")
 app.add_typer(user.user_app, name="user")
 app.add_typer(db.db_app, name="db")
 app.add_typer(library.hashset_app, name="hashset")

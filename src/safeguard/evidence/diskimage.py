@@ -31,8 +31,10 @@ Hostile metadata. A file that claims to be larger than the whole image is listed
 size and an error, and not read; any read is bounded by the declared size, the image size
 and the data TSK returns, in chunks of at most 1 MiB.
 
-Stalls. TSK loops forever on some corrupt file systems, so the walk runs in a child process;
-a folder that makes no progress for STALL_SECONDS (or crashes the child) is recorded as a
+Stalls. TSK loops forever on some corrupt file systems (or spends minutes on one entry of a
+corrupt folder), so the walk runs in a child process that says as it goes that it is working:
+each folder entry, each chunk carved or compared (a "tick", at most once a second). A folder
+or stage that makes no progress for STALL_SECONDS (or crashes the child) is recorded as a
 ``directory`` item with the error, and the walk starts again without it, sending nothing
 twice. Workers' reads need nothing of the kind: the scan's per-item time limit stops them.
 
@@ -51,6 +53,7 @@ import io
 import json
 import multiprocessing
 import os
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,8 +87,13 @@ READ_CHUNK = 1024 * 1024
 _CACHE_SIZE = 4
 _DEFAULT_ATTR = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, -1)
 _DIRS = (pytsk3.TSK_FS_META_TYPE_DIR, pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
-#: seconds the walk may go without progress (TSK loops on some corrupt file systems)
-STALL_SECONDS = 120.0
+#: seconds the walk may go without progress (TSK loops on some corrupt file systems); the
+#: walk ticks at every folder entry and chunk read (at most every quarter of this), so no
+#: sound work goes this long silent
+STALL_SECONDS = 10.0
+#: seconds the walk's child may take to start (a fresh process opens the image again: the
+#: scanning process has opened it once already, so this ends)
+START_SECONDS = 60.0
 #: (partition offset, folder inode), or (partition offset, folder inode, shadow copy number)
 _Key = tuple[int, ...]
 _Stall = tuple[_Key | None, str, str] | None  # (folder, its path, why) when the walk stalled
@@ -197,10 +205,24 @@ class _Image:
                 offset + at, max(min(size, length - at), 0)), length)
         return self.kinds[offset]
 
-    def volume_facts(self, shadow_copies: bool = True) -> list[dict[str, Any]]:
-        """The acquisition facts' ``volumes``: each unread region of a known kind, and each
-        volume with shadow copies (``shadow_copies``: whether the scan reads them)."""
+    def volume_facts(self, shadow_copies: bool = True,
+                     carve: bool = True) -> list[dict[str, Any]]:
+        """The acquisition facts' ``volumes``: each unread region of a known kind, each
+        volume with shadow copies (``shadow_copies``: whether the scan reads them), and the
+        whole media when nothing in it can be read (``carve``: whether it is carved)."""
         found = []
+        if len(self.volumes) == 1 and not self.volumes[0].label and self.volumes[0].offset:
+            offset = self.volumes[0].offset
+            found.append({"partition": None, "offset": offset, "length": self.volumes[0].length,
+                          "kind": "no-table", "label": "no partition table", "read": True,
+                          "note": "no partition table could be read (damaged?): the file "
+                                  f"system found at offset {offset} is read"})
+        if not self.volumes and self.kind_at(0, self.media.size) is None:
+            what = "the whole image is carved" if carve else "not carved (--no-carve)"
+            found.append({"partition": None, "offset": 0, "length": self.media.size,
+                          "kind": "unreadable", "label": "nothing readable", "read": False,
+                          "note": "no volume system or file system could be read (damaged?): "
+                                  + what})
         for each in self.volumes:
             shadows = self.shadows(each)
             if shadows is not None and (shadows.stores or shadows.error):
@@ -448,6 +470,31 @@ def _apfs_facts(container: ApfsContainer) -> dict[str, Any]:
         "note": f"APFS container, read: volumes {', '.join(shown) or 'none'}"}
 
 
+def damaged_disk(media: Media) -> bool:
+    """Whether a raw image in which nothing can be read is still a disk: a whole number of
+    sectors holding a file system's or partition table's backup copy where it keeps one, so
+    a damaged first sector or superblock does not pass a disk off as an opaque file (names
+    never decide: any file can be called disk.dd)."""
+    size = media.size
+    if size < 2 * 512 or size % 512:
+        return False
+
+    def at(offset: int, length: int) -> bytes:
+        return media.read_at(offset, length) if 0 <= offset < size else b""
+
+    last = at(size - 512, 512)
+    backups = (
+        last[:8] == b"EFI PART",  # GPT's backup header, in the last sector
+        last[3:11] == b"NTFS    ",  # NTFS's backup boot sector, in the last sector
+        at(6 * 512 + 3, 8) in (b"MSDOS5.0", b"mkfs.fat", b"MSWIN4.1")  # FAT32's backup
+        and at(6 * 512 + 510, 2) == b"\x55\xaa",
+        at(12 * 512 + 3, 8) == b"EXFAT   ",  # exFAT's backup boot region
+        at(8193 * 1024 + 56, 2) == b"\x53\xef",  # ext2/3/4 backup superblock, 1 KiB blocks
+        at(32768 * 4096 + 1024 + 56, 2) == b"\x53\xef",  # ... 4 KiB blocks
+    )
+    return any(backups)
+
+
 def _lvm_name(name: Any) -> str:
     """An LVM volume group's or logical volume's name as a path part ("/" shown as \\x2f)."""
     text = name if isinstance(name, str) else display_name(bytes(name or b""))
@@ -491,9 +538,21 @@ def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
             return volumes
     fs = _open_fs(tsk, 0)
     if fs is None:
+        if volumes:
+            return volumes
+        # no partition table can be read: a file system where partitioning tools put the
+        # first partition (1 MiB; 63 sectors on old disks) is read as it stands
+        for offset in PARTITION_STARTS:
+            if offset < tsk.get_size() and (fs := _open_fs(tsk, offset)) is not None:
+                gaps[:] = [(0, offset)]  # what lies before it is carved as unpartitioned
+                return [_Volume("", offset, fs, True, tsk.get_size() - offset)]
         return volumes
     gaps.clear()  # the partition table was damaged or spurious: the file system is the media
     return [_Volume("", 0, fs)]
+
+
+#: where partitioning tools put the first partition: 1 MiB (2048 sectors), 63 sectors
+PARTITION_STARTS = (2048 * 512, 63 * 512)
 
 
 def _open_fs(tsk: Any, offset: int) -> Any:
@@ -527,6 +586,8 @@ class DiskImageSource:
             if any(v.fs is not None or v.inside for v in _image(path).volumes):
                 return True
             if encrypted_kind(head) is not None:  # a raw image of one encrypted volume
+                return True
+            if damaged_disk(_image(path).media):  # nothing readable, but a disk's backups
                 return True
             _IMAGES.pop(_key(path), None)
         except Exception:  # detection never raises: the file is then not a disk image
@@ -587,14 +648,16 @@ class DiskImageSource:
         receiver, sender = context.Pipe(duplex=False)
         child = context.Process(target=_walk_child, daemon=True, args=(
             sender, os.fsencode(self.path.absolute()), done, bad, self.carve, self._keys,
-            self.shadow_copies))
+            self.shadow_copies, STALL_SECONDS / 4))
         child.start()
         sender.close()
         current: tuple[_Key | None, str] = (None, "media")
+        started = False
         try:
             while True:
-                if not receiver.poll(STALL_SECONDS):
+                if not receiver.poll(STALL_SECONDS if started else START_SECONDS):
                     return (*current, f"no progress in {STALL_SECONDS:.0f} s")
+                started = True
                 try:
                     message = receiver.recv()
                 except EOFError:
@@ -608,6 +671,8 @@ class DiskImageSource:
                     current = (message[1], message[2])
                 elif message[0] == "done":
                     done.add(message[1])
+                elif message[0] == "tick":
+                    continue
                 else:  # "fail": an exception in the child
                     return (*current, message[1])
         finally:
@@ -662,7 +727,7 @@ class DiskImageSource:
     def acquisition(self) -> dict[str, Any]:
         details = self._image.media.acquisition(self.path.name)
         # only when there are: keys are only ever added
-        if volumes := self._image.volume_facts(self.shadow_copies):
+        if volumes := self._image.volume_facts(self.shadow_copies, self.carve):
             details["volumes"] = volumes
         return details
 
@@ -708,12 +773,30 @@ def media_files(media: Media) -> Iterator[tuple[Item, BinaryIO | None]]:
 # ---- walking a file system -----------------------------------------------------------------
 
 
+class _Progress:
+    """The walk child's heartbeat: ``tick()`` sends ("tick",) to the scanning process at
+    most every ``every`` seconds while work goes on (nothing outside the walk's child)."""
+
+    send: Any = None
+    every = 1.0
+    last = 0.0
+
+    @classmethod
+    def tick(cls) -> None:
+        if cls.send is not None and (now := time.monotonic()) - cls.last >= cls.every:
+            cls.last = now
+            cls.send(("tick",))
+
+
 def _walk_child(
     sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool = True,
     keys: tuple[list[VolumeKey], str] = ([], ""), shadow_copies: bool = True,
+    tick_seconds: float = 1.0,
 ) -> None:
-    """In the child: send the items in batches, each folder's start and end, then None."""
+    """In the child: send the items in batches, each folder's start and end, ticks while it
+    works, then None."""
     batch: list[Item] = []
+    _Progress.send, _Progress.every = sender.send, tick_seconds
     try:
         remember_keys(Path(os.fsdecode(path)), *keys)
         for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving,
@@ -809,7 +892,9 @@ def _apfs_items(volume: _Volume, done: set[_Key]) -> Iterator[Item | tuple]:
     if key in done or volume.apfs is None:
         return
     yield ("folder", key, volume.label or "media")
-    yield from volume.apfs.items(f"{volume.label}/" if volume.label else "", volume.offset)
+    for item in volume.apfs.items(f"{volume.label}/" if volume.label else "", volume.offset):
+        _Progress.tick()
+        yield item
     yield ("done", key)
 
 
@@ -838,7 +923,7 @@ def _shadow_items(
         origin = {"store": store.number, "created": store.created,
                   "identifier": store.identifier}
         yield from _walk(found, image.media.size, done, bad,
-                         shadow=(ShadowCompare(volume.fs, store), origin))
+                         shadow=(ShadowCompare(volume.fs, store, _Progress.tick), origin))
 
 
 def _encrypted(image: _Image, offset: int, length: int) -> bool:
@@ -874,7 +959,11 @@ def _walk(
         send = key not in done
         yield ("folder", key, prefix + (rel.rstrip("/") or "."))
         try:  # live entries first, so that they keep the plain name
-            entries = sorted(fs.open_dir(inode=inode), key=lambda f: (
+            entries = []
+            for entry in fs.open_dir(inode=inode):
+                entries.append(entry)
+                _Progress.tick()
+            entries.sort(key=lambda f: (
                 f.info.name.name, bool(f.info.name.flags & pytsk3.TSK_FS_NAME_FLAG_UNALLOC)))
         except (OSError, RuntimeError) as exc:
             if send and not deleted_above:  # a deleted folder is often gone: no error for it
@@ -1029,6 +1118,7 @@ class _Bounded(io.RawIOBase):
         want = min(len(buffer), READ_CHUNK, self._size - self._pos)
         if want <= 0:
             return 0
+        _Progress.tick()  # carving reads through here: the walk is working
         data = self._read_at(self._pos, want)
         got = min(len(data), want)
         memoryview(buffer).cast("B")[:got] = data[:got]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -140,10 +141,12 @@ def machinery(path: str, inode: int) -> bool:
 class ShadowCompare:
     """Whether a file of a store is listed: compared with the live volume's file system."""
 
-    def __init__(self, live_fs: Any, store: ShadowStore) -> None:
+    def __init__(self, live_fs: Any, store: ShadowStore,
+                 tick: Callable[[], None] = lambda: None) -> None:
         self._live = live_fs
         self._changed = store.changed
         self._block = int(live_fs.info.block_size)
+        self._tick = tick  # called as bytes are compared: the work goes on
 
     def change(self, file: Any, path: str) -> str | None:
         """ONLY_IN_STORE, DIFFERS, or None when the live volume has the same file with the
@@ -173,7 +176,7 @@ class ShadowCompare:
         runs = _runs(store_file)
         if runs is not None and runs == _runs(live_file) and not self._touches(runs):
             return True
-        return _read_equal(store_file, live_file, size)
+        return _read_equal(store_file, live_file, size, self._tick)
 
     def _touches(self, runs: list[tuple[int, int, int]]) -> bool:
         for address, length, flags in runs:
@@ -200,11 +203,12 @@ def _runs(file: Any) -> list[tuple[int, int, int]] | None:
     return None
 
 
-def _read_equal(first: Any, second: Any, size: int) -> bool:
+def _read_equal(first: Any, second: Any, size: int, tick: Callable[[], None]) -> bool:
     """Whether both files' default data read the same (a read error: not known to be)."""
     offset = 0
     try:
         while offset < size:
+            tick()
             want = min(_COMPARE_CHUNK, size - offset)
             one, two = first.read_random(offset, want), second.read_random(offset, want)
             if not one or one != two:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 if TYPE_CHECKING:
+    from safeguard.audit.checkpoints import Mark
     from safeguard.config import Settings
     from safeguard.hashsets.categories import Schemes
     from safeguard.store.cases import Case
@@ -32,6 +33,8 @@ class ExportResult:
     graded_only: bool
     #: the category scheme of the file's categories
     scheme: str
+    #: the signed checkpoint of the audit log the export rests on (None: no lab key)
+    checkpoint: Mark | None = None
 
 
 @dataclass(frozen=True)

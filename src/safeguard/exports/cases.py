@@ -4,13 +4,15 @@
 :func:`export_case` asks :data:`~safeguard.exports.EXPORT_FORMATS` for the format, writes
 its file beside the destination and renames it into place (a failed export leaves no file),
 refuses an existing file unless ``force``, and appends a ``case.exported`` event with the
-file's SHA256 to the case's audit chain.
+file's SHA256 to the case's audit chain. With a lab key, the chain's head is signed first and
+the export names that checkpoint (``rests_on``).
 """
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from safeguard.audit import log as audit
 from safeguard.config import Settings
@@ -38,9 +40,14 @@ def export_case(case: Case, settings: Settings, format: str, output: Path,
     if output.is_dir():
         raise ExportError(f"{output} is a directory; give a file to write")
     job = ExportJob(case, settings, schemes, source, target, graded_only, output)
+    with writing(case) as conn:  # with a lab key, the head the export rests on is signed
+        rests_on = audit.sign_head(conn)
     count, digest = write_atomically(output, partial(chosen.write, job), force, ExportError)
+    details: dict[str, Any] = {
+        "format": format, "entries": count, "path": str(output.absolute()), "sha256": digest,
+        "graded_only": graded_only, "scheme": target}
+    if rests_on is not None:
+        details["rests_on"] = rests_on.as_dict()
     with writing(case) as conn:
-        audit.append(conn, "case.exported", str(output.absolute()), {
-            "format": format, "entries": count, "path": str(output.absolute()),
-            "sha256": digest, "graded_only": graded_only, "scheme": target})
-    return ExportResult(format, count, output, digest, graded_only, target)
+        audit.append(conn, "case.exported", str(output.absolute()), details)
+    return ExportResult(format, count, output, digest, graded_only, target, rests_on)

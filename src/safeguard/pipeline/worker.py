@@ -3,13 +3,27 @@
 ``process_unit`` runs in a worker process on one top-level item of an evidence source and
 returns a record for it and for everything inside it (archive members, recursively).
 Every failure becomes an item error; nothing raises out of here for bad evidence.
+
+An item error is one short line per reason (:func:`~safeguard.errors.tidy`, the net behind
+the messages made where a failure is met), reasons joined by "; ". What decoders print
+while a picture is read (Pillow's warnings, libtiff's and libjpeg's stderr) never reaches
+the terminal: what says the picture is damaged becomes a reason (:func:`damage_notes`).
+An item whose first bytes carry no container's signature is still read as the archive its
+type or, of no known type, its name claims; one of no known type named as a picture is
+still given to the decoders: a damaged head does not pass for a plain file.
 """
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import re
 import signal
+import sys
+import tempfile
+import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +37,7 @@ from safeguard.errors import (
     ItemTimeout,
     one_line,
     os_reason,
+    tidy,
 )
 from safeguard.evidence import SOURCES
 from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
@@ -30,10 +45,22 @@ from safeguard.evidence.containers import CONTAINERS, Member, detect_container, 
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.records import ItemRecord
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
-from safeguard.signals.content_type import SNIFF_BYTES, sniff
+from safeguard.signals.content_type import (
+    PICTURE_TYPES,
+    SNIFF_BYTES,
+    UNKNOWN,
+    claimed_type,
+    sniff,
+)
 from safeguard.signals.crypto import DigestBuilder
 
 CHUNK = 1024 * 1024
+#: the container an item's name claims (the MIME type of its extension), read when its
+#: first bytes carry no signature: a damaged head does not make an archive a plain file
+NAMED_CONTAINERS = {
+    "application/zip": "zip", "application/x-7z-compressed": "7z", "application/gzip": "gzip",
+    "application/x-bzip2": "bzip2", "application/x-xz": "xz", "application/x-tar": "tar",
+}
 
 
 def process_unit(task: UnitTask) -> UnitResult:
@@ -99,11 +126,18 @@ class _Walker:
         record["type"] = content.mime
         record["extension_mismatch"] = content.extension_mismatch
         container = detect_container(head) if self.expand else None
+        if self.expand and container is None:
+            # no container's signature in its first bytes, but an archive by its type or,
+            # of no known type, by its name: its reader says what is wrong
+            claimed = content.mime if content.mime != UNKNOWN else claimed_type(path)
+            container = NAMED_CONTAINERS.get(claimed or "")
         if container and depth >= self.limits.max_archive_depth:
             self._error(record, f"nested archive not opened: depth limit "
                         f"{self.limits.max_archive_depth} reached")
             container = None
-        picture = content.is_picture and not self.task.digests_only
+        # content no signature names, under a picture's name: the decoders say what it is
+        named = content.mime == UNKNOWN and claimed_type(path) in PICTURE_TYPES
+        picture = (content.is_picture or named) and not self.task.digests_only
         video = content.is_video and not self.task.digests_only and not container
         kept: list[bytes] = [head]
         try:
@@ -189,16 +223,19 @@ class _Walker:
     def _picture(self, record: ItemRecord, data: bytes) -> None:
         context = PictureContext(data, self.limits, self.task.pdq_method,
                                  record.get("type") or "", self.task.provenance)
-        for picture_signal in PICTURE_SIGNALS:
-            try:
-                with _time_limit(self.limits.item_timeout):
-                    fields = picture_signal.compute(context)
-                context.fields.update(fields)
-                record.update(fields)
-            except ItemError as exc:
-                self._error(record, str(exc))
-            except Exception as exc:  # a decoder's own defect: this item's error, not the unit's
-                self._error(record, f"{picture_signal.name} failed: {_reason(exc)}")
+        with decoder_output() as notes:
+            for picture_signal in PICTURE_SIGNALS:
+                try:
+                    with _time_limit(self.limits.item_timeout):
+                        fields = picture_signal.compute(context)
+                    context.fields.update(fields)
+                    record.update(fields)
+                except ItemError as exc:
+                    self._error(record, str(exc))
+                except Exception as exc:  # a decoder's defect: this item's error, not the unit's
+                    self._error(record, f"{picture_signal.name} failed: {_reason(exc)}")
+        for note in notes:
+            self._error(record, note)
 
     def _video(self, record: ItemRecord, source: BinaryIO) -> None:
         """vPDQ frame hashes, container metadata and review keyframes; a decode that fails
@@ -236,6 +273,7 @@ class _Walker:
     @staticmethod
     def _error(record: ItemRecord, reason: str) -> None:
         record["status"] = "error"
+        reason = tidy(reason)  # the net: whatever made it, one short line
         previous = record.get("error")
         if not previous:
             record["error"] = reason
@@ -244,7 +282,7 @@ class _Walker:
 
 
 def _error_record(reason: str) -> ItemRecord:
-    return {"status": "error", "error": reason}
+    return {"status": "error", "error": tidy(reason)}
 
 
 class _HashingReader(io.RawIOBase):
@@ -350,3 +388,90 @@ def _reason(exc: BaseException) -> str:
 def _as_path(raw: bytes) -> Path:
     return Path(os.fsdecode(raw))
 
+
+#: most decoder notes kept on one item, and the bytes of C libraries' output read per picture
+MAX_NOTES = 2
+_OUTPUT_BYTES = 64 * 1024
+#: what says a picture's bytes are damaged in a decoder's warning (Pillow's are about the
+#: tags and EXIF it skipped: "Corrupt EXIF data", "Tag data larger than file")
+_DAMAGE = re.compile(r"corrupt|truncat|premature|larger than file|malformed|incorrect|invalid|"
+                     r"unexpected end|not yet in table|decoding error|read error", re.IGNORECASE)
+# where a C library says a line comes from: "ZIPDecode: ", "tempfile.tif: "
+_ORIGIN = re.compile(r"^(?:[\w.\-]+: )+")
+# the Python decoders whose warnings are read (numpy's "invalid value encountered" is not)
+_DECODERS = re.compile(r"[\\/](?:PIL|pillow_heif)[\\/]")
+_CAPTURE: Any = None
+
+
+@contextmanager
+def decoder_output() -> Iterator[list[str]]:
+    """Keeps what decoders say beside their results while a picture is read, instead of
+    letting it reach the terminal: Pillow's warnings, and what C libraries (libtiff,
+    libjpeg) write to the process's stderr. On leaving, ``notes`` holds the item's reasons
+    made of it (:func:`damage_notes`). Only on the main thread of a process that has a
+    stderr (it is the whole process's): elsewhere nothing is captured."""
+    notes: list[str] = []
+    saved = _take_stderr() if threading.current_thread() is threading.main_thread() else None
+    if saved is None:  # another thread, or no stderr to take
+        yield notes
+        return
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            yield notes
+    finally:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        _CAPTURE.seek(0)
+        written = _CAPTURE.read(_OUTPUT_BYTES).decode("utf-8", "replace")
+        _CAPTURE.seek(0)
+        _CAPTURE.truncate()
+    notes.extend(damage_notes([str(w.message) for w in warned if _DECODERS.search(w.filename)],
+                              written))
+
+
+def _take_stderr() -> int | None:
+    """Point the process's stderr at the capture file; a copy of what it was, to put back
+    (None when the process has no stderr)."""
+    global _CAPTURE
+    if _CAPTURE is None:
+        _CAPTURE = tempfile.TemporaryFile()  # noqa: SIM115 (kept for the process's life)
+        atexit.register(_CAPTURE.close)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return None
+    os.dup2(_CAPTURE.fileno(), 2)
+    return saved
+
+
+def damage_notes(warned: list[str], written: str) -> list[str]:
+    """The item's reasons out of what its decoders said (``warned``: Python warnings;
+    ``written``: C libraries' stderr), at most ``MAX_NOTES``, each one short line:
+
+    - a C library's error line (libtiff: "ZIPDecode: Decoding error at scanline 0",
+      libjpeg: "Corrupt JPEG data: premature end of data segment"): "damaged picture
+      data: …", since the pixels hashed were decoded from damaged bytes;
+    - a warning that says tags or EXIF were damaged and skipped: "damaged picture
+      metadata: …", since the camera fields and the provenance read from them may miss
+      some.
+
+    Dropped: libtiff's warnings ("Warning, Unknown field with tag …": private tags of
+    healthy files) and Pillow's that say nothing is damaged."""
+    found: list[str] = []
+    for line in written.splitlines():
+        if line.strip() and "warning" not in line.lower():
+            found.append(f"damaged picture data: {_said(line)}")
+    for message in warned:
+        if _DAMAGE.search(message):
+            found.append(f"damaged picture metadata: {_said(message)}")
+    return list(dict.fromkeys(found))[:MAX_NOTES]
+
+
+def _said(text: str) -> str:
+    """What a decoder said, without where in it ("ZIPDecode: ") nor a closing full stop."""
+    return tidy(_ORIGIN.sub("", " ".join(text.split())).rstrip(". "))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from safeguard.audit.checkpoints import Mark
     from safeguard.reports.content import AppendixRow, ReportData
     from safeguard.reports.thumbnails import Thumbnail
 
@@ -38,6 +39,8 @@ class ReportResult:
     files: tuple[ReportFile, ...]
     appendix: str
     thumbnails: bool
+    #: the signed checkpoint of the audit log the report rests on (None: no lab key)
+    checkpoint: Mark | None = None
 
     @property
     def items(self) -> int:

@@ -16,7 +16,6 @@ reported in bounded memory.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from safeguard import __version__
+from safeguard.audit import checkpoints
 from safeguard.audit import log as audit
 from safeguard.config import Settings
 from safeguard.exports.rows import ItemRow, case_rows
@@ -43,16 +43,6 @@ PAGE = 1000
 _SCAN_EVENTS = ("scan.started", "scan.resumed")
 #: characters of a provenance value the appendix shows (the items JSON has it in full)
 MAX_LINE_VALUE = 240
-
-
-def visible(text: str) -> str:
-    """``text`` with every control, format and separator character but the space written as
-    a Python-style escape (``\\n``, ``\\u202e``), so a name that hides a line break or a
-    right-to-left override is shown as it is, not as it would render."""
-    if text.isprintable():
-        return text
-    return "".join(char if char == " " or unicodedata.category(char)[0] not in "CZ"
-                   else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 @dataclass(frozen=True)
@@ -90,6 +80,8 @@ class ReportData:
     audit_head: str | None
     appendix_scope: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the newest signed checkpoint of the audit log: what the report rests on
+    checkpoint: checkpoints.Mark | None = None
 
     @property
     def graded_items(self) -> int:
@@ -111,6 +103,7 @@ def gather(case: Case, settings: Settings, appendix_scope: str = "findings") -> 
         check = audit.verify(conn)
         head = conn.execute(select(AuditEvent.hash).order_by(AuditEvent.seq.desc())
                             .limit(1)).scalar()
+        checkpoint = checkpoints.latest(conn)
     return ReportData(
         case=case.name, generated_at=audit.utc_now(), generated_by=audit.current_actor(),
         tool_version=__version__, summary=summary, scans=scans,
@@ -118,7 +111,7 @@ def gather(case: Case, settings: Settings, appendix_scope: str = "findings") -> 
         review=graded_summary(case, settings.review.consensus), reviewers=reviewers,
         evidence_kinds=kinds, outputs=outputs, audit_events=check.events, audit_ok=check.ok,
         audit_head=head,
-        appendix_scope=appendix_scope)
+        appendix_scope=appendix_scope, checkpoint=checkpoint)
 
 
 def _scans(conn: Any) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from safeguard.errors import ReportError
 from safeguard.evidence.volumes import volume_line
 from safeguard.outputs import write_atomically
 from safeguard.reports.base import ReportFile, ReportJob
-from safeguard.reports.content import AppendixRow, ReportData, visible
+from safeguard.reports.content import AppendixRow, ReportData
 from safeguard.reports.thumbnails import Thumbnail
+from safeguard.text import visible
 
 SCOPE_TEXT = {
     "findings": "graded items and items that matched a known-bad hash set",

@@ -48,9 +48,10 @@ from safeguard.errors import ReportError
 from safeguard.evidence.volumes import volume_line
 from safeguard.outputs import write_atomically
 from safeguard.reports.base import ReportFile, ReportJob
-from safeguard.reports.content import AppendixRow, ReportData, visible
+from safeguard.reports.content import AppendixRow, ReportData
 from safeguard.reports.html import EMPTY_TEXT, SCOPE_TEXT, checks, show
 from safeguard.reports.thumbnails import Thumbnail
+from safeguard.text import visible
 
 #: item records per PDF file (about 700 pages)
 VOLUME_ITEMS = 20_000
@@ -348,6 +349,8 @@ def write_report(data: ReportData, rows: Sequence[AppendixRow], volumes: Sequenc
                              f"{data.tool_version}"),
         ("Case state", f"audit event {data.audit_events}, hash {data.audit_head or '-'}; "
                        f"chain {'verified' if data.audit_ok else 'DOES NOT VERIFY'}"),
+        ("Signed checkpoint", data.checkpoint.describe() if data.checkpoint
+         else "none: no lab key signs this case's audit log"),
         ("This report", "its SHA256 is written to the case's audit log (case.reported); "
                         f"check it with: safeguard audit verify {data.case}"),
     ])]

@@ -4,12 +4,14 @@
 the body (:mod:`.content`), streams the appendix to the format's writer (each file written
 atomically: a failed report leaves no file) and appends one ``case.reported`` event with
 every file's SHA256 to the case's audit chain, so ``safeguard audit verify`` covers them.
+With a lab key, the chain's head is signed first and the report names that checkpoint.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from safeguard.accounts.store import DB_FILE, Accounts
 from safeguard.audit import log as audit
@@ -62,14 +64,19 @@ def make_report(case: Case, settings: Settings, format: str, output: Path, force
         raise ReportError(f"{output} is a directory; give a file to write")
     if output.exists() and not force:
         raise ReportError(f"{output} exists; give --force to overwrite it")
+    with writing(case) as conn:  # with a lab key, the head the report rests on is signed
+        audit.sign_head(conn)
     data = gather(case, settings, scope)
     thumb = partial(thumbnail, case, settings) if thumbnails else None
     files = writer.write(ReportJob(data, appendix(case, settings, scope), output, force, thumb))
+    details: dict[str, Any] = {
+        "format": format, "path": str(output.absolute()), "sha256": files[0].sha256,
+        "items": sum(f.items for f in files), "appendix": scope,
+        "thumbnails": thumbnails, "audit_events_reflected": data.audit_events,
+        "volumes": [{"path": str(f.path.absolute()), "sha256": f.sha256, "items": f.items}
+                    for f in files[1:]]}
+    if data.checkpoint is not None:
+        details["rests_on"] = data.checkpoint.as_dict()
     with writing(case) as conn:
-        audit.append(conn, "case.reported", str(output.absolute()), {
-            "format": format, "path": str(output.absolute()), "sha256": files[0].sha256,
-            "items": sum(f.items for f in files), "appendix": scope,
-            "thumbnails": thumbnails, "audit_events_reflected": data.audit_events,
-            "volumes": [{"path": str(f.path.absolute()), "sha256": f.sha256, "items": f.items}
-                        for f in files[1:]]}, actor)
-    return ReportResult(format, files, scope, thumbnails)
+        audit.append(conn, "case.reported", str(output.absolute()), details, actor)
+    return ReportResult(format, files, scope, thumbnails, data.checkpoint)

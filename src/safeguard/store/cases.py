@@ -124,6 +124,10 @@ def open_case(settings: Settings, name: str) -> Case:
             f"case {name!r} does not exist in {settings.cases_dir} "
             f"(create it with: safeguard case create {name})"
         )
+    if not settings.database_url and not (folder / DB_FILE).is_file():
+        # connecting would make a new, empty database in its place
+        raise StoreError(f"case {name!r}: its database {folder / DB_FILE} is missing (restore "
+                         "it from a copy)")
     engine = _engine(settings, folder)
     _upgrade(engine, name)
     return Case(name, folder, engine)

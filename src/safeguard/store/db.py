@@ -6,6 +6,7 @@ import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -37,6 +38,7 @@ def make_engine(url: str) -> Engine:
     if parse_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, future=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _damaged)
         return engine
     # a server may drop idle connections (restart, failover, idle timeout): test each one
     # as it leaves the pool rather than fail the request that draws it
@@ -172,6 +174,80 @@ def connect_error(exc: DBAPIError, engine: Engine, what: str) -> StoreError:
                           f"{place.rsplit('/', 1)[0]} (is SAFEGUARD_DATABASE_URL the one it "
                           "was created with?)")
     return StoreError(f"{what}: cannot open database {place}: {first_line(exc)}")
+
+
+#: SQLite's result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB
+_DAMAGED_CODES = (11, 26)
+_INTEGRITY_PAGE = re.compile(r"\b[Pp]age (\d+)")
+#: SQLite's integrity-check findings in words a person can act on
+_FINDINGS = {"btreeInitPage() returns error code 11": "not a valid b-tree page"}
+
+
+def _damaged(context: Any) -> None:
+    """SQLite said its file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB): raise one line saying
+    where, instead of the driver's error, from whichever command met it."""
+    orig = context.original_exception
+    code = getattr(orig, "sqlite_errorcode", None)
+    if not isinstance(orig, sqlite3.DatabaseError) or code is None or \
+            code & 0xFF not in _DAMAGED_CODES:
+        return
+    database = context.engine.url.database if context.engine is not None else None
+    if not database:
+        return
+    found = damage(Path(database))
+    raise StoreError(found or f"{database} is damaged: {first_line(orig)}") from None
+
+
+def damage(path: Path) -> str | None:
+    """One line naming where the SQLite database ``path`` is damaged (the first page SQLite
+    cannot read as what it should be, the b-tree it belongs to, else the first finding of
+    ``PRAGMA quick_check``), or None when SQLite finds nothing wrong."""
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return f"{path} cannot be opened: {first_line(exc)}"
+    try:
+        try:
+            page = conn.execute("SELECT pageno, name FROM dbstat WHERE pagetype = 'corrupted' "
+                                "ORDER BY pageno LIMIT 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == 26:  # SQLITE_NOTADB
+                return f"{path} is damaged at page 1: its header is not a SQLite header"
+            page = None  # no dbstat in this SQLite, or it cannot walk the file
+        if page is not None:
+            return (f"{path} is damaged at page {page[0]}, in {_btree(conn, page[1])}: not a "
+                    "valid b-tree page")
+        try:
+            rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return f"{path} is damaged: {first_line(exc)} (SQLite cannot say at which page)"
+    finally:
+        conn.close()
+    lines = [line for row in rows for line in str(row[0]).splitlines()
+             if line and not line.startswith("***")]
+    if not lines or lines == ["ok"]:
+        return None
+    finding = lines[0]
+    number = _INTEGRITY_PAGE.search(finding)
+    detail = re.sub(r"^(Tree \d+ page \d+ cell \d+|On tree page \d+ cell \d+|Page \d+): ",
+                    "", finding)
+    detail = _FINDINGS.get(detail, detail)
+    if number is None:
+        return f"{path} is damaged: {detail}"
+    return f"{path} is damaged at page {number.group(1)}: {detail}"
+
+
+def _btree(conn: sqlite3.Connection, name: str) -> str:
+    """``table items``, ``index ix_items_md5``, ``the schema``: what a b-tree holds."""
+    if name in ("sqlite_schema", "sqlite_master"):
+        return "the schema"
+    try:
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+    except sqlite3.DatabaseError:
+        kind = None
+    return f"{kind[0]} {name}" if kind else name
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

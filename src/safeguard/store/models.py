@@ -146,6 +146,23 @@ class AuditEvent(AuditColumns, Base):
     __tablename__ = "audit_events"
 
 
+class Checkpoint(Base):
+    """A lab key's Ed25519 signature over the audit chain's head at one event
+    (``safeguard.audit.checkpoints``). No foreign key to ``audit_events``: a checkpoint must
+    outlive events cut off the chain, so that the cut shows."""
+
+    __tablename__ = "checkpoints"
+
+    #: the event signed
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: that event's hash, as signed
+    hash: Mapped[str] = mapped_column(String(64))
+    #: the signer's Ed25519 public key: its 32 raw bytes in hex
+    public_key: Mapped[str] = mapped_column(String(64))
+    #: the 64-byte signature in hex
+    signature: Mapped[str] = mapped_column(String(128))
+
+
 class MatchRun(Base):
     """One pass of matching (during a scan, or ``safeguard match``) against the library."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from py7zr.exceptions import CrcError
 from safeguard.config import Limits
 from safeguard.errors import ArchiveError, ArchiveLimitError, one_line
 
+_CRC = re.compile(r"(?:CRC check failed|Bad CRC-32 for file)\b")
 CHUNK = 1024 * 1024  #: unit of reads, of queue hand-overs and of draining
 LINK_TARGET_MAX = 4096  #: bytes of a symlink's target read out of its member data
 SPECIAL_MODES = {stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK}
@@ -77,10 +79,13 @@ def failing_as(message: str) -> Iterator[None]:
 
 
 def why(exc: BaseException) -> str:
-    """The reason a library gave, on one line (py7zr's CRC error says nothing by itself)."""
+    """The reason a library gave, on one line (:func:`~safeguard.errors.one_line`); a failed
+    CRC as "CRC check failed", whoever says it (py7zr says nothing, gzip gives both values,
+    zipfile the member's name)."""
     if isinstance(exc, CrcError):
         return "CRC check failed"
-    return one_line(exc)[:200]
+    text = one_line(exc)
+    return "CRC check failed" if _CRC.match(text) else text
 
 
 # --- limits ----------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ absurd size, as when such a disk is the evidence itself (``images/``).
 A partition in which TSK reads no file system, and a folder it cannot list, are members with
 that error and no data. Deleted files are members too, but a member records no ``deleted``
 flag (``Member`` has none). Nothing is carved.
+
+An E01 is checked against the MD5/SHA1 it stores once its files are read, as one given as
+evidence is: a chunk that fails its checksum reads as other bytes without an error, so a
+mismatch is the disk image's error (its files read so far are kept).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from safeguard.evidence.containers.base import (
     member_stream,
 )
 from safeguard.evidence.diskimage import media_files
-from safeguard.evidence.images import HEAD_BYTES, open_media_stream, stream_format
+from safeguard.evidence.images import HEAD_BYTES, Media, open_media_stream, stream_format
 
 
 class DiskImageReader:
@@ -60,8 +64,29 @@ class DiskImageReader:
             with failing_as("unreadable disk image"):
                 found = next(files, None)
             if found is None:
-                return
+                break
             yield disk_member(*found, limits, meter)
+        with failing_as("unreadable disk image"):
+            verify_stored(media, limits)
+
+
+def verify_stored(media: Media, limits: Limits) -> None:
+    """ArchiveError when the disk stores a hash of its media (an E01) that its media does
+    not match: a damaged chunk reads as other bytes without an error, so the files read
+    from it may not be the disk's; or when it is too large to check (over
+    ``max_archive_total_bytes``), which is said rather than passed over."""
+    stored = getattr(media, "stored", None)
+    if not stored:
+        return
+    if media.size > (limit := limits.max_archive_total_bytes):
+        raise ArchiveError(f"its stored {'/'.join(sorted(stored)).upper()} is not checked: "
+                           f"{media.size} bytes of media, over max_archive_total_bytes={limit}")
+    found = media.acquisition("")
+    if found.get("error"):
+        raise ArchiveError(f"damaged EWF image: {found['error']}")
+    if found["verification"] == "mismatch":
+        raise ArchiveError(f"damaged EWF image: its media does not match the "
+                           f"{'/'.join(sorted(stored)).upper()} it stores")
 
 
 def disk_member(item: Item, data: BinaryIO | None, limits: Limits, meter: Meter) -> Member:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol, Self, cast
 
 from safeguard.config import Limits
 from safeguard.errors import ArchiveError
@@ -23,6 +23,9 @@ from safeguard.evidence.containers.base import (
     member_stream,
     unix_time,
 )
+
+#: tarfile's error for a header whose checksum or numbers are wrong (not in its stubs)
+_INVALID_HEADER: type[Exception] = getattr(tarfile, "InvalidHeaderError", tarfile.HeaderError)
 
 
 class CountedSource(Protocol):
@@ -75,10 +78,25 @@ def _tar_member(
 
 def tar_members(source: CountedSource, limits: Limits, meter: Meter | None) -> Iterator[Member]:
     """Members of the tar stream ``source`` (whose ``delivered`` says how much tarfile read)."""
+    damaged: list[tuple[int, str]] = []  # the header tarfile stopped at: offset, reason
+
+    class Checked(tarfile.TarInfo):
+        """A header that, when tarfile finds it damaged, is remembered: past the first,
+        tarfile ends the listing there as quietly as at the end-of-archive marker."""
+
+        @classmethod
+        def fromtarfile(cls, tar: tarfile.TarFile) -> Self:
+            offset = tar.offset
+            try:
+                return super().fromtarfile(tar)
+            except _INVALID_HEADER as exc:
+                damaged.append((offset, str(exc)))
+                raise
+
     with failing_as("not a readable tar archive"):  # stream mode: strictly sequential
         archive = tarfile.open(  # noqa: SIM115 (closed by the with below)
             fileobj=cast(BinaryIO, source),  # stream mode calls read() only
-            mode="r|", encoding="utf-8", errors="surrogateescape",
+            mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=Checked,
         )
     with archive:
         while True:
@@ -88,9 +106,20 @@ def tar_members(source: CountedSource, limits: Limits, meter: Meter | None) -> I
                 break
             if not info.isdir():
                 yield _tar_member(archive, info, limits, meter)
-    # tarfile ends quietly when a header is cut off: demand the end-of-archive block
-    if source.delivered < getattr(archive, "offset", 0) + 512:
-        raise ArchiveError("truncated tar archive: it ends without an end-of-archive marker")
+        if damaged:
+            offset, reason = damaged[-1]
+            raise ArchiveError(f"corrupt tar archive: the header at offset {offset} is damaged "
+                               f"({reason}), and the members after it are not read")
+        # tarfile ends quietly when a header is cut off: demand the end-of-archive block
+        end = getattr(archive, "offset", 0)
+        if source.delivered < end + 512:
+            raise ArchiveError("truncated tar archive: it ends without an end-of-archive marker")
+        # past the marker, a record is padded with zeros: anything else (a header wiped to
+        # zeros, a second archive) would be lost without a word
+        while chunk := archive.fileobj.read(CHUNK):
+            if chunk.count(0) != len(chunk):
+                raise ArchiveError(f"tar archive with data after its end-of-archive marker "
+                                   f"(offset {end}): that data is not read as members")
 
 
 class TarReader:

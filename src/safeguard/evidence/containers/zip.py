@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from safeguard.config import Limits
+from safeguard.errors import ArchiveError
 from safeguard.evidence.containers.base import (
     LINK_TARGET_MAX,
     SPECIAL_MODES,
@@ -29,6 +30,31 @@ _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zip
 _METHOD_NAMES: dict[int, str] = getattr(zipfile, "compressor_names", {})
 
 
+_EOCD = b"PK\x05\x06"
+_EOCD_SEARCH = 22 + 0xFFFF  # the end record and the longest comment after it
+
+
+def declared_entries(stream: BinaryIO) -> int | None:
+    """How many entries the zip in ``stream`` declares in its end of central directory
+    record (its Zip64 record when the count overflows), or None when there is none to read
+    (zipfile then says what is wrong)."""
+    size = stream.seek(0, 2)
+    stream.seek(max(size - _EOCD_SEARCH, 0))
+    tail = stream.read(_EOCD_SEARCH)
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 22:
+        return None
+    total = int.from_bytes(tail[at + 10:at + 12], "little")
+    if total != 0xFFFF:
+        return total
+    locator = tail[at - 20:at] if at >= 20 else b""
+    if locator[:4] != b"PK\x06\x07":
+        return None
+    stream.seek(int.from_bytes(locator[8:16], "little"))
+    record = stream.read(56)
+    return int.from_bytes(record[32:40], "little") if record[:4] == b"PK\x06\x06" else None
+
+
 class ZipReader:
     name = "zip"
     streamed = False
@@ -38,12 +64,23 @@ class ZipReader:
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:
         with failing_as("not a readable zip archive"):
-            archive = zipfile.ZipFile(stream)
+            declared = declared_entries(stream)
+            try:
+                archive = zipfile.ZipFile(stream)
+            except UnicodeDecodeError:  # zipfile decodes every name before it gives one
+                raise ArchiveError("not a readable zip archive: a member name is not UTF-8, "
+                                   "though the archive marks it so") from None
         meter = Meter(limits)
         with archive:
-            for info in archive.infolist():
+            entries = archive.infolist()
+            for info in entries:
                 if not (info.is_dir() or stat.S_ISDIR(info.external_attr >> 16)):
                     yield self._member(archive, info, limits, meter)
+        # zipfile reads the central directory by its size and never counts: a damaged
+        # length inside it swallows the entries after it without a word
+        if declared is not None and declared != len(entries):
+            raise ArchiveError(f"corrupt zip archive: its central directory declares "
+                               f"{declared} entries, {len(entries)} could be read")
 
     def _member(
         self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, meter: Meter

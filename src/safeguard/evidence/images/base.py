@@ -13,11 +13,17 @@ import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from safeguard.errors import one_line
+from safeguard.errors import one_line, tidy
 from safeguard.evidence.base import display_name
 
 HASH_CHUNK = 4 * 1024 * 1024
 _LIBRARY_PREFIX = re.compile(r"^\w+: \([\w.]+:\d+\) ")
+_WRAPPED = re.compile(r"\b\w*(?:Error|Exception)\('(.*?)'\)")
+_CLAUSE = re.compile(r"(?:^|(?<=\. ))\w+: ")
+# "(stored: 0x…, calculated: 0x…)" after a checksum: values no examiner acts on
+_CHECKSUM_VALUES = re.compile(r"\s*\((?:stored|calculated): [^)]*\)")
+# "(0x0006c000)": a number's hexadecimal twin
+_HEX_TWIN = re.compile(r"(\d) \(0x[0-9a-fA-F]+\)")
 
 
 class Hash(Protocol):
@@ -81,8 +87,27 @@ def hash_media(media: Media, hashes: list[Hash]) -> None:
 
 
 def reason(exc: BaseException) -> str:
-    """TSK's and libewf's messages, cut to their first line."""
+    """TSK's messages, cut to their first line."""
     return _LIBRARY_PREFIX.sub("", one_line(exc))
+
+
+def libyal_reason(exc: BaseException, hex_twins: bool = True) -> str:
+    """A libyal (libewf, libqcow …) error chain cut to its innermost cause, without function
+    names nor checksum values: ``pyqcow_file_open: unable to open file.
+    libqcow_file_header_read_data: unsupported format version: 3. ...`` gives ``unsupported
+    format version: 3``; ``checksum does not match (stored: 0x…, calculated: 0x…)`` gives
+    ``checksum does not match``. Without ``hex_twins``, a number's hexadecimal twin goes
+    too: ``offset: 0 (0x00000000)`` gives ``offset: 0``."""
+    text = " ".join(str(exc).split())
+    # a Python exception a file object raised inside the library is shown by its text only
+    text = _WRAPPED.sub(lambda m: m.group(1), text)
+    text = _CHECKSUM_VALUES.sub("", text)
+    if not hex_twins:
+        text = _HEX_TWIN.sub(r"\1", text)
+    clauses = [c.strip().rstrip(".") for c in _CLAUSE.split(text) if c.strip()]
+    if not clauses:
+        return one_line(exc)
+    return tidy(clauses[1] if len(clauses) > 1 else clauses[0])
 
 
 def segment_name(path: bytes) -> str:

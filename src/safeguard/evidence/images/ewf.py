@@ -15,46 +15,87 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyewf
 
-from safeguard.errors import EvidenceError
+from safeguard.errors import EvidenceError, short_name
 from safeguard.evidence.base import open_readonly
-from safeguard.evidence.images.base import details, hash_media, reason, segment_name
+from safeguard.evidence.images.base import details, hash_media, libyal_reason, segment_name
 
 EWF_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
 _SECTION = 76  # EWF1 section descriptor: type[16], next[8], size[8], padding[40], adler32[4]
+_KIND = re.compile(rb"[a-z0-9]{1,16}")  # a section type as writers spell it: "header2"
+_MAX_HEADER = 1 << 20  # bytes of a header section's zlib data checked before libewf reads it
 #: a segment name next_segment() can count on from: ``.E01``, ``.s01``, ``.EAA``
 _NUMBERED = re.compile(r"\.[A-Za-z](\d\d|[A-Za-z]{2})$")
 
 
-def ewf_segments(path: Path) -> list[bytes]:
+def ewf_segments(path: Path) -> tuple[list[bytes], bool]:
+    """The segments of the image whose first is ``path``, each checked (:func:`sections`,
+    :func:`check_sections`), and whether they store a hash of the media
+    (:func:`holds_hash`)."""
     try:
         names = [os.fsencode(n) for n in pyewf.glob(os.fsdecode(path))]
     except Exception as exc:
-        raise EvidenceError(f"cannot find the EWF segments of {path.name}: {exc}") from None
+        raise EvidenceError(f"cannot find the EWF segments of {short_name(path.name)}: "
+                            f"{libyal_reason(exc, hex_twins=False)}") from None
+    hashed = False
     for number, segment in enumerate(names, 1):
-        if _last_section(segment, number) == b"done":
-            return names[:number]
-    raise EvidenceError(f"missing EWF segment: {next_segment(segment_name(names[-1]))}")
+        last, holds = _checked(segment, number)
+        hashed = hashed or holds
+        if last == b"done":
+            return names[:number], hashed
+    following = next_segment(segment_name(names[-1]))
+    raise EvidenceError(f"missing EWF segment: {short_name(following)}")
 
 
-def _last_section(segment: bytes, number: int) -> bytes:
-    """Walk one segment's section chain to its last section: ``done`` or ``next``."""
+def _checked(segment: bytes, number: int) -> tuple[bytes, bool]:
+    """One segment's sections checked: its last (``done`` or ``next``), and whether it
+    stores a hash of the media."""
     with open_readonly(segment) as handle:
+        def read_at(offset: int, count: int) -> bytes:
+            return os.pread(handle.fileno(), count, offset)
+
         size = os.fstat(handle.fileno()).st_size
-        return last_section(lambda offset, count: os.pread(handle.fileno(), count, offset),
-                            size, segment_name(segment), number)
+        chain = checked_sections(read_at, size, segment_name(segment), number)
+        return chain[-1].kind, holds_hash(read_at, chain)
 
 
-def last_section(read_at: Callable[[int, int], bytes], size: int, name: str,
-                 number: int) -> bytes:
-    """The last section of the segment ``name`` (its ``number``-th; ``size`` bytes, read with
-    ``read_at(offset, count)``): ``done`` or ``next`` (EvidenceError when its header or
-    section chain is wrong)."""
+@dataclass(frozen=True)
+class Section:
+    """One section of a segment: its type (``header2``, ``volume``, ``sectors``, ``done``
+    …), where it starts and its bytes, descriptor included."""
+
+    kind: bytes
+    offset: int
+    size: int
+
+
+def checked_sections(read_at: Callable[[int, int], bytes], size: int, name: str,
+                     number: int) -> list[Section]:
+    """The sections of the segment ``name`` (its ``number``-th; ``size`` bytes, read with
+    ``read_at(offset, count)``), every one checked (:func:`sections`,
+    :func:`check_sections`); the last is ``done`` or ``next``."""
+    found = sections(read_at, size, name, number)
+    check_sections(read_at, found, name)
+    return found
+
+
+def sections(read_at: Callable[[int, int], bytes], size: int, name: str,
+             number: int) -> list[Section]:
+    """The section chain of the segment ``name``, each descriptor checked as libewf checks
+    it (EvidenceError, one line, at the first that fails): its Adler-32, a next offset
+    ahead of it (``done`` and ``next`` point at themselves), and a size that is 0 (some
+    writers leave it so) or reaches exactly the next section. A libewf that meets a bad
+    descriptor stops reading there and opens what it read: an image with no media, or
+    without its stored hash. "Truncated" is said only when the file ends before a sound
+    descriptor says it should; a descriptor that fails its checksum is "corrupt"."""
+    name = short_name(name)
     header = read_at(0, 13)
     if header[:8] != EWF_SIGNATURE:
         raise EvidenceError(f"not an EWF segment: {name}")
@@ -62,20 +103,96 @@ def last_section(read_at: Callable[[int, int], bytes], size: int, name: str,
         raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes)")
     if (found := int.from_bytes(header[9:11], "little")) != number:
         raise EvidenceError(f"EWF segment {name} is number {found}, expected {number}")
+    chain: list[Section] = []
     offset = 13
     while True:
         descriptor = read_at(offset, _SECTION) if offset < size else b""
         if len(descriptor) < _SECTION:
-            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, "
-                                f"a section at offset {offset} is missing)")
+            missing = "cut short" if descriptor else "missing"
+            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, a section at "
+                                f"offset {offset} is {missing})")
         kind = descriptor[:16].rstrip(b"\0")
-        if kind in (b"done", b"next"):
-            return kind
+        if zlib.adler32(descriptor[:72]) != int.from_bytes(descriptor[72:76], "little"):
+            what = f"its {_shown(kind)} section" if _KIND.fullmatch(kind) else "the section"
+            raise EvidenceError(f"corrupt EWF segment: {name} (the descriptor of {what} at "
+                                f"offset {offset} does not match its checksum)")
         following = int.from_bytes(descriptor[16:24], "little")
+        declared = int.from_bytes(descriptor[24:32], "little")
+        last = kind in (b"done", b"next")
+        if last and following == offset and declared in (0, _SECTION):
+            chain.append(Section(kind, offset, _SECTION))
+            return chain
         if following <= offset:
             raise EvidenceError(f"corrupt EWF segment: {name} (its section chain "
                                 f"loops at offset {offset})")
+        length = declared or following - offset
+        if length < _SECTION or offset + length != following:
+            raise EvidenceError(f"corrupt EWF segment: {name} (its {_shown(kind)} section at "
+                                f"offset {offset} says {declared} bytes, but the next "
+                                f"section is at offset {following})")
+        if following > size:
+            raise EvidenceError(f"truncated EWF segment: {name} ({size} bytes, its "
+                                f"{_shown(kind)} section at offset {offset} runs to "
+                                f"{following})")
+        chain.append(Section(kind, offset, length))
+        if last:
+            return chain
         offset = following
+
+
+#: the checksummed part of a section's data, by section type: (bytes covered, data size),
+#: for the data sizes EWF-E01 writers use (an odd size is left to libewf)
+_CHECKSUMMED = {
+    b"volume": (1048, 1052), b"disk": (1048, 1052), b"data": (1048, 1052),
+    b"hash": (32, 36), b"digest": (76, 80),
+}
+
+
+def check_sections(read_at: Callable[[int, int], bytes], chain: list[Section],
+                   name: str) -> None:
+    """Check the data of the sections libewf reads first, as it checks them, so that a
+    damaged one is named (EvidenceError, one line): the zlib data of ``header`` and
+    ``header2``, the Adler-32 of ``volume``, ``disk``, ``data``, ``hash`` and ``digest``,
+    and of each ``table`` and ``table2`` header. The chunks of ``sectors`` are left to the
+    media hash (a damaged chunk makes it a mismatch)."""
+    name = short_name(name)
+    for section in chain:
+        data_size = section.size - _SECTION
+        at = section.offset + _SECTION
+        what = (f"corrupt EWF segment: {name} (its {_shown(section.kind)} section at offset "
+                f"{section.offset}")
+        if section.kind in (b"header", b"header2") and data_size <= _MAX_HEADER:
+            try:
+                zlib.decompressobj().decompress(read_at(at, data_size))
+            except zlib.error:
+                raise EvidenceError(f"{what} holds damaged compressed data)") from None
+            continue
+        if section.kind in (b"table", b"table2") and data_size >= 24:
+            covered = 20
+        elif (sizes := _CHECKSUMMED.get(section.kind)) and data_size == sizes[1]:
+            covered = sizes[0]
+        else:
+            continue
+        data = read_at(at, covered + 4)
+        if zlib.adler32(data[:covered]) != int.from_bytes(data[covered:covered + 4], "little"):
+            raise EvidenceError(f"{what} does not match its checksum)")
+
+
+def holds_hash(read_at: Callable[[int, int], bytes], chain: list[Section]) -> bool:
+    """Whether a ``hash`` or ``digest`` section of ``chain`` stores a hash of the media (one
+    of all zeros is a hash not computed)."""
+    for section in chain:
+        held = {b"hash": 16, b"digest": 36}.get(section.kind, 0)  # MD5; MD5 and SHA1
+        if held and section.size - _SECTION >= held and any(
+                read_at(section.offset + _SECTION, held)):
+            return True
+    return False
+
+
+def _shown(kind: bytes) -> str:
+    """A section type as a message shows it: printable, short."""
+    text = kind[:16].decode("ascii", "backslashreplace")
+    return "'" + "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text) + "'"
 
 
 def next_segment(name: str) -> str:
@@ -96,8 +213,10 @@ class EwfMedia:
 
     format = "ewf"
 
-    def __init__(self, segments: list[bytes], files: list[BinaryIO] | None = None) -> None:
+    def __init__(self, segments: list[bytes], files: list[BinaryIO] | None = None,
+                 hashed: bool = False) -> None:
         self.segments = segments
+        self._owned = files is None  # the segments' files were opened here
         self._files = [open_readonly(p) for p in segments] if files is None else files
         self.handle = pyewf.handle()
         self.handle.open_file_objects(self._files)
@@ -105,6 +224,24 @@ class EwfMedia:
         values = self.handle.get_hash_values().items()
         self.stored: dict[str, str] = {
             k.lower(): v.lower() for k, v in values if k.lower() in ("md5", "sha1") and v}
+        self._check(hashed)
+
+    def _check(self, hashed: bool) -> None:
+        """The net behind the section checks: what libewf read must be what the segments
+        hold (``hashed``: they store a hash of the media). EvidenceError when it reads no
+        media size, or no stored hash: never an empty or unverifiable disk."""
+        name = short_name(segment_name(self.segments[0]))
+        damaged = None
+        if self.size == 0:
+            damaged = "it gives no media size"
+        elif hashed and not self.stored:
+            damaged = "it stores a hash of the media, but libewf reads none"
+        if damaged is not None:
+            self.handle.close()
+            if self._owned:
+                for file in self._files:
+                    file.close()
+            raise EvidenceError(f"damaged EWF image: {name} ({damaged})")
 
     def read_at(self, offset: int, size: int) -> bytes:
         if offset >= self.size or size <= 0:
@@ -118,7 +255,8 @@ class EwfMedia:
             hash_media(self, [md5, sha1])
             computed = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
         except OSError as exc:  # corrupt chunks: recorded, and the image cannot verify
-            computed, found["error"] = {}, f"media unreadable: {reason(exc)}"
+            computed = {}
+            found["error"] = f"media unreadable: {libyal_reason(exc, hex_twins=False)}"
         stored = self.stored
         verification = ("not stored" if not stored else "verified"
                         if all(computed.get(k) == v for k, v in stored.items()) else "mismatch")
@@ -133,11 +271,12 @@ class EwfFormat:
         return head.startswith(EWF_SIGNATURE)
 
     def open(self, path: Path) -> EwfMedia:
-        segments = ewf_segments(path)
+        segments, hashed = ewf_segments(path)
         try:
-            return EwfMedia(segments)
+            return EwfMedia(segments, hashed=hashed)
         except OSError as exc:
-            raise EvidenceError(f"cannot open EWF image {path.name}: {reason(exc)}") from None
+            raise EvidenceError(f"cannot open EWF image {short_name(path.name)}: "
+                                f"{libyal_reason(exc, hex_twins=False)}") from None
 
     def open_stream(self, stream: BinaryIO, name: str) -> EwfMedia:
         """The image read from ``stream`` alone (a file found inside evidence, shown as
@@ -148,12 +287,14 @@ class EwfFormat:
             stream.seek(offset)
             return stream.read(count)
 
-        if last_section(read_at, size, name, 1) == b"next":
+        chain = checked_sections(read_at, size, name, 1)
+        if chain[-1].kind == b"next":
             following = next_segment(name) if _NUMBERED.search(name) else "2"
-            raise EvidenceError(f"segmented EWF image: its segment {following} is not read "
-                                "inside another file")
+            raise EvidenceError(f"segmented EWF image: its segment {short_name(following)} "
+                                "is not read inside another file")
         stream.seek(0)
         try:
-            return EwfMedia([os.fsencode(name)], [stream])
+            return EwfMedia([os.fsencode(name)], [stream], holds_hash(read_at, chain))
         except OSError as exc:
-            raise EvidenceError(f"cannot open EWF image {name}: {reason(exc)}") from None
+            raise EvidenceError(f"cannot open EWF image {short_name(name)}: "
+                                f"{libyal_reason(exc, hex_twins=False)}") from None

@@ -29,8 +29,8 @@ QCOW_SIGNATURE = b"QFI\xfb"
 #: past it the image is refused rather than half-checked
 MAX_TABLE_BYTES = 1 << 30
 _OFFSET = 0x00FF_FFFF_FFFF_FE00  # bits 9-55: where an L1 entry's L2 table starts
-COMPRESSED = ("its compressed clusters are not read reliably by libqcow; convert the image "
-              "to raw (qemu-img convert -O raw) and scan that")
+COMPRESSED = ("compressed clusters, which libqcow does not read reliably: scan a raw copy "
+              "(qemu-img convert -O raw)")
 
 
 def compressed_clusters(file: BinaryIO) -> bool:

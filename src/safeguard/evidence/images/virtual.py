@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from safeguard.errors import EvidenceError
-from safeguard.evidence.images.base import details, hash_media, segment_name
+from safeguard.errors import EvidenceError, short_name
+from safeguard.evidence.images.base import details, hash_media, libyal_reason, segment_name
 
 TiB = 1024**4
 #: largest virtual disk accepted (bytes): VHDX's own maximum is 64 TiB, and no real disk
@@ -38,23 +38,6 @@ TiB = 1024**4
 MAX_VIRTUAL_SIZE = 1024 * TiB
 #: most parents a differencing disk may have, one above the other
 MAX_PARENT_DEPTH = 32
-
-_WRAPPED = re.compile(r"\b\w*(?:Error|Exception)\('(.*?)'\)")
-_CLAUSE = re.compile(r"(?:^|(?<=\. ))\w+: ")
-
-
-def libyal_reason(exc: BaseException) -> str:
-    """A libyal error chain cut to its innermost cause, without function names:
-    ``pyqcow_file_open: unable to open file. libqcow_file_header_read_data: unsupported
-    format version: 3. ...`` gives ``unsupported format version: 3``."""
-    text = " ".join(str(exc).split())
-    # a Python exception a file object raised inside the library is shown by its text only
-    text = _WRAPPED.sub(lambda m: m.group(1), text)
-    clauses = [c.strip().rstrip(".") for c in _CLAUSE.split(text) if c.strip()]
-    if not clauses:
-        return type(exc).__name__
-    return clauses[1] if len(clauses) > 1 else clauses[0]
-
 
 def beside(named_by: bytes, name: str) -> bytes:
     """The file ``name`` (a path as a disk stores it) looked for beside ``named_by``."""
@@ -127,8 +110,9 @@ def stream_media(
     try:
         layer = opener(stream, os.fsencode(name))
     except OSError as exc:
-        raise EvidenceError(f"cannot open {label} image {name}: {libyal_reason(exc)}") from None
-    check_size(label, name, layer.handle)
+        raise EvidenceError(f"cannot open {label} image {short_name(name)}: "
+                            f"{libyal_reason(exc)}") from None
+    check_size(label, short_name(name), layer.handle)
     if layer.parent or layer.child:
         parent = f" {base_name(layer.parent)}" if layer.parent else ""
         raise EvidenceError(f"{label} differencing disk: its parent{parent} is not read inside "
