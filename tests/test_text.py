@@ -43,8 +43,7 @@ def test_the_result_is_printable_and_one_line(text: str) -> None:
     assert len(shown.splitlines()) <= 1
 
 
-def test_the_reports_and_the_cli_use_it() -> None:
-    from safeguard.cli import case
+def test_the_reports_use_it() -> None:
     from safeguard.reports import html, pdf
 
-    assert html.visible is pdf.visible is case.visible is visible
+    assert html.visible is pdf.visible is visible

@@ -452,6 +452,8 @@ def _image(path: Path) -> _Image:
     image = _Image(media, tsk, _layout(tsk, gaps), gaps)
     image.stamps = _stamps(media.segments)
     image.read_layers()
+    if not image.volumes:
+        image.volumes = _first_partition(tsk, gaps)
     if key[0] in _KEYS:
         image.unlock(*_KEYS[key[0]])
     while len(_IMAGES) >= _CACHE_SIZE:  # dropped, not closed: a source may still hold it
@@ -538,14 +540,6 @@ def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
             return volumes
     fs = _open_fs(tsk, 0)
     if fs is None:
-        if volumes:
-            return volumes
-        # no partition table can be read: a file system where partitioning tools put the
-        # first partition (1 MiB; 63 sectors on old disks) is read as it stands
-        for offset in PARTITION_STARTS:
-            if offset < tsk.get_size() and (fs := _open_fs(tsk, offset)) is not None:
-                gaps[:] = [(0, offset)]  # what lies before it is carved as unpartitioned
-                return [_Volume("", offset, fs, True, tsk.get_size() - offset)]
         return volumes
     gaps.clear()  # the partition table was damaged or spurious: the file system is the media
     return [_Volume("", 0, fs)]
@@ -553,6 +547,17 @@ def _layout(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
 
 #: where partitioning tools put the first partition: 1 MiB (2048 sectors), 63 sectors
 PARTITION_STARTS = (2048 * 512, 63 * 512)
+
+
+def _first_partition(tsk: _TskImage, gaps: list[tuple[int, int]]) -> list[_Volume]:
+    """With no partition table, file system or other volume readable: a file system where
+    partitioning tools put the first partition (a damaged table), read as it stands; what
+    lies before it goes into ``gaps`` (carved as unpartitioned)."""
+    for offset in PARTITION_STARTS:
+        if offset < tsk.get_size() and (fs := _open_fs(tsk, offset)) is not None:
+            gaps[:] = [(0, offset)]
+            return [_Volume("", offset, fs, True, tsk.get_size() - offset)]
+    return []
 
 
 def _open_fs(tsk: Any, offset: int) -> Any:
