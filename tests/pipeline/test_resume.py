@@ -1,5 +1,6 @@
 """Kill a scan (SIGKILL, the whole process group) at several points; resuming must end with
-exactly the store a clean scan makes: every item once, nothing pending, nothing re-hashed."""
+exactly the store a clean scan makes: every item once, nothing pending, nothing re-hashed.
+Ctrl-C at each phase, and what the chain says of a kill: test_interrupts.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -24,9 +24,8 @@ from safeguard.matching.matcher import Matcher
 from safeguard.pipeline.scan import scan
 from safeguard.signals.pdq import pdq_from_bytes
 from safeguard.store.cases import create_case, open_case
-from safeguard.store.summary import iter_items
 from tests.helpers import jpeg_bytes, png_bytes, scene
-from tests.pipeline.helpers import finished_units, kill_when
+from tests.pipeline.helpers import comparable, ext4_image_of, kill_when, start_scan
 
 N_FILES = 1000
 
@@ -47,29 +46,6 @@ def build_corpus(root: Path) -> None:
         for n in range(150):
             zf.writestr(f"album/{n}.png", png_bytes(scene(10_000 + n, (64, 48))))
     (root / "album.zip").write_bytes(buf.getvalue())
-
-
-def start_scan(home: Path, evidence: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "safeguard", "--home", str(home), "scan", str(evidence),
-         "--case", "killed", "--workers", "2", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )
-
-
-def comparable(case) -> list[tuple]:
-    rows = []
-    for record in iter_items(case):
-        record.pop("evidence")
-        rows.append(tuple(sorted(record.items(), key=lambda kv: kv[0])))
-    return sorted(rows, key=lambda r: (dict(r)["path"], dict(r)["ordinal"]))
-
-
-def ext4_image_of(folder: Path, image: Path) -> Path:
-    mke2fs = shutil.which("mke2fs") or "/sbin/mke2fs"
-    subprocess.run([mke2fs, "-q", "-F", "-t", "ext4", "-d", str(folder), str(image), "64M"],
-                   check=True, capture_output=True)
-    return image
 
 
 #: pictures written into the ext4 image's free blocks with no file naming them: carved
@@ -158,44 +134,6 @@ def test_kill_and_resume_equals_a_clean_scan(tmp_path: Path, kind: str) -> None:
         from safeguard.audit.log import verify
 
         assert verify(conn).ok
-
-
-def test_ctrl_c_is_audited_and_resumes(tmp_path: Path) -> None:
-    evidence = tmp_path / "evidence"
-    evidence.mkdir()
-    for n in range(400):
-        (evidence / f"j{n}.jpg").write_bytes(jpeg_bytes(scene(n, (640, 480))))
-    home = tmp_path / "home"
-    settings = load_settings(home)
-    case = create_case(settings, "killed")
-    proc = start_scan(home, evidence)
-    deadline = time.monotonic() + 120
-    while finished_units(case.db_path) < 50:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
-    _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert err.decode().strip().splitlines()[-1] == (
-        "interrupted: run the same command again to resume")
-    done_at_interrupt = finished_units(case.db_path)
-    assert 50 <= done_at_interrupt < 400
-    final = start_scan(home, evidence)
-    out, err = final.communicate(timeout=120)
-    assert final.returncode == 0, err.decode()
-    summary = json.loads(out.decode().splitlines()[-1])
-    assert summary["units"] == 400 - done_at_interrupt
-    assert summary["total_items"] == 400 and summary["total_errors"] == 0
-    with open_case(settings, "killed").engine.connect() as conn:
-        from sqlalchemy import select
-
-        from safeguard.audit.log import verify
-        from safeguard.store.models import AuditEvent
-
-        actions = conn.execute(select(AuditEvent.action).order_by(AuditEvent.seq)).scalars().all()
-        assert verify(conn).ok
-    assert actions == ["case.created", "evidence.added", "scan.started", "scan.interrupted",
-                       "scan.resumed", "scan.finished"]
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from safeguard.cli.common import JsonOpt, get_settings, out, print_json
+from safeguard.text import visible
 
 case_app = typer.Typer(help="Create, list and inspect cases.", no_args_is_help=True)
 
@@ -51,8 +53,8 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(summary)
         return
-    out.print(f"[bold]Case {summary['case']}[/bold]  created {summary['created_at']} "
-              f"by {summary['created_by']}")
+    out.print(f"[bold]Case {escape(summary['case'])}[/bold]  created "
+              f"{escape(summary['created_at'])} by {escape(summary['created_by'])}", markup=True)
     out.print(f"folder: {summary['folder']}")
     for ev in summary["evidence"]:
         out.print(f"evidence: {ev['path']} ({ev['source']}, added {ev['added_at']})")
@@ -122,7 +124,8 @@ def items(
         "--prompts", help="Show generator prompts in provenance evidence (hidden by "
         "default).")] = False,
 ) -> None:
-    """Every item of a case: one JSON object per line with --json."""
+    """Every item of a case: one JSON object per line with --json (in text, a path or an
+    error from the evidence has its control characters written as escapes)."""
     from safeguard.store.cases import open_case
     from safeguard.store.summary import iter_items
 
@@ -132,6 +135,6 @@ def items(
         else:
             sys.stdout.write(
                 f"{record['status']:7} {record['type'] or '-':28} {record['size'] or 0:>12} "
-                f"{record['md5'] or '-':32} {record['path']}"
-                f"{'  ! ' + record['error'] if record['error'] else ''}\n")
+                f"{record['md5'] or '-':32} {visible(record['path'])}"
+                f"{'  ! ' + visible(record['error']) if record['error'] else ''}\n")
 

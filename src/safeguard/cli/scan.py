@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from safeguard.cli.common import JsonOpt, err, get_settings, out, print_json
+from safeguard.cli.common import JsonOpt, err, forget_interrupt, get_settings, out, print_json
 from safeguard.cli.provenance import provenance_options
 from safeguard.config import PdqMethod
 from safeguard.errors import ClusterError, os_reason
@@ -76,36 +76,36 @@ def scan_cmd(
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
-    from safeguard.evidence.volumes.unlock import parse_key
-    from safeguard.hashsets.library import Library
-    from safeguard.matching.matcher import Matcher
-    from safeguard.pipeline.scan import scan
-    from safeguard.store.cases import open_case
+    try:  # Ctrl-C at any moment, even while the modules load: one line, exit 130
+        from safeguard.evidence.volumes.unlock import parse_key
+        from safeguard.hashsets.library import Library
+        from safeguard.matching.matcher import Matcher
+        from safeguard.pipeline.scan import scan
+        from safeguard.store.cases import open_case
 
-    keys = [parse_key(text) for text in key or []]
-    if keys and cluster:
-        raise ClusterError("--key is for a local scan for now: the keys would have to reach "
-                           "the cluster's workers")
-    pairs: list[tuple[str, str]] = []
-    if cluster:
-        from safeguard.pipeline.cluster import parse_path_map
+        keys = [parse_key(text) for text in key or []]
+        if keys and cluster:
+            raise ClusterError("--key is for a local scan for now: the keys would have to reach "
+                               "the cluster's workers")
+        pairs: list[tuple[str, str]] = []
+        if cluster:
+            from safeguard.pipeline.cluster import parse_path_map
 
-        if workers is not None:
-            raise ClusterError("--workers is for a local scan; with --cluster, each Dask "
-                               "worker runs one item at a time (add workers to add speed)")
-        pairs = parse_path_map(path_map or [])
-    elif path_map:
-        raise ClusterError("--path-map needs --cluster (a local scan reads the evidence "
-                           "where it is)")
-    settings = get_settings()
-    opened = open_case(settings, case)
-    method: PdqMethod = "fast" if fast_pdq else "reference"
-    matcher = Matcher(Library(settings), pdq_threshold)
-    provenance = provenance_options(settings, watermark, classifier, c2pa_trust)
-    scanning = settings.scanning if carve is None else replace(settings.scanning, carve=carve)
-    if shadow_copies is not None:
-        scanning = replace(scanning, shadow_copies=shadow_copies)
-    try:
+            if workers is not None:
+                raise ClusterError("--workers is for a local scan; with --cluster, each Dask "
+                                   "worker runs one item at a time (add workers to add speed)")
+            pairs = parse_path_map(path_map or [])
+        elif path_map:
+            raise ClusterError("--path-map needs --cluster (a local scan reads the evidence "
+                               "where it is)")
+        settings = get_settings()
+        opened = open_case(settings, case)
+        method: PdqMethod = "fast" if fast_pdq else "reference"
+        matcher = Matcher(Library(settings), pdq_threshold)
+        provenance = provenance_options(settings, watermark, classifier, c2pa_trust)
+        scanning = settings.scanning if carve is None else replace(settings.scanning, carve=carve)
+        if shadow_copies is not None:
+            scanning = replace(scanning, shadow_copies=shadow_copies)
         with _ProgressView(quiet=as_json) as view:
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
                            matcher=matcher, video=settings.video, provenance=provenance,
@@ -113,6 +113,7 @@ def scan_cmd(
                            keys=keys)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
+        forget_interrupt()
         raise typer.Exit(130) from None
     if as_json:
         print_json(summary.as_dict())

@@ -8,6 +8,13 @@ processing what is still ``pending``, without re-hashing or duplicating anything
 The driver is the only writer. Workers run in a pebble process pool: a unit that runs past
 its time limit has its worker killed, a worker that crashes is replaced, and either unit is
 run again digests-only so its hashes are still recorded, with the reason as its error.
+
+Every run is a scan row, opened with its first event (``scan.started``, or ``scan.resumed``
+once the evidence has an earlier scan) and closed with its last, whatever stops it:
+``finished``, ``interrupted`` (Ctrl-C, in any phase), ``failed``, or ``abandoned`` when the
+next scan of the case finds it still ``running`` (its process was killed). Only the driver
+takes Ctrl-C: its children start with SIGINT blocked, and it holds a Ctrl-C off its own
+steps that must not be cut in half (docs/scanning.md, "Resume, and nothing lost").
 With a Dask scheduler's address (``cluster``), pipeline/cluster.py sends the units to that
 cluster's workers instead, under the same contract; the driver still writes everything.
 """
@@ -17,13 +24,14 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -127,65 +135,52 @@ def scan(
             configure(scanning or Scanning())
         _unlock(source, list(keys), cluster)
         client = None
+        details: dict[str, Any] = {"workers": workers, "pdq_method": pdq_method}
+        actor = audit.current_actor()
+        if keys:
+            details["keys"] = [key.describe(actor) for key in keys]
         if cluster:
             from safeguard.pipeline import cluster as dask_cluster
 
             client = stack.enter_context(dask_cluster.connect(cluster))
             names = dask_cluster.worker_names(client)
-            workers = len(names)
+            workers = details["workers"] = len(names)
+            details.update(dask_cluster.describe(cluster, names))
+            _start_forkserver()  # a disk image's walker runs in a child of the driver
         else:
             _boot_workers()
-        actor = audit.current_actor()
-        evidence_id, resumed = _evidence_row(case, evidence_path, source.name, actor)
-        _record_acquisition(case, evidence_id, source, actor)
-        with case.engine.begin() as conn:
-            scan_id = conn.execute(
-                insert(Scan).returning(Scan.id),
-                {"evidence_id": evidence_id, "started_at": audit.utc_now(), "status": "running",
-                 "workers": workers, "resumed": resumed, "actor": actor},
-            ).scalar_one()
-            matching = None
-            details: dict[str, Any] = {"scan": scan_id, "workers": workers,
-                                       "pdq_method": pdq_method}
-            if keys:
-                details["keys"] = [key.describe(actor) for key in keys]
-            if cluster:
-                details.update(dask_cluster.describe(cluster, names))
-            if provenance is not None:
-                from safeguard.provenance.assess import load_checks
+        if provenance is not None:
+            from safeguard.provenance.assess import load_checks
 
-                details["provenance"] = load_checks(provenance).describe()
-            if matcher is not None:
-                from safeguard.matching.record import begin_run
-
-                matching = _Matching(matcher, begin_run(conn, matcher, "scan"))
-                details.update(match_run=matching.run_id,
-                               library_generation=matcher.generation,
-                               pdq_threshold=matcher.pdq_threshold,
-                               hash_sets=matcher.describe())
-            audit.append(conn, "scan.resumed" if resumed else "scan.started", str(evidence_path),
-                         details, actor)
-        _enumerate(case, evidence_id, source.items())
+            details["provenance"] = load_checks(provenance).describe()
+        _close_abandoned(case, actor)
         progress = Progress()
-        tasks = _pending_tasks(case, evidence_id, source.name, evidence_path, limits, pdq_method,
-                               video or Video(), provenance or Provenance())
-        with case.engine.connect() as conn:
-            progress.total = conn.execute(
-                select(func.count()).select_from(Item).where(
-                    Item.evidence_id == evidence_id, Item.depth == 0, Item.status == "pending")
-            ).scalar_one()
+        run: _Run | None = None
+        totals: dict[str, int] = {}
         status = "finished"
         try:
+            with _ctrl_c_held(deliver=True):  # the row, its event, and ``run`` to close it
+                run = _open_scan(case, evidence_path, source.name, actor, details, matcher)
+            _record_acquisition(case, run.evidence_id, source, actor)
+            _enumerate(case, run.evidence_id, source.items())
+            tasks = _pending_tasks(case, run.evidence_id, source.name, evidence_path, limits,
+                                   pdq_method, video or Video(), provenance or Provenance())
+            with _reading(case) as conn:
+                progress.total = conn.execute(
+                    select(func.count()).select_from(Item).where(
+                        Item.evidence_id == run.evidence_id, Item.depth == 0,
+                        Item.status == "pending")
+                ).scalar_one()
             if progress.total and client is not None:
-                writer = Writer(case, evidence_id, progress, on_progress, matching)
+                writer = Writer(case, run.evidence_id, progress, on_progress, run.matching)
                 try:
                     dask_cluster.run_cluster(client, writer, tasks, progress, process,
                                              path_map)
                 finally:
                     writer.flush()
             elif progress.total:
-                _run_pool(case, evidence_id, tasks, workers, progress, on_progress, process,
-                          matching, (evidence_path, list(keys), actor))
+                _run_pool(case, run.evidence_id, tasks, workers, progress, on_progress, process,
+                          run.matching, (evidence_path, list(keys), actor))
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise
@@ -193,20 +188,12 @@ def scan(
             status = "failed"
             raise
         finally:
-            with case.engine.begin() as conn:
-                totals = _evidence_totals(conn, evidence_id)
-                conn.execute(update(Scan).where(Scan.id == scan_id).values(
-                    finished_at=audit.utc_now(), status=status))
-                if matching is not None:
-                    from safeguard.matching.record import finish_run
-
-                    totals["matches"] = finish_run(conn, matching.run_id)[1]
-                audit.append(conn, f"scan.{status}", str(evidence_path),
-                             {"scan": scan_id, "units": progress.done, "items": progress.items,
-                              "errors": progress.errors, "bytes": progress.bytes, **totals},
-                             actor)
+            if run is not None:
+                with _ctrl_c_held(deliver=False):  # the scan is ending: the row is closed
+                    totals = _close_scan(case, run, evidence_path, status, progress, actor)
+    assert run is not None  # a scan that could not open its row has raised
     return ScanSummary(
-        case=case.name, evidence=str(evidence_path), source=source.name, resumed=resumed,
+        case=case.name, evidence=str(evidence_path), source=source.name, resumed=run.resumed,
         units=progress.done, items=progress.items, errors=progress.errors,
         bytes=progress.bytes, seconds=round(time.monotonic() - started, 3),
         total_items=totals["items"], total_errors=totals["errors"],
@@ -244,20 +231,137 @@ def _scan_lock(case: Case) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _evidence_row(case: Case, path: Path, source: str, actor: str) -> tuple[int, bool]:
-    display = display_name(os.fsencode(path))
-    with case.engine.begin() as conn:
-        row = conn.execute(select(Evidence.id).where(Evidence.path == display)).first()
-        if row:
-            return row[0], True
-        evidence_id = conn.execute(
-            insert(Evidence).returning(Evidence.id),
-            {"path": display, "fs_path": os.fsencode(path), "source": source,
-             "added_at": audit.utc_now(), "added_by": actor, "enumerated": False},
+@dataclass(frozen=True)
+class _Run:
+    """This run's scan row: its evidence, whether an earlier scan of that evidence exists
+    (``scan.resumed``, not ``scan.started``), and its hash-library match run."""
+
+    evidence_id: int
+    scan_id: int
+    resumed: bool
+    matching: _Matching | None
+
+
+def _open_scan(case: Case, path: Path, source: str, actor: str, details: dict[str, Any],
+               matcher: Matcher | None) -> _Run:
+    """The evidence row (added on its first scan), this run's scan row ``running`` and its
+    first event, in one transaction: ``scan.started`` for the evidence's first scan,
+    ``scan.resumed`` for every later one, so a resume always follows a start in the chain,
+    whenever the first run stopped."""
+    with _writing(case) as conn:
+        evidence_id = _evidence_row(conn, path, source, actor)
+        resumed = conn.execute(select(Scan.id).where(Scan.evidence_id == evidence_id)
+                               .limit(1)).first() is not None
+        scan_id = conn.execute(
+            insert(Scan).returning(Scan.id),
+            {"evidence_id": evidence_id, "started_at": audit.utc_now(), "status": "running",
+             "workers": details["workers"], "resumed": resumed, "actor": actor},
         ).scalar_one()
-        audit.append(conn, "evidence.added", display,
-                     {"evidence": evidence_id, "source": source}, actor)
-        return evidence_id, False
+        matching = None
+        details = {"scan": scan_id, **details}
+        if matcher is not None:
+            from safeguard.matching.record import begin_run
+
+            matching = _Matching(matcher, begin_run(conn, matcher, "scan"))
+            details.update(match_run=matching.run_id,
+                           library_generation=matcher.generation,
+                           pdq_threshold=matcher.pdq_threshold,
+                           hash_sets=matcher.describe())
+        audit.append(conn, "scan.resumed" if resumed else "scan.started", str(path), details,
+                     actor)
+    return _Run(evidence_id, scan_id, resumed, matching)
+
+
+def _close_scan(case: Case, run: _Run, path: Path, status: str, progress: Progress,
+                actor: str) -> dict[str, int]:
+    """This run's scan row closed as ``status`` (finished, interrupted or failed) with its
+    ``scan.<status>`` event: what this run wrote and the evidence's totals."""
+    with _writing(case) as conn:
+        totals = _evidence_totals(conn, run.evidence_id)
+        conn.execute(update(Scan).where(Scan.id == run.scan_id).values(
+            finished_at=audit.utc_now(), status=status))
+        if run.matching is not None:
+            from safeguard.matching.record import finish_run
+
+            totals["matches"] = finish_run(conn, run.matching.run_id)[1]
+        audit.append(conn, f"scan.{status}", str(path),
+                     {"scan": run.scan_id, "units": progress.done, "items": progress.items,
+                      "errors": progress.errors, "bytes": progress.bytes, **totals},
+                     actor)
+    return totals
+
+
+def _close_abandoned(case: Case, actor: str) -> None:
+    """Scans of the case still ``running`` when a new scan holds its lock: their process is
+    gone (SIGKILL, a crash, a power cut) without closing them. Each is closed as
+    ``abandoned`` (its end unknown: no ``finished_at``) with a ``scan.abandoned`` event
+    (the scan, when it started, the evidence's totals as it left them), before anything of
+    the new scan."""
+    with _writing(case) as conn:
+        stale = conn.execute(
+            select(Scan.id, Scan.evidence_id, Scan.started_at, Evidence.fs_path)
+            .join(Evidence, Evidence.id == Scan.evidence_id)
+            .where(Scan.status == "running").order_by(Scan.id)).all()
+        for row in stale:
+            conn.execute(update(Scan).where(Scan.id == row.id).values(status="abandoned"))
+            audit.append(conn, "scan.abandoned", os.fsdecode(row.fs_path),
+                         {"scan": row.id, "started_at": row.started_at,
+                          **_evidence_totals(conn, row.evidence_id)}, actor)
+
+
+@contextmanager
+def _writing(case: Case) -> Iterator[Connection]:
+    """A transaction on the case's database that a Ctrl-C never lands in (see
+    :func:`_reading`)."""
+    with _ctrl_c_held(deliver=True), case.engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def _reading(case: Case) -> Iterator[Connection]:
+    """A connection to the case's database that a Ctrl-C never lands in: one pressed while
+    it is used is raised once it is back in its pool. Landing inside, it could leave a
+    transaction open and the database locked for the scan's own closing write, or have
+    SQLAlchemy log it with a traceback while the connection is reset."""
+    with _ctrl_c_held(deliver=True), case.engine.connect() as conn:
+        yield conn
+
+
+@contextmanager
+def _ctrl_c_held(deliver: bool) -> Iterator[None]:
+    """Ctrl-C waits while the driver does a step it must not leave half done (a write to
+    the case, so a scan row and its event are written together or not at all; the workers'
+    start; a wait for results); one pressed meanwhile is raised right after (``deliver``)
+    or dropped (the scan is closing: it ends anyway). Python runs signal handlers in the
+    main thread only, so elsewhere there is nothing to hold."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed and deliver and callable(previous):
+        previous(signal.SIGINT, None)
+
+
+def _evidence_row(conn: Connection, path: Path, source: str, actor: str) -> int:
+    """The evidence's row, added (with ``evidence.added``) on its first scan."""
+    display = display_name(os.fsencode(path))
+    row = conn.execute(select(Evidence.id).where(Evidence.path == display)).first()
+    if row:
+        return int(row[0])
+    evidence_id: int = conn.execute(
+        insert(Evidence).returning(Evidence.id),
+        {"path": display, "fs_path": os.fsencode(path), "source": source,
+         "added_at": audit.utc_now(), "added_by": actor, "enumerated": False},
+    ).scalar_one()
+    audit.append(conn, "evidence.added", display, {"evidence": evidence_id, "source": source},
+                 actor)
+    return evidence_id
 
 
 def _record_acquisition(case: Case, evidence_id: int, source: Source, actor: str) -> None:
@@ -267,13 +371,13 @@ def _record_acquisition(case: Case, evidence_id: int, source: Source, actor: str
     acquire = getattr(source, "acquisition", None)
     if acquire is None:
         return
-    with case.engine.connect() as conn:
+    with _reading(case) as conn:
         row = conn.execute(select(Evidence.path, Evidence.acquisition)
                            .where(Evidence.id == evidence_id)).one()
     if row.acquisition is not None:
         return
     details = acquire()
-    with case.engine.begin() as conn:
+    with _writing(case) as conn:
         conn.execute(update(Evidence).where(Evidence.id == evidence_id).values(
             verification=details.get("verification"), acquisition=audit.canonical_json(details)))
         audit.append(conn, "evidence.verified", row.path, {"evidence": evidence_id, **details},
@@ -282,7 +386,7 @@ def _record_acquisition(case: Case, evidence_id: int, source: Source, actor: str
 
 def _enumerate(case: Case, evidence_id: int, items: Iterator[SourceItem]) -> None:
     """Write every top-level item as ``pending`` (items with nothing to read are final)."""
-    with case.engine.connect() as conn:
+    with _reading(case) as conn:
         if conn.execute(select(Evidence.enumerated).where(Evidence.id == evidence_id)).scalar():
             return
     batch: list[dict[str, Any]] = []
@@ -292,7 +396,7 @@ def _enumerate(case: Case, evidence_id: int, items: Iterator[SourceItem]) -> Non
             _insert_enumerated(case, batch)
             batch = []
     _insert_enumerated(case, batch)
-    with case.engine.begin() as conn:
+    with _writing(case) as conn:
         conn.execute(update(Evidence).where(Evidence.id == evidence_id).values(enumerated=True))
 
 
@@ -314,7 +418,7 @@ def _enumerated_row(evidence_id: int, item: SourceItem) -> dict[str, Any]:
 
 def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
     if batch:
-        with case.engine.begin() as conn:
+        with _writing(case) as conn:
             conn.execute(insert_ignore(conn, _ITEMS), batch)
 
 
@@ -326,7 +430,7 @@ def _pending_tasks(
     last = 0
     evidence = os.fsencode(evidence_path)
     while True:
-        with case.engine.connect() as conn:
+        with _reading(case) as conn:
             rows = conn.execute(
                 select(Item.id, Item.fs_path, Item.path, Item.size)
                 .where(Item.evidence_id == evidence_id, Item.depth == 0,
@@ -343,14 +447,31 @@ def _pending_tasks(
 
 
 def _boot_workers() -> None:
-    """Start the forkserver, which imports the decoders once for every worker, in the
-    background while the driver enumerates the evidence."""
+    """Start the forkserver, which imports the decoders once for every worker, while the
+    driver enumerates the evidence (starting it takes milliseconds; its imports go on in
+    the forkserver)."""
     for key, value in WORKER_ENV.items():
         os.environ.setdefault(key, value)
     multiprocessing.get_context("forkserver").set_forkserver_preload(
         ["safeguard.pipeline.worker"])
-    threading.Thread(target=forkserver.ensure_running, name="forkserver-boot",
-                     daemon=True).start()
+    _start_forkserver()
+
+
+def _start_forkserver() -> None:
+    """Start multiprocessing's forkserver, the parent of the workers and of a disk image's
+    walker, deaf to Ctrl-C. A terminal's Ctrl-C reaches the whole process group; the
+    forkserver ignores SIGINT only once its imports are done, and its children get Python's
+    handler back, so an early Ctrl-C printed a KeyboardInterrupt traceback from the middle
+    of an import. Started with SIGINT blocked (a mask a child inherits across exec and
+    fork), it and every process it forks never see one: the driver alone takes Ctrl-C and
+    stops them. The resource tracker is started first: it guards its own start the same
+    way, but unblocks SIGINT when done, which would undo the block if it ran inside it."""
+    resource_tracker.ensure_running()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _unlock(source: Any, keys: list[VolumeKey], cluster: str | None) -> None:
@@ -394,6 +515,11 @@ def _run_pool(
         inflight: dict[Future[UnitResult], UnitTask] = {}
         exhausted = False
         try:
+            # the workers are forked now, the first once the forkserver has imported the
+            # decoders: a Ctrl-C meanwhile waits, or a worker the pool lost track of would
+            # start after the scan ended and fail on its vanished pipes, traceback and all
+            with _ctrl_c_held(deliver=True):
+                pool.active  # noqa: B018 (reading it starts the pool)
             while inflight or not exhausted:
                 while not exhausted and len(inflight) < window:
                     task = next(tasks, None)
@@ -401,7 +527,11 @@ def _run_pool(
                         exhausted = True
                         break
                     inflight[pool.schedule(process, (task,), timeout=hard_timeout(task))] = task
-                done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                # wait() locks every future in turn: a Ctrl-C landing among those locks
+                # leaves some held, and the pool's thread that completes them hangs the
+                # scan's exit; it waits for the end of wait() (half a second at most)
+                with _ctrl_c_held(deliver=True):
+                    done, _ = wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = inflight.pop(future)
                     retry = outcome(future, task, writer.results)
@@ -451,7 +581,7 @@ def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Pr
     if not results:
         return
     units = [result.item_id for result in results]
-    with case.engine.begin() as conn:
+    with _writing(case) as conn:
         for start in range(0, len(units), 500):  # leftovers of an older run of these units
             part = units[start:start + 500]
             old = select(Item.id).where(Item.unit_id.in_(part))
