@@ -62,7 +62,7 @@ CONTEXT = {
 HASHES = (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"))
 #: Safeguard scan status -> UCO ActionStatusTypeVocab
 SCAN_STATUS = {"finished": "Complete/Finish", "running": "Ongoing", "interrupted": "Fail",
-               "failed": "Fail"}
+               "failed": "Fail", "abandoned": "Fail"}
 _DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 

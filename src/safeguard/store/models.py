@@ -122,7 +122,8 @@ class Scan(Base):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
     started_at: Mapped[str] = mapped_column(String(32))
     finished_at: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # running|finished
+    #: running | finished | interrupted | failed | abandoned (found running by the next scan)
+    status: Mapped[str] = mapped_column(String(16))
     workers: Mapped[int] = mapped_column(Integer)
     resumed: Mapped[bool] = mapped_column(Boolean, default=False)
     actor: Mapped[str] = mapped_column(String(128))
