@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from safeguard.errors import EvidenceError, ItemError
 from safeguard.evidence import apfs
-from safeguard.evidence.apfs import MAX_DEPTH, READ_CHUNK, ApfsContainer
-from safeguard.evidence.base import Item
+from safeguard.evidence.apfs import MAX_DEPTH, ApfsContainer
+from safeguard.evidence.base import READ_CHUNK, Item
 
 DATA = Path(__file__).parent / "data" / "apfs.raw.gz"
 BLOCK = 4096

@@ -26,8 +26,8 @@ import pytest
 from safeguard.config import Limits, Settings, load_settings
 from safeguard.errors import EvidenceError
 from safeguard.evidence import diskimage, open_source
-from safeguard.evidence.base import Item
-from safeguard.evidence.diskimage import READ_CHUNK, DiskImageSource
+from safeguard.evidence.base import READ_CHUNK, Item
+from safeguard.evidence.diskimage import DiskImageSource
 from safeguard.evidence.images.ewf import next_segment
 from safeguard.pipeline.scan import scan
 from safeguard.signals.pdq import pdq_from_bytes

@@ -62,7 +62,6 @@ the caller bounds the walk (as the disk-image walk bounds TSK's, in a child proc
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -74,11 +73,10 @@ from typing import Any, BinaryIO
 import pyfsapfs
 
 from safeguard.errors import EvidenceError, ItemError
-from safeguard.evidence.base import Item, iso_utc
+from safeguard.evidence.base import BoundedStream, Item, iso_utc
 from safeguard.evidence.images.virtual import libyal_reason
 
 #: most bytes read from libfsapfs in one call
-READ_CHUNK = 1024 * 1024
 #: deepest folder walked, counted from the volume's root
 MAX_DEPTH = 512
 RESOURCE_FORK = "com.apple.ResourceFork"
@@ -448,45 +446,19 @@ def _unique(taken: set[str], name: str) -> str:
     return candidate
 
 
-class _ApfsStream(io.RawIOBase):
+class _ApfsStream(BoundedStream):
     """``size`` bytes of a libfsapfs file entry or extended attribute: read-only, seekable,
     read in chunks of at most READ_CHUNK (ItemError with the offset when a read fails)."""
 
     def __init__(self, source: Any, size: int) -> None:
-        super().__init__()
-        self._source, self._size, self._pos = source, size, 0
+        super().__init__(size)
+        self._source = source
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
-        if want <= 0:
-            return 0
+    def _read_at(self, pos: int, want: int) -> bytes:
         try:
-            data = self._source.read_buffer_at_offset(want, self._pos)
+            data: bytes = self._source.read_buffer_at_offset(want, pos)
         except _LIBRARY_ERRORS as exc:
-            raise ItemError(f"read error at offset {self._pos}: "
-                            f"{_reason(exc)}") from None
+            raise ItemError(f"read error at offset {pos}: {_reason(exc)}") from None
         if not data:
-            raise ItemError(f"read error at offset {self._pos}: no data")
-        got = min(len(data), want)
-        memoryview(buffer).cast("B")[:got] = data[:got]
-        self._pos += got
-        return got
-
-    def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
+            raise ItemError(f"read error at offset {pos}: no data")
+        return data

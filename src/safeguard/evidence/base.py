@@ -18,6 +18,8 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
+#: the most bytes one read of an evidence stream asks for
+READ_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -121,3 +123,45 @@ def read_head(stream: BinaryIO, size: int) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+class BoundedStream(io.RawIOBase):
+    """A read-only, seekable stream of ``size`` bytes whose subclass reads them
+    (``_read_at``: at least one byte at ``pos``, or ItemError with the offset)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+        self._pos = 0
+
+    def _read_at(self, pos: int, want: int) -> bytes:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
+        if want <= 0:
+            return 0
+        data = self._read_at(self._pos, want)
+        got = min(len(data), want)
+        memoryview(buffer).cast("B")[:got] = data[:got]
+        self._pos += got
+        return got
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import io
 import json
 import multiprocessing
 import os
@@ -65,7 +64,13 @@ import pyvslvm
 from safeguard.config import Scanning
 from safeguard.errors import EvidenceError, ItemError
 from safeguard.evidence.apfs import ApfsContainer
-from safeguard.evidence.base import Item, display_name, iso_utc, open_readonly
+from safeguard.evidence.base import (
+    BoundedStream,
+    Item,
+    display_name,
+    iso_utc,
+    open_readonly,
+)
 from safeguard.evidence.carving import carve
 from safeguard.evidence.images import HEAD_BYTES, IMAGE_FORMATS, Media, open_media
 from safeguard.evidence.images.base import reason
@@ -83,7 +88,6 @@ from safeguard.evidence.volumes.unlock import (
 )
 from safeguard.signals.content_type import ARCHIVE_TYPES, sniff
 
-READ_CHUNK = 1024 * 1024
 _CACHE_SIZE = 4
 _DEFAULT_ATTR = (pytsk3.TSK_FS_ATTR_TYPE_DEFAULT, -1)
 _DIRS = (pytsk3.TSK_FS_META_TYPE_DIR, pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
@@ -358,7 +362,7 @@ class _Image:
                                                    volume.length, store=number, plain=store.image)
         return volume.store_volumes[number]
 
-    def stream(self, volume: _Volume) -> _Bounded:
+    def stream(self, volume: _Volume) -> BoundedStream:
         """The bytes of ``volume`` (its plaintext, when unlocked) as a seekable stream."""
         if volume.plain is not None:
             return _ImageStream(volume.plain)
@@ -1101,50 +1105,7 @@ def _attr_size(file: Any, kind: int, ident: int) -> int:
     raise ItemError(f"no data stream {kind}-{ident} in inode {file.info.meta.addr}")
 
 
-class _Bounded(io.RawIOBase):
-    """A read-only, seekable stream of ``size`` bytes whose subclass reads them
-    (``_read_at``: at least one byte at ``pos``, or ItemError with the offset)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self._size = size
-        self._pos = 0
-
-    def _read_at(self, pos: int, want: int) -> bytes:
-        raise NotImplementedError
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        want = min(len(buffer), READ_CHUNK, self._size - self._pos)
-        if want <= 0:
-            return 0
-        _Progress.tick()  # carving reads through here: the walk is working
-        data = self._read_at(self._pos, want)
-        got = min(len(data), want)
-        memoryview(buffer).cast("B")[:got] = data[:got]
-        self._pos += got
-        return got
-
-    def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-class _ImageStream(_Bounded):
+class _ImageStream(BoundedStream):
     """The bytes of a TSK image (``read(offset, size)``, ``get_size()``: an unlocked
     volume's plaintext, a logical volume), or ``length`` of them from ``start``, as a
     read-only, seekable, bounded stream."""
@@ -1154,6 +1115,7 @@ class _ImageStream(_Bounded):
         self._image, self._start = image, start
 
     def _read_at(self, pos: int, want: int) -> bytes:
+        _Progress.tick()  # carving and shadow copies read through here: the walk works
         try:
             data: bytes = self._image.read(self._start + pos, want)
         except Exception as exc:  # a libyal library raises IOError and others
@@ -1163,7 +1125,7 @@ class _ImageStream(_Bounded):
         return data
 
 
-class _TskStream(_Bounded):
+class _TskStream(BoundedStream):
     """A file's data through TSK: read-only, seekable, bounded by its size."""
 
     def __init__(self, file: Any, kind: int, ident: int, size: int) -> None:
@@ -1329,7 +1291,7 @@ def _carved_item(label: str, region: str, kind: str, offset: int, length: int, p
     return Item(f"{_carved_folder(label, region)}/{name}", locator, length, carved=origin)
 
 
-class _MediaSlice(_Bounded):
+class _MediaSlice(BoundedStream):
     """``length`` bytes of the media from ``start``: read-only, seekable, bounded."""
 
     def __init__(self, media: Media, start: int, length: int) -> None:
@@ -1337,6 +1299,7 @@ class _MediaSlice(_Bounded):
         self._media, self._start = media, start
 
     def _read_at(self, pos: int, want: int) -> bytes:
+        _Progress.tick()  # carving and shadow copies read through here: the walk works
         at = self._start + pos
         try:
             data = self._media.read_at(at, want)
