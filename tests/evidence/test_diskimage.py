@@ -16,6 +16,8 @@ import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import zipfile
 from collections.abc import Generator
 from pathlib import Path
@@ -595,3 +597,24 @@ def test_a_disk_whose_partition_table_is_damaged_is_still_walked(
     assert ("media: no partition table could be read (damaged?): the file system found at "
             "offset 1048576 is read") in cli("case", "show", "d").out
 
+
+
+#: the walk's child, run in a process of its own whose scan has gone (its pipe closed)
+ORPHANED_WALK = """
+import multiprocessing, signal, sys
+from safeguard.evidence.diskimage import _walk_child
+receiver, sender = multiprocessing.Pipe(duplex=False)
+receiver.close()
+_walk_child(sender, sys.argv[1].encode(), set(), set())
+print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+"""
+
+
+@pytest.mark.parametrize("image", ["ext2.E01", "hfsplus.raw", "no-such-image.raw"])
+def test_the_walk_child_ends_quietly_when_the_scan_has_gone(image: str) -> None:
+    """After a Ctrl-C or a kill the scan stops reading; the child's next send fails, and it
+    must end without printing a traceback on the examiner's terminal (and it leaves Ctrl-C
+    to the scan, which kills it)."""
+    done = subprocess.run([sys.executable, "-c", ORPHANED_WALK, str(DISKS / image)],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "True\n", "")

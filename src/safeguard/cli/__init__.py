@@ -30,7 +30,7 @@ from safeguard.cli import (
     user,
     worker,
 )
-from safeguard.cli.common import err, out, set_settings
+from safeguard.cli.common import err, forget_interrupt, out, set_settings
 from safeguard.config import load_settings
 from safeguard.errors import SafeguardError
 
@@ -42,6 +42,12 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     home: Annotated[
@@ -49,11 +55,9 @@ def _main(
         typer.Option("--home", help="Safeguard's data folder (env SAFEGUARD_HOME; "
                      "default ~/.safeguard).", show_default=False),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.",
+                                          is_eager=True, callback=_print_version)] = False,
 ) -> None:
-    if version:
-        out.print(__version__)
-        raise typer.Exit()
     set_settings(load_settings(home))
 
 
@@ -80,8 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="safeguard")
     except SystemExit as exc:
+        if _unhandled_ctrl_c(exc):
+            err.print("interrupted", markup=False)
+            forget_interrupt()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except SafeguardError as exc:
         err.print(f"error: {exc}", markup=False)
         return 1
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        forget_interrupt()
+        return 130
     return 0
+
+
+def _unhandled_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is Typer's silent exit 130 for a Ctrl-C that no verb handled (while
+    options are parsed or settings load): Typer raises it *from* the KeyboardInterrupt, a
+    verb that handled one (its own line printed) raises it ``from None``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen.__cause__, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False

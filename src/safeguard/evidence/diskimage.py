@@ -52,6 +52,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -803,9 +804,19 @@ def _walk_child(
     tick_seconds: float = 1.0,
 ) -> None:
     """In the child: send the items in batches, each folder's start and end, ticks while it
-    works, then None."""
-    batch: list[Item] = []
+    works, then None. A Ctrl-C is the scan's to handle (it kills this child), and when the
+    scan has gone the child ends quietly: no traceback on the examiner's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _Progress.send, _Progress.every = sender.send, tick_seconds
+    try:
+        _send_walk(sender, path, done, bad, carving, keys, shadow_copies)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return  # the scan stopped reading: nobody left to tell
+
+
+def _send_walk(sender: Any, path: bytes, done: set[_Key], bad: set[_Key], carving: bool,
+               keys: tuple[list[VolumeKey], str], shadow_copies: bool) -> None:
+    batch: list[Item] = []
     try:
         remember_keys(Path(os.fsdecode(path)), *keys)
         for event in _events(_image(Path(os.fsdecode(path))), done, bad, carving,
@@ -821,6 +832,8 @@ def _walk_child(
                 sender.send(event)
         sender.send(batch)
         sender.send(None)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        raise
     except Exception as exc:
         sender.send(batch)
         sender.send(("fail", f"{type(exc).__name__}: {reason(exc)}"))
