@@ -290,3 +290,30 @@ def test_a_report_without_a_lab_key_says_so(plain: Path, home: Path, tmp_path: P
     assert ("<tr><th>Signed checkpoint</th><td>none: no lab key signs this case's audit "
             "log</td></tr>") in (tmp_path / "r.html").read_text()
     assert query(plain, "SELECT count(*) FROM checkpoints") == [(0,)]
+
+
+def test_report_and_export_print_the_checkpoint_they_rest_on(
+        cli: Callable[..., CliResult], signed: Path, tmp_path: Path) -> None:
+    finished = seq_of(signed, "scan.finished")
+    key = _key(signed)
+    line = (f"rests on signed checkpoint: event {finished}, hash "
+            f"{_hash(signed, finished)[:16]}, lab key {key.short}")
+    report = cli("report", "k", "--format", "html", "--out", tmp_path / "r.html")
+    assert report.code == 0, report.err
+    assert report.out.splitlines()[-1] == line
+    reported = seq_of(signed, "case.reported")
+    exported = cli("export", "k", "--format", "csv", "--out", tmp_path / "x.csv", "--json")
+    assert exported.code == 0, exported.err
+    assert exported.json()["checkpoint"] == {"seq": reported, "hash": _hash(signed, reported),
+                                             "key": key.fingerprint}
+
+
+def test_report_and_export_without_a_lab_key_print_that_none_signs_them(
+        cli: Callable[..., CliResult], plain: Path, tmp_path: Path) -> None:
+    none = "rests on no signed checkpoint: no lab key signs this case's audit log"
+    export = cli("export", "k", "--format", "csv", "--out", tmp_path / "x.csv")
+    assert export.code == 0, export.err
+    assert export.out.splitlines()[-1] == none
+    report = cli("report", "k", "--format", "html", "--out", tmp_path / "r.html", "--json")
+    assert report.code == 0, report.err
+    assert report.json()["checkpoint"] is None

@@ -23,6 +23,9 @@ from tests.helpers import CliResult, png_bytes, scene
 
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/{}/$metadata#Cases"
 
+#: the last line of a report or export in a home without a lab key
+NO_CHECKPOINT = "rests on no signed checkpoint: no lab key signs this case's audit log"
+
 
 def media_file(g: dict, name: str) -> dict:
     r = g["records"][name]
@@ -54,7 +57,8 @@ def test_vics_file_is_exact(cli: Callable[..., CliResult], graded: dict, tmp_pat
     assert result.code == 0, result.err
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     assert result.out.splitlines() == [
-        f"exported 5 entries (vics, graded items) of case k to {out}", f"sha256 {sha}"]
+        f"exported 5 entries (vics, graded items) of case k to {out}",
+        f"sha256 {sha}", NO_CHECKPOINT]
     doc = json.loads(out.read_text())
     assert list(doc) == ["@odata.context", "value"]
     assert doc["@odata.context"] == CONTEXT.format("Default")
@@ -189,7 +193,7 @@ def test_empty_case_says_so(cli: Callable[..., CliResult], tmp_path: Path) -> No
         sha = hashlib.sha256(out.read_bytes()).hexdigest()
         assert result.out.splitlines() == [
             f"case empty has no graded items (trusted or resolved): 0 entries written to "
-            f"{out}", f"sha256 {sha}"], body
+            f"{out}", f"sha256 {sha}", NO_CHECKPOINT], body
     doc = json.loads((tmp_path / "empty.vics").read_text())
     assert doc["value"][0]["Media"] == []
     assert (tmp_path / "empty.icse").read_bytes().count(b"\r\n") == 1
@@ -220,7 +224,7 @@ def test_export_is_audited_and_verifies(cli: Callable[..., CliResult], graded: d
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     assert result.json() == {"case": "k", "format": "vics", "entries": 5,
                              "path": str(out.absolute()), "sha256": sha,
-                             "graded_only": True, "scheme": "projectvic"}
+                             "graded_only": True, "scheme": "projectvic", "checkpoint": None}
     with graded["case"].engine.connect() as conn:
         event = conn.execute(select(AuditEvent.action, AuditEvent.details)
                              .order_by(AuditEvent.seq.desc()).limit(1)).one()

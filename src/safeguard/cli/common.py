@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from typer.models import OptionInfo
 
 from safeguard.config import Settings, load_settings
 from safeguard.text import visible
+
+if TYPE_CHECKING:
+    from safeguard.audit.checkpoints import Mark
 
 #: columns of text output that is not a terminal's: wide enough never to cut a table's cell
 UNCUT_WIDTH = 10_000
@@ -84,6 +87,14 @@ def forget_interrupt() -> None:
     it then kills itself with SIGINT instead of exiting 130. The next such call clears the
     mark: this is one, of a constant."""
     eval("None")
+
+
+def rests_on(checkpoint: Mark | None) -> str:
+    """The line a report or export prints under its SHA256: the signed checkpoint of the
+    audit log it rests on, or that none signs it."""
+    if checkpoint is None:
+        return "rests on no signed checkpoint: no lab key signs this case's audit log"
+    return f"rests on signed checkpoint: {checkpoint.describe()}"
 
 
 def one_of(words: Sequence[str]) -> str:

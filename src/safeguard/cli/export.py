@@ -16,6 +16,7 @@ from safeguard.cli.common import (
     out,
     out_option,
     print_json,
+    rests_on,
 )
 from safeguard.exports import EXPORT_FORMATS
 
@@ -45,7 +46,8 @@ def export_cmd(
     if as_json:
         print_json({"case": case, "format": result.format, "entries": result.entries,
                     "path": str(result.path.absolute()), "sha256": result.sha256,
-                    "graded_only": result.graded_only, "scheme": result.scheme})
+                    "graded_only": result.graded_only, "scheme": result.scheme,
+                    "checkpoint": result.checkpoint.as_dict() if result.checkpoint else None})
         return
     if result.entries == 0:
         what = "no graded items (trusted or resolved)" if result.graded_only \
@@ -57,3 +59,4 @@ def export_cmd(
         out.print(f"exported {result.entries} entries ({result.format}, {scope}) of case "
                   f"{case} to {result.path}", markup=False)
     out.print(f"sha256 {result.sha256}", markup=False)
+    out.print(rests_on(result.checkpoint), markup=False)

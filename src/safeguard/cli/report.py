@@ -16,6 +16,7 @@ from safeguard.cli.common import (
     out,
     out_option,
     print_json,
+    rests_on,
 )
 from safeguard.reports import REPORT_FORMATS
 
@@ -47,7 +48,8 @@ def report_cmd(
         print_json({"case": case, "format": result.format, "appendix": result.appendix,
                     "thumbnails": result.thumbnails, "items": result.items,
                     "files": [{"path": str(f.path.absolute()), "sha256": f.sha256,
-                               "items": f.items} for f in result.files]})
+                               "items": f.items} for f in result.files],
+                    "checkpoint": result.checkpoint.as_dict() if result.checkpoint else None})
         return
     report = result.files[0]
     out.print(f"wrote the {result.format} report of case {case} to {report.path} "
@@ -56,3 +58,4 @@ def report_cmd(
         out.print(f"appendix volume {extra.path} ({extra.items} item records) "
                   f"sha256 {extra.sha256}", markup=False)
     out.print(f"sha256 {report.sha256}", markup=False)
+    out.print(rests_on(result.checkpoint), markup=False)
