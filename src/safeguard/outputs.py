@@ -30,6 +30,10 @@ def write_atomically(output: Path, write: Callable[[BinaryIO], int], force: bool
     """``write(handle)`` into a temporary file beside ``output``, synced and renamed into
     place; returns what ``write`` returned and the file's SHA256. ``error`` (one line) when
     ``output`` exists and not ``force``, or its folder does not."""
+    if output.exists() and not output.is_file():
+        # a device, a pipe or a folder is never replaced, --force or not (as root, replacing
+        # /dev/null would break the machine)
+        raise error(f"{output} is not a regular file: give the path of a file to write")
     if output.exists() and not force:
         raise error(f"{output} exists; give --force to overwrite it")
     folder = output.parent if str(output.parent) else Path(".")
