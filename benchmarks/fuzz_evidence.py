@@ -4,11 +4,11 @@
                                                  [--json OUT] [--keep DIR]
 
 A seeded mutation corpus is built at run time from benign seeds: pictures generated here
-(JPEG with a camera's EXIF, PNG, GIF, BMP, TIFF through libtiff, WebP), pictures and archives
-of ``../shared/testdata``, archives made here (zip, tar, tgz, gz, bz2, xz, 7z) and the shared
+(JPEG with a camera's EXIF, PNG, GIF, BMP, TIFF through libtiff, WebP), pictures, a video
+and archives of ``../shared/testdata``, a video made here (MPEG-4 Part 2), archives made here (zip, tar, tgz, gz, bz2, xz, 7z) and the shared
 disk images (E01, raw ext2, ISO 9660). Each mutant is one seed with one mutation: bit flips,
 overwritten bytes, a zeroed block, a truncation, an overwritten length field of the format
-(PNG chunk, JPEG segment, TIFF IFD, zip headers, tar size, EWF section descriptors with and
+(PNG chunk, JPEG segment, TIFF IFD, MP4 box, zip headers, tar size, EWF section descriptors with and
 without their checksum put right, ext2 superblock …), garbage member names, or a garbage file
 name (one in twelve). The same seed gives the same corpus.
 
@@ -26,7 +26,8 @@ the counts that must be 0:
 - silent: a mutated E01 accepted with media size 0, the MD5 of nothing, or verification "not
   stored" though the intact image stores its MD5; a mutated raw image of which no file is read,
   with no error and no note; a picture (by its content or its name) with neither a PDQ nor an
-  error; a zip, 7z, gzip, bzip2 or xz (they carry CRCs) whose members' bytes changed with no
+  error; a video giving fewer vPDQ frames than its seed with no error; a zip, 7z, gzip,
+  bzip2 or xz (they carry CRCs) whose members' bytes changed with no
   error in it; an archive or an E01 in the folder giving fewer members than its seed with no
   error in it (headers rewritten consistently aside);
 - crashes (a traceback in a scan's output, an exit code other than 0 and 1) and hangs (60 s
@@ -68,7 +69,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PIL import Image
-from tests.helpers import SHARED, jpeg_bytes, png_bytes, scene
+from tests.helpers import SHARED, jpeg_bytes, png_bytes, scene, small_video
 from tests.provenance.exif_builder import camera_jpeg
 
 from safeguard.cli import main as safeguard
@@ -94,7 +95,7 @@ class Seed:
     name: str
     ext: str
     data: bytes
-    kind: str  # picture | zip | tar | gzip | bzip2 | xz | 7z | ewf | raw
+    kind: str  # picture | video | zip | tar | gzip | bzip2 | xz | 7z | ewf | raw
 
 
 def _picture(img: Image.Image, fmt: str, **kw: Any) -> bytes:
@@ -150,6 +151,9 @@ def seeds() -> list[Seed]:
         Seed("webp", ".webp", _picture(scene(9, (96, 72)), "WEBP", quality=80), "picture"),
         Seed("small", ".jpg", (SHARED / "pdq-reference/misc/small.jpg").read_bytes(), "picture"),
         Seed("wee", ".jpg", (SHARED / "pdq-reference/misc/wee.jpg").read_bytes(), "picture"),
+        Seed("mp4", ".mp4", small_video(seconds=4), "video"),
+        Seed("h264", ".mp4",
+             (SHARED / "vpdq-reference/videos/pattern-sd-grey-bar.mp4").read_bytes(), "video"),
         Seed("zip", ".zip", _zip([("pics/a.jpg", jpeg), ("b.png", png), ("c.txt", text)]),
              "zip"),
         Seed("zip-stored", ".zip", _zip([("a.jpg", jpeg), ("c.txt", text)], zipfile.ZIP_STORED),
@@ -224,6 +228,27 @@ def _raw_fields(data: bytes) -> list[Field]:
     return [(32768 + 80, 4, "<"), (32768 + 128, 2, "<"), (32768 + 156 + 2, 4, "<")]  # ISO
 
 
+def _mp4_fields(data: bytes) -> list[Field]:
+    """The sizes of the top-level boxes and of the boxes inside moov (where the sample
+    tables' sizes and counts sit)."""
+    fields: list[Field] = []
+
+    def boxes(start: int, end: int, depth: int) -> None:
+        at = start
+        while at + 8 <= end:
+            size = int.from_bytes(data[at:at + 4], "big")
+            fields.append((at, 4, ">"))
+            if depth < 4 and data[at + 4:at + 8] in (b"moov", b"trak", b"mdia", b"minf",
+                                                     b"stbl"):
+                boxes(at + 8, at + size, depth + 1)
+            if size < 8:
+                return
+            at += size
+
+    boxes(0, len(data), 0)
+    return fields
+
+
 def length_fields(seed: Seed, data: bytes) -> list[Field]:
     """Where the seed's format keeps lengths, counts and offsets."""
     if seed.ext == ".png":
@@ -254,6 +279,8 @@ def length_fields(seed: Seed, data: bytes) -> list[Field]:
         return [(at + o, 8, "<") for at in _ewf_descriptors(data) for o in (16, 24)]
     if seed.kind == "raw":
         return _raw_fields(data)
+    if seed.kind == "video":
+        return _mp4_fields(data)
     return []
 
 
@@ -555,6 +582,10 @@ def downgrade(mutant: Mutant, records: list[dict[str, Any]], base: list[dict[str
         named = os.path.splitext(head["path"])[1].lower() in PICTURE_EXTS
         if (head["type"] or "").startswith("image/") or named:
             return f"picture recorded as {head['type']} with no PDQ and no error"
+    if seed.kind == "video":
+        frames, before = len(head.get("vpdq") or []), len(base[0].get("vpdq") or [])
+        if frames < before:
+            return f"{before - frames} of {before} video frames lost with no error"
     if mutant.mutation.startswith(("names", "length-fixed")):
         return ""
     lost = len(members(base)) - len(members(records))

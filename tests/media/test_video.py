@@ -8,6 +8,7 @@ The helpers that make them are in tests/media/helpers.py, shared with tests/sign
 from __future__ import annotations
 
 import io
+import random
 import struct
 import subprocess
 import sys
@@ -304,6 +305,31 @@ def test_audio_only_file(tmp_path: Path) -> None:
     out.close()
     with pytest.raises(VideoError, match=r"no video stream \(audio only\)"):
         vpdq_from_source(path, Limits())
+
+
+def _bits_flipped(data: bytes, count: int = 20, seed: int = 1) -> bytes:
+    """``data`` with ``count`` single bits flipped in its last three quarters (the sample
+    data of a moov-first MP4), at places fixed by ``seed``."""
+    rng = random.Random(seed)
+    damaged = bytearray(data)
+    for _ in range(count):
+        at = rng.randrange(len(damaged) // 4, len(damaged))
+        damaged[at] ^= 1 << rng.randrange(8)
+    return bytes(damaged)
+
+
+def test_damage_ffmpeg_conceals_is_reported_with_the_frames() -> None:
+    """A flipped bit inside a slice is concealed by FFmpeg (the frame still comes out, partly
+    guessed) and only logged: the frames are all hashed, and the error says the data was
+    damaged. The healthy file reports nothing."""
+    data = REFERENCE_VIDEOS[0].read_bytes()
+    healthy = vpdq_from_source(io.BytesIO(data), Limits())
+    damaged = vpdq_from_source(io.BytesIO(_bits_flipped(data)), Limits())
+    assert healthy.error is None
+    assert len(damaged.frames) == len(healthy.frames) == 23
+    assert damaged.error is not None
+    assert damaged.error.startswith("damaged video data: the decoder reported ")
+    assert " errors (first: h264: " in damaged.error and len(damaged.error) <= 160
 
 
 def test_truncated_file_keeps_frames_so_far_or_refuses(clips: dict[str, Path],
