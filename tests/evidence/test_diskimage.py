@@ -561,6 +561,29 @@ def test_a_disk_whose_superblock_is_damaged_is_carved_and_says_so(
          "label": "nothing readable", "read": False, "note": note}]
 
 
+def test_a_small_file_system_with_a_damaged_superblock_is_a_disk_that_says_so(
+    tmp_path: Path, cli: Any
+) -> None:
+    """A 1 MiB ext2 keeps no backup superblock (one block group); its primary one, still
+    signed, says it has 2^32-1 inodes: TSK refuses it, and the evidence says so rather than
+    being one opaque file."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "notes.txt").write_bytes(b"benign\n")
+    image = tmp_path / "small.bin"
+    run("mke2fs", "-q", "-F", "-t", "ext2", "-b", "1024", "-d", root, image, "1M")
+    raw = bytearray(image.read_bytes())
+    raw[1024:1028] = b"\xff\xff\xff\xff"  # s_inodes_count
+    image.write_bytes(bytes(raw))
+    assert open_source(image).name == "diskimage"
+    assert cli("case", "create", "d").code == 0
+    assert cli("scan", image, "--case", "d", "--workers", "1").code == 0
+    items = {r["path"]: r for r in map(json.loads, cli("items", "d", "--json").out.splitlines())}
+    assert items["media"]["error"] == "no volume system or file system TSK can read in the media"
+    assert ("media: no volume system or file system could be read (damaged?): the whole image "
+            "is carved") in cli("case", "show", "d").out
+
+
 def test_random_bytes_are_no_damaged_disk(tmp_path: Path) -> None:
     path = tmp_path / "noise.bin"
     path.write_bytes(os.urandom(1 << 20))

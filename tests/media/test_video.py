@@ -323,8 +323,8 @@ def test_damage_ffmpeg_conceals_is_reported_with_the_frames() -> None:
     guessed) and only logged: the frames are all hashed, and the error says the data was
     damaged. The healthy file reports nothing."""
     data = REFERENCE_VIDEOS[0].read_bytes()
-    healthy = vpdq_from_source(io.BytesIO(data), Limits())
     damaged = vpdq_from_source(io.BytesIO(_bits_flipped(data)), Limits())
+    healthy = vpdq_from_source(io.BytesIO(data), Limits())  # after: nothing carried over
     assert healthy.error is None
     assert len(damaged.frames) == len(healthy.frames) == 23
     assert damaged.error is not None

@@ -479,9 +479,10 @@ def _apfs_facts(container: ApfsContainer) -> dict[str, Any]:
 
 def damaged_disk(media: Media) -> bool:
     """Whether a raw image in which nothing can be read is still a disk: a whole number of
-    sectors holding a file system's or partition table's backup copy where it keeps one, so
-    a damaged first sector or superblock does not pass a disk off as an opaque file (names
-    never decide: any file can be called disk.dd)."""
+    sectors holding a file system's or partition table's backup copy where it keeps one, or
+    its primary superblock or boot sector still signed but damaged elsewhere (a count or
+    size overwritten: TSK refuses it), so a damaged disk does not pass for an opaque file
+    (names never decide: any file can be called disk.dd)."""
     size = media.size
     if size < 2 * 512 or size % 512:
         return False
@@ -499,7 +500,19 @@ def damaged_disk(media: Media) -> bool:
         at(8193 * 1024 + 56, 2) == b"\x53\xef",  # ext2/3/4 backup superblock, 1 KiB blocks
         at(32768 * 4096 + 1024 + 56, 2) == b"\x53\xef",  # ... 4 KiB blocks
     )
-    return any(backups)
+    first, superblock = at(0, 512), at(1024, 1024)
+    signed = first[510:512] == b"\x55\xaa"
+    primaries = (
+        # ext2/3/4: the magic, and a block size of 1-64 KiB and a known revision
+        superblock[56:58] == b"\x53\xef" and int.from_bytes(superblock[24:28], "little") <= 6
+        and int.from_bytes(superblock[76:80], "little") <= 1,
+        signed and first[3:11] == b"NTFS    ",
+        signed and first[3:11] == b"EXFAT   ",
+        signed and (first[54:62] in (b"FAT12   ", b"FAT16   ") or first[82:90] == b"FAT32   "),
+        superblock[:2] in (b"H+", b"HX") and superblock[2:4] in (b"\x00\x04", b"\x00\x05"),
+        at(32769, 5) == b"CD001",  # ISO 9660's primary volume descriptor
+    )
+    return any(backups) or any(primaries)
 
 
 def _lvm_name(name: Any) -> str:

@@ -106,6 +106,7 @@ Source = str | os.PathLike[str] | BinaryIO
 # FFmpeg's errors reach the sampler's log capture (see "Damage"); outside one they are
 # dropped, as PyAV's default level (None) drops them, never printed on a terminal
 av.logging.set_level(av.logging.ERROR)
+av.logging.set_skip_repeated(False)  # a repeat's count would be logged later, in another item
 logging.getLogger("libav").addHandler(logging.NullHandler())
 logging.getLogger("libav").propagate = False
 #: what FFmpeg is told to skip decoding: nothing, or frames no other frame refers to
