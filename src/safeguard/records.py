@@ -65,6 +65,7 @@ class ItemRecord(ItemFields, total=False):
     provenance: dict[str, Any]
     vpdq: list[FrameHash]
     video: dict[str, Any]
+    context: dict[str, Any]
 
 
 class ItemJson(ItemFields):
@@ -84,5 +85,6 @@ class ItemJson(ItemFields):
     matches: list[dict[str, Any]]
     carved: dict[str, Any] | None
     shadow_copy: dict[str, Any] | None
+    context: dict[str, Any] | None
     known_good: bool
     category_conflict: bool

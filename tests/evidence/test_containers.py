@@ -151,7 +151,11 @@ def test_registry_refuses_duplicates_and_unknown_kinds() -> None:
 
 def test_readers_in_detection_order_and_which_stream() -> None:
     # tar last: V7 tars are known by a checksum only
-    assert CONTAINERS.names() == ["zip", "7z", "gzip", "bzip2", "xz", "disk image", "tar"]
+    assert CONTAINERS.names() == [
+        "office document", "zip", "7z", "gzip", "bzip2", "xz", "PDF document", "RTF document",
+        "OLE compound file", "thumbnail cache", "Outlook mailbox", "SQLite database",
+        "SQLite write-ahead log", "disk image", "mailbox", "e-mail",
+        "Android thumbnail cache", "tar"]
     # read front to back, so the scan hashes them while their members are read (one pass)
     assert {r.name for r in CONTAINERS if r.streamed} == {"tar", "gzip", "bzip2", "xz"}
 

@@ -648,7 +648,7 @@ def _child_row(record: ItemRecord, evidence_id: int, unit_id: int,
     return row
 
 
-_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance"})
+_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance", "context"})
 
 
 def _db_value(key: str, value: Any) -> Any:

@@ -42,6 +42,7 @@ from safeguard.errors import (
 from safeguard.evidence import SOURCES
 from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
 from safeguard.evidence.containers import CONTAINERS, Member, detect_container, iter_members
+from safeguard.evidence.containers.base import MEMBER_OF_ARCHIVE
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.records import ItemRecord
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
@@ -125,7 +126,7 @@ class _Walker:
         content = sniff(head, path)
         record["type"] = content.mime
         record["extension_mismatch"] = content.extension_mismatch
-        container = detect_container(head) if self.expand else None
+        container = detect_container(head, path) if self.expand else None
         if self.expand and container is None:
             # no container's signature in its first bytes, but an archive by its type or,
             # of no known type, by its name: its reader says what is wrong
@@ -192,14 +193,16 @@ class _Walker:
 
     def _members(self, kind: str, fileobj: BinaryIO, path: str, depth: int, index: int) -> None:
         seen: dict[str, int] = {}
+        relation = CONTAINERS.get(kind).relation
         try:
             for member in iter_members(kind, fileobj, self.limits, path):
-                self._member(member, path, depth, index, seen)
+                self._member(member, path, depth, index, seen, relation)
         except ArchiveError as exc:  # limits included; members read so far are kept
             self._error(self.result.records[index], str(exc))
 
     def _member(
-        self, member: Member, path: str, depth: int, parent: int, seen: dict[str, int]
+        self, member: Member, path: str, depth: int, parent: int, seen: dict[str, int],
+        relation: str = MEMBER_OF_ARCHIVE,
     ) -> None:
         member_path = f"{path}!{member.name}"
         ordinal = seen.get(member_path, 0)
@@ -211,6 +214,8 @@ class _Walker:
         for key in ("inode", "atime", "ctime", "crtime"):
             if (value := getattr(member, key)) is not None:
                 extra[key] = value
+        if member.context or relation not in (MEMBER_OF_ARCHIVE, "file in disk image"):
+            extra["context"] = {"relation": relation, **(member.context or {})}
         if member.stream is None or member.error:
             self.result.records.append({
                 "path": member_path, "depth": depth + 1, "parent": parent, **extra,

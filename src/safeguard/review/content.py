@@ -116,7 +116,7 @@ def _read_down(stream: BinaryIO, chain: list[dict[str, Any]], level: int, top: b
         raise ReviewError(f"cannot locate {child['path']} in {container['path']}")
     name = child["path"][len(prefix):]
     head = read_head(stream, SNIFF_BYTES)
-    kind = detect_container(head)
+    kind = detect_container(head, container["path"])
     if kind is None:
         raise ReviewError(f"evidence changed since the scan: {container['path']} is not an "
                           "archive any more")

@@ -111,6 +111,10 @@ class Item(Base):
     #: a shadow copy's file: canonical JSON {"store", "created", "identifier", "change"};
     #: None for every other item
     shadow_copy: Mapped[str | None] = mapped_column(Text)
+    #: where an embedded item sits in its container and what the container says of it:
+    #: canonical JSON {"relation", ...} (docs/json.md "context"); None for archive members
+    #: and top-level items
+    context: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)
 

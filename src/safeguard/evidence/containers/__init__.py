@@ -19,8 +19,17 @@ from safeguard.errors import ArchiveLimitError
 from safeguard.evidence.containers.base import ContainerReader, Member, failing_as
 from safeguard.evidence.containers.compressed import Bzip2Reader, GzipReader, XzReader
 from safeguard.evidence.containers.disk import DiskImageReader
+from safeguard.evidence.containers.libarchive import LIBARCHIVE_READERS
+from safeguard.evidence.containers.mail import EmlReader, MboxReader
+from safeguard.evidence.containers.office import OfficeDocumentReader
+from safeguard.evidence.containers.ole import OleReader
+from safeguard.evidence.containers.pdf import PdfReader
+from safeguard.evidence.containers.pst import PstReader
+from safeguard.evidence.containers.rtf import RtfReader
 from safeguard.evidence.containers.sevenzip import SevenZipReader
+from safeguard.evidence.containers.sqlite import SqliteReader, SqliteWalReader
 from safeguard.evidence.containers.tar import TarReader
+from safeguard.evidence.containers.thumbcache import AndroidThumbdataReader, ThumbcacheReader
 from safeguard.evidence.containers.zip import ZipReader
 from safeguard.registry import Registry
 
@@ -36,21 +45,34 @@ CONTAINERS = Registry[ContainerReader](
     "container reader",
     ValueError,
     [
+        OfficeDocumentReader(),  # before zip: an OOXML or ODF package is a zip
         ZipReader(),
         SevenZipReader(),
         GzipReader(),
         Bzip2Reader(),
         XzReader(),
+        PdfReader(),
+        RtfReader(),
+        OleReader(),  # Thumbs.db, .doc/.xls/.ppt, .msg
+        ThumbcacheReader(),
+        PstReader(),
+        SqliteReader(),
+        SqliteWalReader(),
+        *LIBARCHIVE_READERS,  # RAR, CAB, CPIO, LZH, ISO 9660
         DiskImageReader(),  # EWF, VMDK, VHD, VHDX, QCOW by signature; raw never
+        MboxReader(),
+        EmlReader(),  # known by its header lines only
+        AndroidThumbdataReader(),  # known by its name
         TarReader(),  # last: V7 tars are known by a checksum only
     ],
     missing=lambda name, _: f"no container reader named {name!r}",
 )
 
 
-def detect_container(head: bytes) -> str | None:
-    """The kind of container ``head`` (the first >= 512 bytes of a file) begins, by magic."""
-    reader = CONTAINERS.detect(head)
+def detect_container(head: bytes, name: str = "") -> str | None:
+    """The kind of container ``head`` (the first >= 512 bytes of a file, at ``name``)
+    begins, by magic (and, for a few, by name: see ``ContainerReader.detect``)."""
+    reader = CONTAINERS.detect(head, name)
     return None if reader is None else reader.name
 
 

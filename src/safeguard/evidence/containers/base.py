@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from py7zr.exceptions import CrcError
 
@@ -43,6 +43,14 @@ class Member:
     atime: str | None = None
     ctime: str | None = None
     crtime: str | None = None
+    #: what the container says of this member, beyond a name: a thumbnail's cache id and
+    #: size, an attachment's e-mail (from, to, date, subject), a database cell's table,
+    #: column and row; stored as the item's ``context`` with the reader's ``relation``
+    context: dict[str, Any] | None = None
+
+
+#: the relation of an archive's members to it: the default, recorded as no context
+MEMBER_OF_ARCHIVE = "member of archive"
 
 
 class ContainerReader(Protocol):
@@ -50,12 +58,19 @@ class ContainerReader(Protocol):
 
     #: the container kind, shown in messages ("unreadable zip archive")
     name: str
+    #: what a member is to its container, as a person says it: "member of archive",
+    #: "embedded in document", "attachment of e-mail", "thumbnail in cache", "cell of
+    #: database", "file in disk image" (a member's ``context["relation"]``)
+    relation: str
     #: read strictly front to back, so the item is hashed while its members are read (one
     #: pass); otherwise the reader seeks, and needs the whole item (reopened or in memory)
     streamed: bool
 
-    def detect(self, head: bytes) -> bool:
-        """True when ``head`` (the first >= 512 bytes of an item) begins this container."""
+    def detect(self, head: bytes, name: str = "") -> bool:
+        """True when ``head`` (the first >= 512 bytes of an item) begins this container.
+        ``name``: the item's path, for the few containers a signature cannot tell apart
+        (an Android thumbnail cache's files, an ISO 9660 image whose signature sits past
+        ``head``); a reader that reads it says so in its module."""
         ...
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:

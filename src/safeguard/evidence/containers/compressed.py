@@ -18,6 +18,7 @@ from safeguard.config import Limits
 from safeguard.errors import ArchiveError
 from safeguard.evidence.containers.base import (
     CHUNK,
+    MEMBER_OF_ARCHIVE,
     Member,
     Meter,
     check_ratio,
@@ -78,6 +79,7 @@ class CompressedReader:
     """gzip, bzip2 or xz: a compressed tar, or else one compressed file."""
 
     name: str
+    relation = MEMBER_OF_ARCHIVE
     streamed = True
     magic: ClassVar[tuple[bytes, ...]]
     suffixes: ClassVar[dict[str, str]]  # '.tgz' -> '.tar', '.gz' -> ''
@@ -88,7 +90,7 @@ class CompressedReader:
     def mtime(self, decompressor: BinaryIO) -> str | None:
         return None
 
-    def detect(self, head: bytes) -> bool:
+    def detect(self, head: bytes, name: str = "") -> bool:
         return head.startswith(self.magic)
 
     def member_name(self, container_name: str) -> str:

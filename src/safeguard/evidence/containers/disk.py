@@ -43,9 +43,10 @@ from safeguard.evidence.images import HEAD_BYTES, Media, open_media_stream, stre
 
 class DiskImageReader:
     name = "disk image"
+    relation = "file in disk image"
     streamed = False
 
-    def detect(self, head: bytes) -> bool:
+    def detect(self, head: bytes, name: str = "") -> bool:
         return stream_format(head) is not None
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:

@@ -26,6 +26,7 @@ from safeguard.errors import ArchiveError
 from safeguard.evidence.containers.base import (
     CHUNK,
     LINK_TARGET_MAX,
+    MEMBER_OF_ARCHIVE,
     SPECIAL_MODES,
     Member,
     Meter,
@@ -198,9 +199,10 @@ class _SevenZipBridge(WriterFactory):
 
 class SevenZipReader:
     name = "7z"
+    relation = MEMBER_OF_ARCHIVE
     streamed = False
 
-    def detect(self, head: bytes) -> bool:
+    def detect(self, head: bytes, name: str = "") -> bool:
         return head.startswith(b"7z\xbc\xaf\x27\x1c")
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:

@@ -15,6 +15,7 @@ from safeguard.config import Limits
 from safeguard.errors import ArchiveError
 from safeguard.evidence.containers.base import (
     CHUNK,
+    MEMBER_OF_ARCHIVE,
     Member,
     Meter,
     declared_error,
@@ -124,9 +125,10 @@ def tar_members(source: CountedSource, limits: Limits, meter: Meter | None) -> I
 
 class TarReader:
     name = "tar"
+    relation = MEMBER_OF_ARCHIVE
     streamed = True
 
-    def detect(self, head: bytes) -> bool:
+    def detect(self, head: bytes, name: str = "") -> bool:
         return head[257:262] == b"ustar" or tar_header_valid(head)
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:

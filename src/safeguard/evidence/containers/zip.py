@@ -16,6 +16,7 @@ from safeguard.config import Limits
 from safeguard.errors import ArchiveError
 from safeguard.evidence.containers.base import (
     LINK_TARGET_MAX,
+    MEMBER_OF_ARCHIVE,
     SPECIAL_MODES,
     Member,
     Meter,
@@ -57,9 +58,10 @@ def declared_entries(stream: BinaryIO) -> int | None:
 
 class ZipReader:
     name = "zip"
+    relation = MEMBER_OF_ARCHIVE
     streamed = False
 
-    def detect(self, head: bytes) -> bool:
+    def detect(self, head: bytes, name: str = "") -> bool:
         return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
     def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:

@@ -1,0 +1,23 @@
+"""OLE compound files: Thumbs.db, Word/Excel/PowerPoint 97-2003, Outlook .msg.
+
+(Being written: detects nothing yet.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from safeguard.config import Limits
+from safeguard.evidence.containers.base import Member
+
+
+class OleReader:
+    name = "OLE compound file"
+    relation = "embedded in document"
+    streamed = False
+
+    def detect(self, head: bytes, name: str = "") -> bool:
+        return False
+
+    def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:
+        return iter(())

@@ -1,0 +1,35 @@
+"""Windows thumbnail caches (thumbcache_*.db) and Android thumbnail caches.
+
+(Being written: detects nothing yet.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from safeguard.config import Limits
+from safeguard.evidence.containers.base import Member
+
+
+class ThumbcacheReader:
+    name = "thumbnail cache"
+    relation = "thumbnail in cache"
+    streamed = False
+
+    def detect(self, head: bytes, name: str = "") -> bool:
+        return False
+
+    def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:
+        return iter(())
+
+
+class AndroidThumbdataReader:
+    name = "Android thumbnail cache"
+    relation = "thumbnail in cache"
+    streamed = False
+
+    def detect(self, head: bytes, name: str = "") -> bool:
+        return False
+
+    def members(self, stream: BinaryIO, limits: Limits, container_name: str) -> Iterator[Member]:
+        return iter(())
