@@ -25,6 +25,14 @@ sysdeps:
 	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
 	    -y -qq chromium >/dev/null; } || \
 	  echo "could not install chromium: the browser tests are skipped"; fi
+	@# libarchive-c binds the system libarchive (RAR, CAB, CPIO, LZH, ISO 9660 inside evidence)
+	@if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libarchive\.so\.13'; then \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "installing libarchive13 with apt-get (RAR, CAB, CPIO, LZH and ISO 9660 reading)"; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install \
+	    -y -qq libarchive13 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $$sudo apt-get \
+	    install -y -qq libarchive13t64 >/dev/null; } || \
+	  echo "could not install libarchive13: RAR, CAB, CPIO, LZH and ISO members are not read"; fi
 	@# the PostgreSQL tests start a throwaway server of their own (initdb + pg_ctl)
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, or_, select
 
 from safeguard.config import Settings
+from safeguard.embedded import context_line
 from safeguard.hashsets.categories import Schemes, load_schemes
 from safeguard.review.grading import consensus
 from safeguard.review.segments import segment_marks
@@ -59,6 +60,8 @@ class ItemRow:
     #: videos: stretches whose frames matched a known-bad picture set or that a reviewer
     #: graded, in time order
     segments: tuple[Segment, ...] = ()
+    #: an embedded item: what it is to the file it was found in (safeguard.embedded)
+    context: str | None = None
 
     @property
     def category(self) -> str | None:
@@ -121,12 +124,15 @@ def case_rows(case: Case, settings: Settings, graded_only: bool = True, by_hash:
                 pdq=row.pdq, deleted=bool(row.deleted), mtime=row.mtime,
                 atime=row.atime, ctime=row.ctime, crtime=row.crtime, series=row.series_id,
                 status=found.status, graded=graded, matched=matched.get(row.id),
-                segments=segments.get(row.id, ()))
+                segments=segments.get(row.id, ()),
+                context=context_line(row.path, json.loads(row.context) if row.context
+                                     else None))
         last = (rows[-1].md5, rows[-1].id)
 
 
 _COLUMNS = (Item.id, Item.path, Item.type, Item.size, Item.md5, Item.sha1, Item.sha256,
-            Item.pdq, Item.deleted, Item.mtime, Item.atime, Item.ctime, Item.crtime)
+            Item.pdq, Item.deleted, Item.mtime, Item.atime, Item.ctime, Item.crtime,
+            Item.context)
 
 
 def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str

@@ -243,6 +243,8 @@ def _record(row: AppendixRow, layout: dict[str, tuple[float, float]],
     meta = [f"in {item.evidence}", f"{item.type or 'unknown type'}; "
             f"{item.size if item.size is not None else '?'} bytes"
             + ("; DELETED" if item.deleted else "")]
+    if item.context:
+        meta.append(f"found as: {item.context}")
     if row.error:
         meta.append(f"error: {row.error}")
     if thumb is not None and thumb.jpeg is None:

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
+from safeguard.embedded import context_line
 from safeguard.errors import Forbidden, NotFound
 from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
@@ -127,6 +128,8 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
             # videos: the strip's frame times and the length, for grading a stretch
             "keyframes": (record.get("video") or {}).get("keyframes") or [],
             "duration": (record.get("video") or {}).get("duration"),
+            # an embedded item: what it is to the file it was found in
+            "context": context_line(record["path"], record.get("context")),
         })
     return out
 
