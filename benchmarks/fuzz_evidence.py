@@ -5,11 +5,12 @@
 
 A seeded mutation corpus is built at run time from benign seeds: pictures generated here
 (JPEG with a camera's EXIF, PNG, GIF, BMP, TIFF through libtiff, WebP), pictures, a video
-and archives of ``../shared/testdata``, a video made here (MPEG-4 Part 2), archives made here (zip, tar, tgz, gz, bz2, xz, 7z) and the shared
-disk images (E01, raw ext2, ISO 9660). Each mutant is one seed with one mutation: bit flips,
-overwritten bytes, a zeroed block, a truncation, an overwritten length field of the format
-(PNG chunk, JPEG segment, TIFF IFD, MP4 box, zip headers, tar size, EWF section descriptors with and
-without their checksum put right, ext2 superblock …), garbage member names, or a garbage file
+and archives of ``../shared/testdata``, a video made here (MPEG-4 Part 2), archives made
+here (zip, tar, tgz, gz, bz2, xz, 7z) and the shared disk images (E01, raw ext2, ISO 9660).
+Each mutant is one seed with one mutation: bit flips, overwritten bytes, a zeroed block, a
+truncation, an overwritten length field of the format (PNG chunk, JPEG segment, TIFF IFD,
+MP4 box, zip headers, tar size, EWF section descriptors with and without their checksum put
+right, ext2 superblock …), garbage member names, or a garbage file
 name (one in twelve). The same seed gives the same corpus.
 
 The mutants go into one folder scanned with ``safeguard scan`` (the CLI, in-process, in a

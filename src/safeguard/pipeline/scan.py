@@ -54,6 +54,7 @@ from safeguard.pipeline.tasks import (
     run_unit,
     worker_init,
 )
+from safeguard.pipeline.thumbnail_links import link_thumbnails
 from safeguard.records import ItemRecord
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
@@ -181,6 +182,8 @@ def scan(
             elif progress.total:
                 _run_pool(case, run.evidence_id, tasks, workers, progress, on_progress, process,
                           run.matching, (evidence_path, list(keys), actor))
+            with _writing(case) as conn:  # thumbnails named after their originals
+                link_thumbnails(conn, run.evidence_id, source, limits)
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise

@@ -43,6 +43,7 @@ from safeguard.evidence import SOURCES
 from safeguard.evidence.base import Prefixed, display_name, open_readonly, read_head
 from safeguard.evidence.containers import CONTAINERS, Member, detect_container, iter_members
 from safeguard.evidence.containers.base import MEMBER_OF_ARCHIVE
+from safeguard.evidence.containers.thumbcache import android_thumbnail_context
 from safeguard.pipeline.tasks import UnitResult, UnitTask
 from safeguard.records import ItemRecord
 from safeguard.signals import PICTURE_SIGNALS, PictureContext
@@ -126,6 +127,9 @@ class _Walker:
         content = sniff(head, path)
         record["type"] = content.mime
         record["extension_mismatch"] = content.extension_mismatch
+        if content.is_picture and "context" not in record \
+                and (android := android_thumbnail_context(path)):
+            record["context"] = android  # a picture of an Android .thumbnails folder
         container = detect_container(head, path) if self.expand else None
         if self.expand and container is None:
             # no container's signature in its first bytes, but an archive by its type or,
