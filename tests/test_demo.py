@@ -21,6 +21,7 @@ from PIL import Image
 from safeguard import demo, demo_library
 
 EXPECTED_FILES = [
+    "cache/thumbcache_256.db",
     "camera/IMG_0001.jpg",
     "camera/IMG_0002.jpg",
     "camera/IMG_0003.jpg",
@@ -33,7 +34,9 @@ EXPECTED_FILES = [
     "copies/IMG_0004_mirror.jpg",
     "copies/IMG_0005.webp",
     "copies/IMG_0006.png",
+    "documents/trip-report.pdf",
     "generated/render_0001.png",
+    "mail/holiday.eml",
     "misc/broken.jpg",
     "misc/empty.bin",
     "misc/invoice.jpg",
@@ -73,7 +76,8 @@ def test_writes_exactly_the_listed_files(evidence: tuple[Path, list[str]]) -> No
     assert written == EXPECTED_FILES
     on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert on_disk == EXPECTED_FILES
-    assert {p.name for p in dest.iterdir()} == {"camera", "copies", "shared", "misc", "generated"}
+    assert {p.name for p in dest.iterdir()} == {"camera", "copies", "shared", "misc", "generated",
+                                               "documents", "mail", "cache"}
 
 
 def test_build_is_deterministic(evidence: tuple[Path, list[str]], tmp_path: Path) -> None:
@@ -483,6 +487,9 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
         "copies/IMG_0005.webp": [("demo-vics", "pdq", "3")],
         "shared/holiday.zip!album/favourite.jpg": vics_exact,
         "misc/notes.txt": [("good", "exact", None)],
+        # pictures inside other files: a thumbnail, an attachment, a picture in a PDF
+        "cache/thumbcache_256.db!5afe6a4d00000001.jpg": [("demo-vics", "pdq", "1")],
+        "mail/holiday.eml!1-walk.jpg": [("demo-vics", "pdq", "2")],
     }
     verdicts = {r["path"]: r["verdict"]
                 for r in iter_items(open_case(load_settings(Path(home)), "demo"))

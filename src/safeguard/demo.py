@@ -21,6 +21,10 @@ Layout of the evidence folder (what each part exercises):
     shared/more.tar.gz         more/ with two new pictures
     generated/render_0001.png  a landscape carrying an AUTOMATIC1111 ``parameters`` chunk (a
                                benign prompt): what AI-generator metadata looks like
+    documents/trip-report.pdf  a PDF with two pictures (one a camera picture, stored as it is)
+    mail/holiday.eml           an e-mail with one attachment (a smaller copy of a camera picture)
+    cache/thumbcache_256.db    a Windows 7 thumbnail cache of three thumbnails (two of camera
+                               pictures): pictures found inside other files, with their parents
     misc/                      a text file, a PNG named .jpg, a truncated JPEG, an empty file
 
 The build is deterministic: the same bytes on every run for given Pillow and zlib versions
@@ -543,7 +547,84 @@ def _files() -> dict[str, bytes]:
     whole = _jpeg(_shapes(1024, 768, 41), quality=85)
     files["misc/broken.jpg"] = whole[: len(whole) // 2]
     files["misc/empty.bin"] = b""
+
+    files["documents/trip-report.pdf"] = _pdf_bytes(
+        [originals["IMG_0002.jpg"], _jpeg(_terrain(640, 480, 61))])
+    files["mail/holiday.eml"] = _eml_bytes(_jpeg(original("IMG_0003.jpg").resize(
+        (800, 600), Image.Resampling.LANCZOS)))
+    thumbnails = [_jpeg(_thumbnail(original(name), 256), quality=90)
+                  for name in ("IMG_0004.jpg", "IMG_0006.jpg")]
+    thumbnails.append(_jpeg(_thumbnail(_stripes(1200, 900, 71), 256), quality=90))
+    files["cache/thumbcache_256.db"] = _thumbcache_bytes(thumbnails)
     return files
+
+
+def _thumbnail(img: Image.Image, size: int) -> Image.Image:
+    small = img.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return small
+
+
+def _pdf_bytes(jpegs: Sequence[bytes]) -> bytes:
+    """A one-page PDF showing ``jpegs`` side by side, each stored as it is (DCTDecode)."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    page = pdf.add_blank_page(page_size=(842, 595))
+    names = pikepdf.Dictionary()
+    drawing = []
+    for number, data in enumerate(jpegs):
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+        image = pikepdf.Stream(pdf, data)
+        image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        image.Width, image.Height, image.BitsPerComponent = width, height, 8
+        image.ColorSpace, image.Filter = pikepdf.Name.DeviceRGB, pikepdf.Name.DCTDecode
+        names[f"/Im{number}"] = image
+        drawing.append(f"q 380 0 0 285 {30 + 400 * number} 150 cm /Im{number} Do Q")
+    page.Resources = pikepdf.Dictionary(XObject=names)
+    page.Contents = pdf.make_stream(" ".join(drawing).encode("ascii"))
+    pdf.docinfo["/Title"] = "Trip report (demo)"
+    out = io.BytesIO()
+    pdf.save(out, deterministic_id=True, compress_streams=False)
+    return out.getvalue()
+
+
+def _eml_bytes(jpeg: bytes) -> bytes:
+    """An e-mail with one attachment; fixed headers (the build is deterministic)."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    message = EmailMessage(policy=SMTP)
+    message["From"] = "Alex Demo <alex@example.org>"
+    message["To"] = "Sam Demo <sam@example.org>"
+    message["Date"] = "Mon, 20 May 2024 12:00:00 +0000"
+    message["Subject"] = "Holiday pictures (demo)"
+    message["Message-ID"] = "<demo-0001@example.org>"
+    message.set_content("One picture from the walk.\n")
+    message.add_attachment(jpeg, maintype="image", subtype="jpeg", filename="walk.jpg")
+    message.set_boundary("demo-boundary-0001")  # else random: the build would differ
+    return message.as_bytes()
+
+
+def _thumbcache_bytes(thumbnails: Sequence[bytes]) -> bytes:
+    """A Windows 7 thumbcache_256.db (format version 21, cache type 2) holding
+    ``thumbnails``, laid out as libyal's document describes it (see
+    evidence/containers/thumbcache.py), each entry with its CRC-64 header checksum."""
+    import struct
+
+    from safeguard.evidence.containers.thumbcache import crc64
+
+    entries = []
+    for number, data in enumerate(thumbnails):
+        cache_id = 0x5AFE_6A4D_0000_0001 + number
+        ident = f"{cache_id:x}".encode("utf-16-le")
+        head = (b"CMMM" + struct.pack("<IQIIII", 48 + len(ident) + len(data), cache_id,
+                                      len(ident), 0, len(data), 0) + bytes(8))
+        entries.append(head + struct.pack("<Q", crc64(head)) + ident + data)
+    body = b"".join(entries)
+    header = struct.pack("<4sIIIII", b"CMMM", 21, 2, 24, 24 + len(body), len(entries))
+    return header + body
 
 
 def _looks_like_demo(dest: Path) -> bool:
