@@ -491,6 +491,15 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
         "cache/thumbcache_256.db!5afe6a4d00000001.jpg": [("demo-vics", "pdq", "1")],
         "mail/holiday.eml!1-walk.jpg": [("demo-vics", "pdq", "2")],
     }
+    # the report says where each picture inside another file was found
+    assert main(["--home", home, "report", "demo", "--format", "html", "--out",
+                 str(tmp_path / "report.html")]) == 0
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert ("found as: thumbnail in cache thumbcache_256.db: cache id 5afe6a4d00000001, "
+            "size 256") in report
+    assert ("found as: attachment of e-mail holiday.eml: subject “Holiday pictures (demo)”, "
+            "from Alex Demo &lt;alex@example.org&gt;, to Sam Demo &lt;sam@example.org&gt;, "
+            "sent Mon, 20 May 2024 12:00:00 +0000") in report
     verdicts = {r["path"]: r["verdict"]
                 for r in iter_items(open_case(load_settings(Path(home)), "demo"))
                 if r["verdict"] not in (None, "unknown")}
