@@ -490,6 +490,7 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
         # pictures inside other files: a thumbnail, an attachment, a picture in a PDF
         "cache/thumbcache_256.db!5afe6a4d00000001.jpg": [("demo-vics", "pdq", "1")],
         "mail/holiday.eml!1-walk.jpg": [("demo-vics", "pdq", "2")],
+        "documents/trip-report.pdf!page-0001/obj-0006.jpg": vics_exact,  # stored as it is
     }
     # the report says where each picture inside another file was found
     assert main(["--home", home, "report", "demo", "--format", "html", "--out",
@@ -497,6 +498,7 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert ("found as: thumbnail in cache thumbcache_256.db: cache id 5afe6a4d00000001, "
             "size 256") in report
+    assert ("found as: embedded in document trip-report.pdf: page 1, object 6") in report
     assert ("found as: attachment of e-mail holiday.eml: subject “Holiday pictures (demo)”, "
             "from Alex Demo &lt;alex@example.org&gt;, to Sam Demo &lt;sam@example.org&gt;, "
             "sent Mon, 20 May 2024 12:00:00 +0000") in report
@@ -505,4 +507,5 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
                 if r["verdict"] not in (None, "unknown")}
     assert verdicts == {**{f"camera/IMG_000{i}.jpg": "camera_original" for i in range(1, 7)},
                         "shared/holiday.zip!album/favourite.jpg": "camera_original",
+                        "documents/trip-report.pdf!page-0001/obj-0006.jpg": "camera_original",
                         "generated/render_0001.png": "ai_indicated"}

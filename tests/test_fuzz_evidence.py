@@ -1,5 +1,5 @@
-"""benchmarks/fuzz_evidence.py --quick: mutated pictures, archives and disk images through the
-real scan give no unclear message and no silent downgrade (issue 18)."""
+"""benchmarks/fuzz_evidence.py --quick: mutated pictures, videos, archives and disk images
+through the real scan give no unclear message and no silent downgrade (issue 18)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def test_the_quick_fuzz_finds_nothing_unclear_and_nothing_silent(tmp_path: Path)
          str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     found = json.loads(out.read_text(encoding="utf-8"))
     assert (found["files"], found["images"]) == (72, 10)
-    assert set(found["by_kind"]) == {"picture", "zip", "tar", "gzip", "bzip2", "xz", "7z",
-                                     "ewf", "raw", "ewf (evidence)", "raw (evidence)"}
+    assert set(found["by_kind"]) == {"picture", "video", "zip", "tar", "gzip", "bzip2", "xz",
+                                     "7z", "ewf", "raw", "ewf (evidence)", "raw (evidence)"}
     assert sum(found["errors"].values()) > 0 and found["refused"]  # the mutants did damage
     assert found["unclear"] == []
     assert found["silent"] == []

@@ -159,7 +159,7 @@ def test_readers_in_detection_order_and_which_stream() -> None:
         "Android thumbnail cache", "tar"]
     # read front to back, so the scan hashes them while their members are read (one pass)
     assert {r.name for r in CONTAINERS if r.streamed} == {"tar", "gzip", "bzip2", "xz", "cpio",
-                                                          "ar"}
+                                                          "ar", "mailbox", "e-mail"}
 
 
 # --- every kind --------------------------------------------------------------------------------
