@@ -66,6 +66,7 @@ class ItemRecord(ItemFields, total=False):
     vpdq: list[FrameHash]
     video: dict[str, Any]
     context: dict[str, Any]
+    model: dict[str, Any]
 
 
 class ItemJson(ItemFields):
@@ -86,5 +87,6 @@ class ItemJson(ItemFields):
     carved: dict[str, Any] | None
     shadow_copy: dict[str, Any] | None
     context: dict[str, Any] | None
+    model: dict[str, Any] | None
     known_good: bool
     category_conflict: bool

@@ -651,7 +651,7 @@ def _child_row(record: ItemRecord, evidence_id: int, unit_id: int,
     return row
 
 
-_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance", "context"})
+_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance", "context", "model"})
 
 
 def _db_value(key: str, value: Any) -> Any:

@@ -115,6 +115,10 @@ class Item(Base):
     #: canonical JSON {"relation", ...} (docs/json.md "context"); None for archive members
     #: and top-level items
     context: Mapped[str | None] = mapped_column(Text)
+    #: a model file (checkpoint, LoRA, embedding, VAE …): canonical JSON {"format", "kind",
+    #: "architecture", "base_model", "hashes", "training", "code", …} (docs/ai-toolchain.md);
+    #: None for every other item
+    model: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|error
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -337,3 +341,50 @@ class Reveal(Base):
     reviewer: Mapped[str] = mapped_column(String(128))
     what: Mapped[str] = mapped_column(String(16))  # thumbnail | original | strip
     at: Mapped[str] = mapped_column(String(32))
+
+
+class ToolchainEntry(Base):
+    """What the AI-toolchain analysis found in an evidence (docs/ai-toolchain.md): a generator
+    installation, a training set, a link between a generated picture and a model file or
+    between a fine-tune and its training set, or an item raised to the top of review (a
+    training picture, a watch-list hit). Rewritten whole for an evidence at each scan's end."""
+
+    __tablename__ = "toolchain"
+    __table_args__ = (Index("ix_toolchain_kind", "evidence_id", "kind"),
+                      Index("ix_toolchain_item", "item_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
+    #: installation | training_set | output_link | training_link | raised
+    kind: Mapped[str] = mapped_column(String(24))
+    #: the item it is about (a picture, a model file, a record file), when there is one
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    #: the folder or file it is about, as an item path inside the evidence
+    path: Mapped[str] = mapped_column(Text)
+    #: a short name: the generator ("ComfyUI"), the set's folder, the model's file name
+    name: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)  # canonical JSON
+
+
+class Prompt(Base):
+    """One prompt found in the evidence: in a picture's metadata, a generator's database,
+    log, history, style list or workflow, a training caption or a model's training tags."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (Index("ix_prompts_evidence", "evidence_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"))
+    #: the item it was read from (a picture, a database, a log, a caption file)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    #: picture | invokeai | comfyui | a1111-styles | a1111-params | fooocus-log | caption |
+    #: model-training …
+    source: Mapped[str] = mapped_column(String(32))
+    #: where inside that item (a database row, a log entry's time), or the item's path
+    location: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    negative: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    model_hash: Mapped[str | None] = mapped_column(String(64))
+    #: the watch-list terms it matched, comma-separated; None when none
+    watch: Mapped[str | None] = mapped_column(Text)
