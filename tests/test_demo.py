@@ -21,6 +21,21 @@ from PIL import Image
 from safeguard import demo, demo_library
 
 EXPECTED_FILES = [
+    "ai/stable-diffusion-webui/launch.py",
+    "ai/stable-diffusion-webui/models/Lora/demo-lighthouse.safetensors",
+    "ai/stable-diffusion-webui/models/Stable-diffusion/demo-landscapes-v1.safetensors",
+    "ai/stable-diffusion-webui/modules/shared.py",
+    "ai/stable-diffusion-webui/outputs/txt2img-images/2024-05-20/00001-91.png",
+    "ai/stable-diffusion-webui/outputs/txt2img-images/2024-05-20/00002-92.png",
+    "ai/stable-diffusion-webui/params.txt",
+    "ai/stable-diffusion-webui/styles.csv",
+    "ai/stable-diffusion-webui/webui.py",
+    "ai/training/img/10_lighthouse/lighthouse_01.jpg",
+    "ai/training/img/10_lighthouse/lighthouse_01.txt",
+    "ai/training/img/10_lighthouse/lighthouse_02.jpg",
+    "ai/training/img/10_lighthouse/lighthouse_02.txt",
+    "ai/training/img/10_lighthouse/lighthouse_03.jpg",
+    "ai/training/img/10_lighthouse/lighthouse_03.txt",
     "cache/thumbcache_256.db",
     "camera/IMG_0001.jpg",
     "camera/IMG_0002.jpg",
@@ -77,7 +92,7 @@ def test_writes_exactly_the_listed_files(evidence: tuple[Path, list[str]]) -> No
     on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert on_disk == EXPECTED_FILES
     assert {p.name for p in dest.iterdir()} == {"camera", "copies", "shared", "misc", "generated",
-                                               "documents", "mail", "cache"}
+                                               "documents", "mail", "cache", "ai"}
 
 
 def test_build_is_deterministic(evidence: tuple[Path, list[str]], tmp_path: Path) -> None:
@@ -508,4 +523,7 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
     assert verdicts == {**{f"camera/IMG_000{i}.jpg": "camera_original" for i in range(1, 7)},
                         "shared/holiday.zip!album/favourite.jpg": "camera_original",
                         "documents/trip-report.pdf!page-0001/obj-0006.jpg": "camera_original",
-                        "generated/render_0001.png": "ai_indicated"}
+                        "generated/render_0001.png": "ai_indicated",
+                        **{f"ai/stable-diffusion-webui/outputs/txt2img-images/2024-05-20/"
+                           f"0000{n}-{seed}.png": "ai_indicated"
+                           for n, seed in ((1, 91), (2, 92))}}

@@ -123,6 +123,10 @@ class Scanning:
     carve: bool = True
     #: read NTFS volumes' shadow copies (one more walk of the volume per store)
     shadow_copies: bool = True
+    #: a unit's watch list of terms (a text file, one term a line, relative to the home
+    #: folder): prompts, captions and model metadata naming one raise their items in review
+    #: (docs/ai-toolchain.md); none is shipped
+    watch_list: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,9 @@ def load_settings(home: Path | None = None) -> Settings:
             c2pa_trust=(str(home / Path(provenance.c2pa_trust).expanduser())
                         if provenance.c2pa_trust else None),
         )
+        if scanning.watch_list:
+            scanning = replace(scanning,
+                               watch_list=str(home / Path(scanning.watch_list).expanduser()))
     return Settings(
         home=home,
         database_url=os.environ.get("SAFEGUARD_DATABASE_URL") or None,

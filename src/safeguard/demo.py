@@ -25,6 +25,13 @@ Layout of the evidence folder (what each part exercises):
     mail/holiday.eml           an e-mail with one attachment (a smaller copy of a camera picture)
     cache/thumbcache_256.db    a Windows 7 thumbnail cache of three thumbnails (two of camera
                                pictures): pictures found inside other files, with their parents
+    ai/stable-diffusion-webui/ a tiny AUTOMATIC1111 "installation": a checkpoint and a LoRA
+                               (safetensors of a few bytes, the LoRA with kohya-style training
+                               metadata naming its dataset folder), styles.csv, params.txt and
+                               two outputs whose metadata names the checkpoint (by its hash)
+                               and the LoRA (by name)
+    ai/training/img/10_lighthouse/  the LoRA's training set: three benign pictures, each with
+                               its caption (.txt)
     misc/                      a text file, a PNG named .jpg, a truncated JPEG, an empty file
 
 The build is deterministic: the same bytes on every run for given Pillow and zlib versions
@@ -556,6 +563,88 @@ def _files() -> dict[str, bytes]:
                   for name in ("IMG_0004.jpg", "IMG_0006.jpg")]
     thumbnails.append(_jpeg(_thumbnail(_stripes(1200, 900, 71), 256), quality=90))
     files["cache/thumbcache_256.db"] = _thumbcache_bytes(thumbnails)
+    files.update(_ai_installation())
+    return files
+
+
+#: the demo's training pictures and their captions (benign: landscapes)
+TRAINING = (("lighthouse_01.jpg", "a lighthouse on a cliff, daylight", 81),
+            ("lighthouse_02.jpg", "a lighthouse at dusk, calm sea", 82),
+            ("lighthouse_03.jpg", "a lighthouse in fog, grey sky", 83))
+
+
+def _safetensors(tensors: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> bytes:
+    """A safetensors file of float16 zeros (the format: an 8-byte little-endian header size,
+    the JSON header, the tensors' bytes), written here so the demo needs no ML library."""
+    import json
+    import struct
+
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, shape in tensors.items():
+        size = 2 * int(np.prod(shape))
+        header[name] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset,
+                                                                             offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + bytes(offset)
+
+
+def _ai_installation() -> dict[str, bytes]:
+    """A tiny AUTOMATIC1111 install, a LoRA that names its training folder and outputs that
+    name both models (see the module docstring)."""
+    import hashlib
+    import json
+
+    root = "ai/stable-diffusion-webui"
+    files: dict[str, bytes] = {
+        f"{root}/webui.py": b"# demo stand-in for AUTOMATIC1111's webui.py\n",
+        f"{root}/launch.py": b"# demo stand-in for AUTOMATIC1111's launch.py\n",
+        f"{root}/modules/shared.py": b"# demo stand-in\n",
+    }
+    checkpoint = _safetensors({
+        "model.diffusion_model.input_blocks.0.0.weight": (4, 4, 3, 3),
+        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (8, 768),
+        "first_stage_model.decoder.conv_in.weight": (4, 4, 3, 3),
+    }, {"modelspec.title": "demo-landscapes-v1"})
+    lora = _safetensors({
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 320),
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": (320, 4),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": (4, 768),
+        "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": (3072, 4),
+    }, {
+        "ss_output_name": "demo-lighthouse", "ss_network_module": "networks.lora",
+        "ss_network_dim": "4", "ss_network_alpha": "1", "ss_sd_model_name":
+        "demo-landscapes-v1.safetensors", "ss_resolution": "(512, 512)",
+        "ss_num_train_images": "30", "ss_num_epochs": "2",
+        "ss_dataset_dirs": json.dumps({"10_lighthouse": {"n_repeats": 10, "img_count": 3}}),
+        "ss_tag_frequency": json.dumps({"10_lighthouse": {"lighthouse": 3, "cliff": 1,
+                                                           "dusk": 1, "fog": 1}}),
+        "ss_training_comment": "demo: a benign LoRA of lighthouses",
+    })
+    files[f"{root}/models/Stable-diffusion/demo-landscapes-v1.safetensors"] = checkpoint
+    files[f"{root}/models/Lora/demo-lighthouse.safetensors"] = lora
+    autov2 = hashlib.sha256(checkpoint).hexdigest()[:10]
+    files[f"{root}/styles.csv"] = (
+        b"name,prompt,negative_prompt\n"
+        b"demo coast,\"{prompt}, coastline, soft light\",blurry\n")
+    outputs = []
+    for number, (subject, seed) in enumerate((("a lighthouse at dusk", 91),
+                                              ("a lighthouse in fog", 92)), start=1):
+        parameters = (f"{subject}, <lora:demo-lighthouse:0.8>\nNegative prompt: blurry\n"
+                      f"Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: {seed}, "
+                      f"Size: 512x384, Model hash: {autov2}, Model: demo-landscapes-v1")
+        info = PngInfo()
+        info.add_text("parameters", parameters)
+        name = f"{root}/outputs/txt2img-images/2024-05-20/0000{number}-{seed}.png"
+        files[name] = _encode(_landscape(512, 384, seed), "PNG", pnginfo=info)
+        outputs.append(parameters)
+    files[f"{root}/params.txt"] = outputs[-1].encode("utf-8")
+    for picture, caption, seed in TRAINING:
+        folder = "ai/training/img/10_lighthouse"
+        files[f"{folder}/{picture}"] = _jpeg(_landscape(640, 480, seed))
+        files[f"{folder}/{picture.rsplit('.', 1)[0]}.txt"] = caption.encode("utf-8")
     return files
 
 

@@ -27,6 +27,7 @@ from safeguard.cli import (
     report,
     scan,
     serve,
+    toolchain,
     user,
     worker,
 )
@@ -68,6 +69,7 @@ app.command("export")(export.export_cmd)
 app.command("lookup")(library.lookup)
 app.command("match")(library.match_cmd)
 app.command("provenance")(provenance.provenance_cmd)
+app.command("prompts")(toolchain.prompts_cmd)
 app.command("devices")(provenance.devices_cmd)
 app.command("report")(report.report_cmd)
 app.command("serve")(serve.serve)

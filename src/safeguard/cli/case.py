@@ -78,6 +78,18 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     out.print(table)
     _print_provenance(summary["provenance"])
     _print_matching(matching)
+    _print_toolchain(summary["toolchain"])
+
+
+def _print_toolchain(toolchain: dict[str, Any]) -> None:
+    if not (toolchain["installations"] or toolchain["model_files"]
+            or toolchain["training_sets"] or toolchain["prompts"]):
+        return
+    from safeguard.toolchain.summary import summary_lines
+
+    out.print("AI toolchain:", markup=False)
+    for line in summary_lines(toolchain):
+        out.print(f"  {line}", markup=False)
 
 
 def _print_provenance(provenance: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ from safeguard.audit import log as audit
 from safeguard.exports.base import ExportJob
 from safeguard.exports.rows import PAGE, ItemRow, case_rows
 from safeguard.store.cases import Case, case_info
-from safeguard.store.models import Evidence, ReviewGrade, Scan
+from safeguard.store.models import Evidence, Item, ReviewGrade, Scan, ToolchainEntry
 
 #: the CASE / UCO release the file is written for (and validated against in the tests)
 ONTOLOGY_VERSION = "1.5.0"
@@ -260,6 +260,8 @@ def write_case_uco(case: Case, rows: Iterator[ItemRow], out: BinaryIO, scheme: s
     if page:
         flush()
 
+    links = _toolchain_links(case, graph, ids, per_evidence)
+
     # provenance: what came from each evidence
     for e in evidence:
         graph.listing({"@id": record_iri[e.id], "@type": "case-investigation:ProvenanceRecord",
@@ -336,11 +338,90 @@ def write_case_uco(case: Case, rows: Iterator[ItemRow], out: BinaryIO, scheme: s
         "uco-core:description": f"Safeguard case {case.name}: {count} exported items "
                                 f"({scope}), categories in scheme {scheme}"},
         {"uco-core:object": _chain(
-            evidence_iri.values(), record_iri.values(), actions, [exported],
+            evidence_iri.values(), record_iri.values(), actions, [exported], links,
             *(map(ids.item, per_evidence[e.id]) for e in evidence),
             *(map(ids.annotation, per_evidence[e.id]) for e in evidence))})
     graph.end()
     return count
+
+
+def _toolchain_links(case: Case, graph: _Graph, ids: _Ids,
+                     per_evidence: dict[int, array]) -> list[str]:
+    """The AI-toolchain links of the exported pictures (docs/ai-toolchain.md): each model
+    file a picture names and that is on the device (a ``uco-observable:File`` with its
+    SHA256), related to the picture by ``Made_With``; and each training folder a fine-tune
+    names, related to the model by ``Trained_On``. The IRIs written, to list."""
+    exported = {int(i) for items in per_evidence.values() for i in items}
+    if not exported:
+        return []
+    with case.engine.connect() as conn:
+        rows = conn.execute(select(ToolchainEntry.kind, ToolchainEntry.item_id,
+                                   ToolchainEntry.path, ToolchainEntry.name,
+                                   ToolchainEntry.details)
+                            .where(ToolchainEntry.kind.in_(("output_link", "training_link")))
+                            .order_by(ToolchainEntry.id)).all()
+        model_ids = {json.loads(r.details or "{}").get("model_item") for r in rows
+                     if r.kind == "output_link" and r.item_id in exported}
+        model_ids.discard(None)
+        models = {m.id: m for m in conn.execute(select(Item.id, Item.path, Item.sha256)
+                                                .where(Item.id.in_(model_ids)))}
+    written: list[str] = []
+
+    def model_node(item_id: int) -> str:
+        iri = ids("file", f"item:{item_id}")
+        if iri not in written:
+            row = models[item_id]
+            facets: list[dict[str, Any]] = [{
+                "@id": ids("file-facet", f"item:{item_id}:model-facet"),
+                "@type": "uco-observable:FileFacet", "uco-observable:fileName": _name(row.path),
+                "uco-observable:filePath": row.path, "uco-observable:isDirectory": False}]
+            if row.sha256:
+                facets.append({
+                    "@id": ids("content-facet", f"item:{item_id}:model-content"),
+                    "@type": "uco-observable:ContentDataFacet",
+                    "uco-observable:hash": [_hash(ids("hash", f"item:{item_id}:model-sha256"),
+                                                  "SHA256", row.sha256)]})
+            graph.node({"@id": iri, "@type": "uco-observable:File",
+                        "uco-core:description": "a model file of an image generator, on the "
+                                                "device", "uco-core:hasFacet": facets})
+            written.append(iri)
+        return iri
+
+    for kind, item_id, _path, name, details in rows:
+        found = json.loads(details or "{}")
+        if kind == "output_link" and item_id in exported and found.get("model_item") in models:
+            target = model_node(found["model_item"])
+            iri = ids("relationship", f"made-with:{item_id}:{found['model_item']}")
+            graph.node({"@id": iri, "@type": "uco-core:Relationship",
+                        "uco-core:kindOfRelationship": "Made_With",
+                        "uco-core:isDirectional": True,
+                        "uco-core:source": {"@id": ids.item(item_id)},
+                        "uco-core:target": {"@id": target},
+                        "uco-core:description": f"the picture's generator metadata names "
+                                                f"{found.get('role')} {name} (linked by "
+                                                f"{found.get('by')})"})
+            written.append(iri)
+    for kind, item_id, path, name, _details in rows:
+        if kind != "training_link" or item_id is None or item_id not in models:
+            continue
+        source = model_node(item_id)
+        folder = ids("file", f"folder:{path}")
+        graph.node({"@id": folder, "@type": "uco-observable:File",
+                    "uco-core:description": "a training set's folder on the device",
+                    "uco-core:hasFacet": [{
+                        "@id": ids("file-facet", f"folder:{path}:facet"),
+                        "@type": "uco-observable:FileFacet",
+                        "uco-observable:fileName": _name(path),
+                        "uco-observable:filePath": path,
+                        "uco-observable:isDirectory": True}]})
+        iri = ids("relationship", f"trained-on:{item_id}:{path}")
+        graph.node({"@id": iri, "@type": "uco-core:Relationship",
+                    "uco-core:kindOfRelationship": "Trained_On",
+                    "uco-core:isDirectional": True,
+                    "uco-core:source": {"@id": source}, "uco-core:target": {"@id": folder},
+                    "uco-core:description": f"{name}'s training metadata names this folder"})
+        written += [folder, iri]
+    return written
 
 
 def _chain(*parts: Iterable[str]) -> Iterator[str]:

@@ -59,6 +59,7 @@ from safeguard.records import ItemRecord
 from safeguard.store.cases import Case
 from safeguard.store.db import insert_ignore
 from safeguard.store.models import Evidence, Item, Match, Scan
+from safeguard.toolchain import analysis as toolchain
 
 if TYPE_CHECKING:
     from safeguard.evidence.volumes.unlock import VolumeKey
@@ -184,6 +185,10 @@ def scan(
                           run.matching, (evidence_path, list(keys), actor))
             with _writing(case) as conn:  # thumbnails named after their originals
                 link_thumbnails(conn, run.evidence_id, source, limits)
+            found = toolchain.analyse(case, run.evidence_id, source, limits,
+                                      (scanning or Scanning()).watch_list)
+            with _writing(case) as conn:  # the AI toolchain: found, linked, replaced whole
+                toolchain.write(conn, run.evidence_id, found)
         except KeyboardInterrupt:
             status = "interrupted"  # what finished is written; the same command resumes
             raise

@@ -55,6 +55,7 @@ from safeguard.signals.content_type import (
     sniff,
 )
 from safeguard.signals.crypto import DigestBuilder
+from safeguard.toolchain.models import ModelHasher, describe_model, detect_model
 
 CHUNK = 1024 * 1024
 #: the container an item's name claims (the MIME type of its extension), read when its
@@ -130,8 +131,10 @@ class _Walker:
         if content.is_picture and "context" not in record \
                 and (android := android_thumbnail_context(path)):
             record["context"] = android  # a picture of an Android .thumbnails folder
-        container = detect_container(head, path) if self.expand else None
-        if self.expand and container is None:
+        # a model file (a checkpoint may be a zip: never expanded) is described, never loaded
+        model = None if self.task.digests_only else detect_model(head, path)
+        container = detect_container(head, path) if self.expand and not model else None
+        if self.expand and container is None and not model:
             # no container's signature in its first bytes, but an archive by its type or,
             # of no known type, by its name: its reader says what is wrong
             claimed = content.mime if content.mime != UNKNOWN else claimed_type(path)
@@ -142,9 +145,11 @@ class _Walker:
             container = None
         # content no signature names, under a picture's name: the decoders say what it is
         named = content.mime == UNKNOWN and claimed_type(path) in PICTURE_TYPES
-        picture = (content.is_picture or named) and not self.task.digests_only
-        video = content.is_video and not self.task.digests_only and not container
+        picture = (content.is_picture or named) and not self.task.digests_only and not model
+        video = content.is_video and not self.task.digests_only and not container and not model
         kept: list[bytes] = [head]
+        described: BinaryIO | None = None
+        model_hasher = ModelHasher() if model else None
         try:
             if container and CONTAINERS.get(container).streamed:  # hashed in the same pass
                 tee = _HashingReader(Prefixed(head, stream), builder, skip=len(head))
@@ -179,6 +184,18 @@ class _Walker:
                 if not picture:
                     self._error(record, f"picture not decoded: larger than "
                                 f"{self.limits.max_picture_bytes} bytes")
+            elif model_hasher is not None:  # hashed once, for the digests and the model hashes
+                model_hasher.update(head)
+                both = _Both(builder, model_hasher)
+                if reopen is not None:
+                    _drain(stream, both)
+                    described = reopen
+                elif _drain(stream, both, kept, self.limits.max_nested_archive_bytes):
+                    described = io.BytesIO(b"".join(kept))
+                else:
+                    self._error(record, f"model file not described: larger than the in-memory "
+                                f"limit for files inside containers "
+                                f"({self.limits.max_nested_archive_bytes} bytes)")
             else:
                 _drain(stream, builder)
         except (OSError, ItemError) as exc:
@@ -192,8 +209,26 @@ class _Walker:
         digest = builder.digest()
         record.update({"md5": digest.md5, "sha1": digest.sha1, "sha256": digest.sha256,
                        "size": builder.size})
+        if model and model_hasher is not None:
+            self._model(record, model, described, builder.size, model_hasher.result(digest.sha256))
         if self.task.digests_only and self.task.note:
             self._error(record, self.task.note)
+
+    def _model(self, record: ItemRecord, fmt: str, source: BinaryIO | None, size: int,
+               hashes: dict[str, str]) -> None:
+        """A model file's description and short hashes (docs/ai-toolchain.md); read from its
+        headers only, never loaded: a damaged one keeps its hashes and says what is wrong."""
+        found: dict[str, Any] = {"format": fmt}
+        if source is not None:
+            try:
+                source.seek(0)
+                with _time_limit(self.limits.item_timeout):
+                    found = describe_model(fmt, source, size, self.limits, record["path"])
+            except ItemError as exc:
+                self._error(record, str(exc))
+            except Exception as exc:  # a parser's defect: this item's error, not the unit's
+                self._error(record, f"model file not described: {_reason(exc)}")
+        record["model"] = {**found, "hashes": hashes}
 
     def _members(self, kind: str, fileobj: BinaryIO, path: str, depth: int, index: int) -> None:
         seen: dict[str, int] = {}
@@ -318,9 +353,20 @@ class _HashingReader(io.RawIOBase):
         return data
 
 
+class _Both:
+    """Feeds what is read to the item's digests and to a model file's short hashes."""
+
+    def __init__(self, builder: DigestBuilder, hasher: ModelHasher) -> None:
+        self.builder, self.hasher = builder, hasher
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self.builder.update(chunk)
+        self.hasher.update(chunk)
+
+
 def _drain(
     stream: Any,
-    builder: DigestBuilder | None,
+    builder: DigestBuilder | _Both | None,
     kept: list[bytes] | None = None,
     limit: int = 0,
     defer: bool = False,

@@ -19,6 +19,7 @@ from safeguard.reports.base import ReportFile, ReportJob
 from safeguard.reports.content import AppendixRow, ReportData
 from safeguard.reports.thumbnails import Thumbnail
 from safeguard.text import visible
+from safeguard.toolchain.summary import summary_lines
 
 SCOPE_TEXT = {
     "findings": "graded items and items that matched a known-bad hash set",
@@ -94,6 +95,7 @@ def write_html(data: ReportData, rows: Iterator[AppendixRow], handle: BinaryIO,
     for chunk in template.generate(
             r=data, s=summary, c=summary["counts"], m=summary["matching"],
             p=summary["provenance"], review=data.review, rows=counted,
+            toolchain_lines=summary_lines(summary["toolchain"]),
             thumbnails=thumb is not None, thumb=thumb_uri,
             scope_text=SCOPE_TEXT[data.appendix_scope],
             empty_text=EMPTY_TEXT[data.appendix_scope]):

@@ -52,6 +52,7 @@ from safeguard.reports.content import AppendixRow, ReportData
 from safeguard.reports.html import EMPTY_TEXT, SCOPE_TEXT, checks, show
 from safeguard.reports.thumbnails import Thumbnail
 from safeguard.text import visible
+from safeguard.toolchain.summary import summary_lines
 
 #: item records per PDF file (about 700 pages)
 VOLUME_ITEMS = 20_000
@@ -438,6 +439,19 @@ def write_report(data: ReportData, rows: Sequence[AppendixRow], volumes: Sequenc
         [[d.get("make"), d.get("model"), d.get("serial"), d["items"]]
          for d in provenance["devices"]] or [["No camera serial numbers recorded.", "", "",
                                               ""]], [120, 160, 160, 60])]
+    toolchain = data.summary["toolchain"]
+    story.append(_p("AI toolchain", h3))
+    if toolchain["installations"] or toolchain["model_files"] or toolchain["training_sets"] \
+            or toolchain["prompts"]:
+        story.append(_table(["Found"], [[line] for line in summary_lines(toolchain)], [700]))
+        if toolchain["output_links"]:
+            story.append(_table(
+                ["Generated picture", "Made with", "Model file on the device", "Linked by"],
+                [[link["picture"], f"{link['role']} {link['named']}", link["model"],
+                  link["by"]] for link in toolchain["output_links"]], [240, 140, 240, 60]))
+    else:
+        story.append(_p("No generator installation, model file, training set or prompt was "
+                        "found.", body))
 
     story += [_p("4. Review", h2), _table(
         ["Consensus", "Items"],

@@ -19,6 +19,7 @@ from safeguard.signals.content_type import PICTURE_TYPES
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case, case_info
 from safeguard.store.models import Evidence, Item, Match, MatchRun, Scan
+from safeguard.toolchain.summary import toolchain_summary
 
 ITEM_FIELDS = (
     "path", "size", "type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "deleted",
@@ -164,6 +165,7 @@ def case_summary(case: Case) -> dict[str, Any]:
     return {
         "case": info.name,
         "matching": _matching_summary(case),
+        "toolchain": toolchain_summary(case),
         "provenance": _provenance_summary(case),
         "created_at": info.created_at,
         "created_by": info.created_by,

@@ -55,6 +55,7 @@ from safeguard.store.models import (
     QueueEntry,
     QueueItem,
     Series,
+    ToolchainEntry,
 )
 from safeguard.triage import priority
 from safeguard.triage.series import STATE as SERIES_STATE
@@ -163,13 +164,16 @@ def _severity(settings: Settings) -> _Severity:
 
 
 def _priority_of(conn: Connection) -> ColumnElement[Any]:
-    """The item's provenance ``priority`` (JSON text in ``items.provenance``)."""
+    """The item's provenance ``priority`` (JSON text in ``items.provenance``), or ``raise``
+    when the AI-toolchain analysis raised it (a fine-tune's training picture, a watch-list
+    hit: docs/ai-toolchain.md)."""
     priority: ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         priority = cast(Item.provenance, postgresql.JSONB)["priority"].astext
     else:
         priority = func.json_extract(Item.provenance, "$.priority")
-    return priority
+    raised = exists().where(ToolchainEntry.item_id == Item.id, ToolchainEntry.kind == "raised")
+    return case((raised, "raise"), else_=priority)
 
 
 def _tier_case(known: ColumnElement[Any], prio: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -185,9 +189,12 @@ def _fingerprint(conn: Connection, severity: _Severity) -> dict[str, Any]:
     matches, last_match = conn.execute(
         select(func.count(), func.coalesce(func.max(Match.id), 0)).select_from(Match)).one()
     last_run = conn.execute(select(func.coalesce(func.max(MatchRun.id), 0))).scalar_one()
+    raised, last_raised = conn.execute(
+        select(func.count(), func.coalesce(func.max(ToolchainEntry.id), 0))
+        .where(ToolchainEntry.kind == "raised")).one()
     return {"series": read_state(conn, SERIES_STATE), "matches": int(matches),
             "last_match": int(last_match), "last_run": int(last_run),
-            "scheme": severity.fingerprint()}
+            "raised": [int(raised), int(last_raised)], "scheme": severity.fingerprint()}
 
 
 def queue_current(case: Case, settings: Settings) -> bool:

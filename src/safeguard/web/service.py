@@ -24,6 +24,7 @@ from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
 from safeguard.reports import REPORT_FORMATS
+from safeguard.toolchain.summary import generation_chain
 from safeguard.web.deps import CaseContext
 
 #: how long the link to one revealed picture stays valid
@@ -130,6 +131,8 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
             "duration": (record.get("video") or {}).get("duration"),
             # an embedded item: what it is to the file it was found in
             "context": context_line(record["path"], record.get("context")),
+            # a generated picture: the model files on the device it was made with
+            "chain": generation_chain(ctx.case, item_id),
         })
     return out
 
