@@ -167,7 +167,7 @@ def test_lookup_prints_one_json_line_per_match(cli: Callable[..., CliResult],
     assert result.err.strip() == "2 of 3 hash(es) matched"
     bad = cli("lookup", "a" * 31)
     assert bad.code == 1
-    assert bad.err.strip() == (f"error: not an MD5, SHA1, SHA256 or PDQ hash: '{'a' * 31}' "
+    assert bad.err.strip() == (f"error: not an MD5, SHA1, SHA256, PDQ or model hash: '{'a' * 31}' "
                                "(argument 1)")
     assert cli("lookup").err.strip() == "error: give hashes to look up, or --file"
 

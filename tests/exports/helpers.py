@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from safeguard.config import load_settings
+from safeguard.exports.case_uco import ONTOLOGY_VERSION
 from safeguard.hashsets.categories import load_schemes
 from safeguard.review.grading import grade, resolve
 from safeguard.store.cases import open_case
@@ -67,3 +72,36 @@ def graded_case(cli: Callable[..., CliResult], home: Path, tmp_path: Path) -> di
 def digests(data: bytes) -> tuple[str, str, str]:
     return (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
             hashlib.sha256(data).hexdigest())
+
+
+@contextmanager
+def offline() -> Iterator[None]:
+    """No network: an attempt to resolve a name or open an internet socket fails."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network access attempted: {args}")
+
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            refuse(address)
+        return real_connect(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket, "create_connection", refuse)
+        patch.setattr(socket, "getaddrinfo", refuse)
+        yield
+
+
+def validate(path: Path) -> None:
+    """case-utils' case_validate (CASE 1.5.0 shapes it ships), strict: no violation, no
+    warning, no info, no unknown CASE/UCO concept."""
+    from case_utils.case_validate import validate as case_validate
+    from case_utils.ontology.version_info import CURRENT_CASE_VERSION
+
+    assert CURRENT_CASE_VERSION == ONTOLOGY_VERSION
+    with offline():
+        result = case_validate(str(path), case_version=ONTOLOGY_VERSION, inference="none")
+    assert result.undefined_concepts == set()
+    assert result.conforms, result.text

@@ -7,17 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from safeguard import __version__
-from safeguard.exports.case_uco import CONTEXT, ONTOLOGY_VERSION
-from tests.exports.helpers import ODD, digests
+from safeguard.exports.case_uco import CONTEXT
+from tests.exports.helpers import ODD, digests, validate
 from tests.helpers import CliResult, png_bytes, scene
 
 KB = "urn:safeguard:case:k:"
@@ -52,39 +48,6 @@ def by_id(doc: dict) -> dict[str, dict]:
 def refs(node: dict, key: str) -> list[str]:
     value = node[key]
     return [v["@id"] for v in (value if isinstance(value, list) else [value])]
-
-
-@contextmanager
-def offline() -> Iterator[None]:
-    """No network: an attempt to resolve a name or open an internet socket fails."""
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"network access attempted: {args}")
-
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            refuse(address)
-        return real_connect(self, address)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", connect)
-        patch.setattr(socket, "create_connection", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        yield
-
-
-def validate(path: Path) -> None:
-    """case-utils' case_validate (CASE 1.5.0 shapes it ships), strict: no violation, no
-    warning, no info, no unknown CASE/UCO concept."""
-    from case_utils.case_validate import validate as case_validate
-    from case_utils.ontology.version_info import CURRENT_CASE_VERSION
-
-    assert CURRENT_CASE_VERSION == ONTOLOGY_VERSION
-    with offline():
-        result = case_validate(str(path), case_version=ONTOLOGY_VERSION, inference="none")
-    assert result.undefined_concepts == set()
-    assert result.conforms, result.text
 
 
 def test_item_node_is_exact(cli: Callable[..., CliResult], graded: dict,

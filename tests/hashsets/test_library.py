@@ -186,7 +186,7 @@ def test_bad_names_purposes_schemes_and_paths(library: Library, source: Path,
     with pytest.raises(HashSetError, match="invalid hash set name ''"):
         library.import_file(source, " ", format=fmt)
     with pytest.raises(HashSetError, match=r"unknown purpose 'evil' \(one of known_bad, "
-                                           r"known_good, ai_generated, watch\)"):
+                                           r"known_good, ai_generated, watch, model\)"):
         library.import_file(source, "s", format=fmt, purpose="evil")
     with pytest.raises(HashSetError, match="unknown category scheme 'nope'"):
         library.import_file(source, "s", format=fmt, scheme="nope")

@@ -125,7 +125,7 @@ def test_lookup_takes_any_hash_kind_and_tries_64_digits_as_both(library: Library
 def test_lookup_refuses_what_is_not_a_hash() -> None:
     from safeguard.errors import HashSetError
 
-    with pytest.raises(HashSetError, match=r"not an MD5, SHA1, SHA256 or PDQ hash: 'abc' "
+    with pytest.raises(HashSetError, match=r"not an MD5, SHA1, SHA256, PDQ or model hash: 'abc' "
                                            r"\(line 3 of f.txt\)"):
         parse_hashes([("a" * 32, "line 1 of f.txt"), ("abc", "line 3 of f.txt")])
     with pytest.raises(HashSetError, match=r"'g{32}'"):

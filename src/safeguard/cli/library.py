@@ -46,13 +46,15 @@ def _library() -> Library:
 @hashset_app.command("import")
 def hashset_import(
     file: Annotated[Path, typer.Argument(help="VICS JSON, ICSE CSV, a hash list or CSV, an "
-                                              "HMA PDQ CSV, or an NSRL RDSv3 database.")],
+                                              "HMA PDQ CSV, an NSRL RDSv3 database, or a "
+                                              "model hash list or JSON.")],
     name: Annotated[str, typer.Option("--name", help="The set's name; importing a name "
                                                      "again replaces the older version.")],
     format: Annotated[str | None, typer.Option("--format", help="The file's format "
                                                "(default: detected).")] = None,
     purpose: Annotated[str | None, typer.Option(
-        "--purpose", help="known_bad, known_good, ai_generated or watch (default: the "
+        "--purpose", help="known_bad, known_good, ai_generated, watch or model (a list of "
+                          "image-generation models by their hashes; default: the "
                           "format's, else known_bad).")] = None,
     version: Annotated[str | None, typer.Option("--version", help="The supplier's "
                                                 "version or date of this set.")] = None,
@@ -79,8 +81,13 @@ def hashset_import(
         else "imported"
     out.print(f"{what} hash set {record.name} ({record.format}, {record.purpose}): "
               f"{record.entries} entries", markup=False)
-    out.print(f"  digests: md5 {record.md5_count}, sha1 {record.sha1_count}, sha256 "
-              f"{record.sha256_count}, pdq {record.pdq_count}", markup=False)
+    if record.purpose == "model":
+        out.print(f"  model hashes: sha256 {record.sha256_count}, autov2 "
+                  f"{record.autov2_count}, legacy {record.legacy_count}, tensor_sha256 "
+                  f"{record.tensor_sha256_count}", markup=False)
+    else:
+        out.print(f"  digests: md5 {record.md5_count}, sha1 {record.sha1_count}, sha256 "
+                  f"{record.sha256_count}, pdq {record.pdq_count}", markup=False)
     for line in _report_lines(report.as_dict()):
         out.print(f"  {line}", markup=False)
 
@@ -176,7 +183,8 @@ def hashset_export(
 
 def lookup(
     hashes: Annotated[list[str] | None, typer.Argument(
-        help="MD5, SHA1, SHA256 or PDQ hex values.", show_default=False)] = None,
+        help="MD5, SHA1, SHA256 or PDQ hex values, or model hashes (8-digit legacy, "
+             "10-digit AutoV2, 12-digit LoRA short hash).", show_default=False)] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Read hashes from a file, one "
                                               "per line ('-': stdin).")] = None,
     pdq_threshold: ThresholdOpt = None,

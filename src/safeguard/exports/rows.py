@@ -145,7 +145,7 @@ def _matched(case: Case, ids: list[int], schemes: Schemes, scheme: str
         for start in range(0, len(ids), 500):
             query = (select(Match.item_id, Match.category, Match.details, Match.set_name)
                      .where(Match.item_id.in_(ids[start:start + 500]),
-                            Match.purpose != "known_good"))
+                            Match.purpose.not_in(("known_good", "model"))))
             for item_id, category, details, set_name in conn.execute(query):
                 if category is not None:
                     codes.setdefault(item_id, []).append(category)

@@ -2,7 +2,8 @@
 :class:`ImportReport` an import fills in as it goes.
 
 Digests are lower-case hex strings here (``md5`` 32, ``sha1`` 40, ``sha256`` 64, ``pdq`` 64
-characters); the library stores them as bytes. A format reader yields entries as it
+characters; a model hash set's ``legacy`` 8, ``autov2`` 10, ``tensor_sha256`` 64); the library
+stores them as bytes. A format reader yields entries as it
 parses (never the whole file at once) and counts what it skipped in the report.
 """
 
@@ -14,7 +15,14 @@ from typing import Any
 
 #: hex length of each exact digest and of PDQ; :func:`classify_hex` tells them apart
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
-PURPOSES = ("known_bad", "known_good", "ai_generated", "watch")
+PURPOSES = ("known_bad", "known_good", "ai_generated", "watch", "model")
+#: the purpose of a model hash set: its entries are image-generation models (docs/matching.md
+#: "Model hash sets"), matched by the model formats' hash kinds and never as pictures
+MODEL_PURPOSE = "model"
+#: hex length of each model hash kind: the short hashes generators print into pictures
+#: (A1111's old ``legacy`` hash, its ``autov2`` = a file's SHA256 cut to 10 digits) and the
+#: SHA256 of a safetensors file's tensor data (kohya's ``addnet`` hash, LoRAs' short hash)
+MODEL_HEX_LENGTHS = {"legacy": 8, "autov2": 10, "tensor_sha256": 64}
 #: examples kept per kind of problem in a report (the counts are always complete)
 MAX_EXAMPLES = 5
 
@@ -46,10 +54,17 @@ class HashEntry:
     extra: dict[str, Any] = field(default_factory=dict)
     #: where in the source this entry began ("line 12", "byte 4096"), for messages
     position: str | None = None
+    #: model hash sets only: the model's short hashes and tensor-data SHA256 (``sha256`` is
+    #: the model file's own), and the model's name as the set gives it
+    autov2: str | None = None
+    legacy: str | None = None
+    tensor_sha256: str | None = None
+    name: str | None = None
 
     def key(self) -> str | None:
         """The identity used to merge duplicates within one set: the first digest present."""
-        return self.md5 or self.sha1 or self.sha256 or self.pdq
+        return (self.md5 or self.sha1 or self.sha256 or self.pdq or self.tensor_sha256
+                or self.autov2 or self.legacy)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from safeguard.errors import HashSetError
+from safeguard.hashsets.entry import MODEL_PURPOSE
 from safeguard.hashsets.formats import FORMATS
 from safeguard.hashsets.formats.base import SetInfo
 from safeguard.hashsets.library import Library
@@ -21,6 +22,11 @@ def export_set(library: Library, name: str, format: str, output: Path,
                force: bool = False) -> int:
     record = library.get(name)
     writer = FORMATS.get(format)
+    if (record.purpose == MODEL_PURPOSE) != (writer.purpose == MODEL_PURPOSE):
+        raise HashSetError(
+            f"hash set {name!r} holds model hashes: export it as model-text or model-vics"
+            if record.purpose == MODEL_PURPOSE else
+            f"{writer.name} exports model hash sets only; hash set {name!r} is {record.purpose}")
     if record.digest_only:
         raise HashSetError(f"hash set {name!r} holds digests only ({record.format}); "
                            "export the file it was imported from")

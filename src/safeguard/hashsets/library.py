@@ -36,9 +36,10 @@ from safeguard.audit import log as audit
 from safeguard.config import Settings
 from safeguard.errors import HashSetError
 from safeguard.hashsets.categories import Schemes, load_schemes
-from safeguard.hashsets.entry import PURPOSES, HashEntry, ImportReport
+from safeguard.hashsets.entry import MODEL_PURPOSE, PURPOSES, HashEntry, ImportReport
 from safeguard.hashsets.models import Entry, HashSet, LibraryInfo
 from safeguard.matching.exact import WIDTHS, ExactIndex
+from safeguard.matching.model_hashes import SHORT_WIDTHS, ShortIndex
 from safeguard.matching.pdq_index import PdqIndex
 from safeguard.matching.vpdq_match import parse_frames
 from safeguard.outputs import file_sha256
@@ -53,13 +54,16 @@ IMPORTING = "\x01importing "
 #: names starting with these are never listed (NUL: such a row of an older version's import)
 _HIDDEN = ("\0", "\x01")
 KINDS = ("md5", "sha1", "sha256")
+#: a model hash set's kinds besides ``sha256`` (docs/matching.md "Model hash sets")
+MODEL_KINDS = ("autov2", "legacy", "tensor_sha256")
 ZERO_PDQ = "0" * 64
 #: entries inserted per executemany
 _BATCH = 20_000
 _ENTRY_COLUMNS = (
     "id", "set_id", "md5", "sha1", "sha256", "pdq", "vpdq", "photodna", "media_id",
     "category_given", "category", "series", "victim_identified", "offender_identified",
-    "distributed", "tags", "comments", "files", "extra",
+    "distributed", "tags", "comments", "files", "extra", "autov2", "legacy", "tensor_sha256",
+    "name",
 )
 
 
@@ -88,6 +92,9 @@ class SetRecord:
     vpdq_count: int
     digest_only: bool
     report: dict[str, Any] = field(default_factory=dict)
+    autov2_count: int = 0
+    legacy_count: int = 0
+    tensor_sha256_count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -182,6 +189,15 @@ class Library:
             return None
         return PdqIndex.open(self.set_dir(record) / "pdq")
 
+    def model_index(self, record: SetRecord, kind: str) -> ExactIndex | ShortIndex | None:
+        """A model hash set's index of ``kind`` (``autov2``, ``legacy``: short;
+        ``tensor_sha256``: exact), or None when the set has none of that kind."""
+        if not getattr(record, f"{kind}_count"):
+            return None
+        if kind in SHORT_WIDTHS:
+            return ShortIndex.open(self.set_dir(record), kind)
+        return ExactIndex.open(self.set_dir(record), kind)
+
     def frame_index(self, record: SetRecord) -> PdqIndex | None:
         """The set's known videos' frame hashes (ids: their entries), or None."""
         if not record.vpdq_count:
@@ -220,7 +236,8 @@ class Library:
             with self.engine.connect() as conn:
                 rows = conn.execute(select(
                     Entry.id, Entry.media_id, Entry.category_given, Entry.category,
-                    Entry.series).where(Entry.id.in_(ids[start:start + 500]))).mappings()
+                    Entry.series, Entry.name).where(Entry.id.in_(ids[start:start + 500]))
+                ).mappings()
                 found.update((row["id"], dict(row)) for row in rows)
         return found
 
@@ -242,6 +259,9 @@ class Library:
         """Import ``path`` as hash set ``name`` (replacing an older version of that name).
 
         ``format`` is a registered format name, a format object, or None to detect it.
+        Purpose ``model`` takes a model format (``model-text``, ``model-vics``): when the
+        format is detected, a plain list or VICS file is read as its model variant; a model
+        format's set always has purpose ``model``.
         """
         name = name.strip()
         if not name or name.startswith(_HIDDEN) or "\0" in name or len(name) > 128:
@@ -250,13 +270,22 @@ class Library:
             raise HashSetError(f"{path}: no such file")
         if format is None or isinstance(format, str):
             from safeguard.hashsets.formats import FORMATS, detect_format
+            from safeguard.hashsets.formats.model import MODEL_VARIANTS
 
             reader = FORMATS.get(format) if format else detect_format(path)
+            if purpose == MODEL_PURPOSE and not format:
+                reader = FORMATS.get(MODEL_VARIANTS.get(reader.name, reader.name))
         else:
             reader = format
         purpose = purpose or reader.purpose or "known_bad"
         if purpose not in PURPOSES:
             raise HashSetError(f"unknown purpose {purpose!r} (one of {', '.join(PURPOSES)})")
+        model_format = reader.purpose == MODEL_PURPOSE
+        if (purpose == MODEL_PURPOSE) != model_format:
+            raise HashSetError(
+                f"{reader.name} sets hold model hashes: their purpose is model"
+                if model_format else
+                f"a model hash set is read by model-text or model-vics, not {reader.name}")
         scheme = scheme or reader.scheme
         self.schemes.get(scheme)
         source_sha256, source_size = file_sha256(path)
@@ -282,7 +311,8 @@ class Library:
                         "imported_by": audit.current_actor(), "source_name": path.name,
                         "source_size": source_size, "source_sha256": source_sha256,
                         "entries": 0, "md5_count": 0, "sha1_count": 0, "sha256_count": 0,
-                        "pdq_count": 0, "vpdq_count": 0,
+                        "pdq_count": 0, "vpdq_count": 0, "autov2_count": 0,
+                        "legacy_count": 0, "tensor_sha256_count": 0,
                         "digest_only": bool(getattr(reader, "digest_only", False)),
                         "report": "{}"}).scalar_one()
                     if conn.dialect.name == "sqlite":  # a big import spills less
@@ -291,7 +321,7 @@ class Library:
                         counts = _import_digests(reader, path, report, partial, on_progress)
                     else:
                         loader = _EntryLoader(conn, set_id, self.schemes, scheme, target,
-                                              report)
+                                              report, model=model_format)
                         counts = loader.load(reader.read(path, report, strict), partial,
                                              on_progress)
                     if report.entries == 0:
@@ -383,6 +413,8 @@ def entry_from_row(row: Any) -> HashEntry:
         comments=row["comments"],
         files=json.loads(row["files"]) if row["files"] else [],
         extra=json.loads(row["extra"]) if row["extra"] else {},
+        autov2=hexed(row["autov2"]), legacy=hexed(row["legacy"]),
+        tensor_sha256=hexed(row["tensor_sha256"]), name=row["name"],
     )
 
 
@@ -400,11 +432,15 @@ def _no_nul(row: tuple[Any, ...], report: ImportReport) -> tuple[Any, ...]:
 
 class _EntryLoader:
     """Streams entries into the ``entries`` table and collects their digests for the index
-    files, merging duplicates (same first digest) into the first occurrence."""
+    files, merging duplicates (same first digest) into the first occurrence.
+
+    ``model``: a model hash set's entries: their model hashes are indexed too, and their
+    categories are labels, kept as given and never mapped into the library's scheme."""
 
     def __init__(self, conn: Connection, set_id: int, schemes: Schemes, scheme: str,
-                 target: str, report: ImportReport) -> None:
+                 target: str, report: ImportReport, model: bool = False) -> None:
         self.conn = conn
+        self.model = model
         self.set_id = set_id
         self.schemes = schemes
         self.scheme = scheme
@@ -423,7 +459,7 @@ class _EntryLoader:
         folder as they come, so a 2 GB file imports in bounded memory."""
         self.spools = {name: _Spool(folder / f"{name}.spool") for name in (
             *KINDS, "pdq", "md5.at", "sha1.at", "sha256.at", "pdq.at", "keys", "vpdq",
-            "vpdq.at")}
+            "vpdq.at", *MODEL_KINDS, *(f"{kind}.at" for kind in MODEL_KINDS))}
         try:
             return self._load(entries, folder, on_progress)
         finally:
@@ -442,6 +478,9 @@ class _EntryLoader:
         add_key, categories = spools["keys"].add, self.categories
         frames_add, frames_at = spools["vpdq"].add, spools["vpdq.at"].add_position
         videos = 0
+        model = self.model
+        autov2s, legacies, tensors = (spools[k].add for k in MODEL_KINDS)
+        autov2_at, legacy_at, tensor_at = (spools[f"{k}.at"].add_position for k in MODEL_KINDS)
         category_ids: dict[str | None, int] = {}
         mapped: dict[str | None, str | None] = {}
         set_id, first_id = self.set_id, self.first_id
@@ -449,7 +488,11 @@ class _EntryLoader:
         for entry in entries:
             md5, sha1, sha256, pdq = entry.md5, entry.sha1, entry.sha256, entry.pdq
             vpdq = entry.vpdq
-            if md5 is None and sha1 is None and sha256 is None and pdq is None and not vpdq:
+            autov2 = legacy = tensor = None
+            if model:
+                autov2, legacy, tensor = entry.autov2, entry.legacy, entry.tensor_sha256
+            if md5 is None and sha1 is None and sha256 is None and pdq is None and not vpdq \
+                    and autov2 is None and legacy is None and tensor is None:
                 self.report.skip(entry.position or f"entry {position + 1}", "no usable hash")
                 continue
             b_md5 = b_sha1 = b_sha256 = b_pdq = None
@@ -480,7 +523,25 @@ class _EntryLoader:
                     frames_add(b"".join(frames))
                     for _ in frames:
                         frames_at(position)
-            key = b_md5 or b_sha1 or b_sha256 or b_pdq
+            b_autov2 = b_legacy = b_tensor = None
+            if model:
+                if tensor is not None:
+                    b_tensor = fromhex(tensor)
+                    tensors(b_tensor)
+                    tensor_at(position)
+                if autov2 is not None:
+                    b_autov2 = fromhex(autov2)
+                    autov2s(b_autov2)
+                    autov2_at(position)
+                if legacy is not None:
+                    b_legacy = fromhex(legacy)
+                    legacies(b_legacy)
+                    legacy_at(position)
+            key = b_md5 or b_sha1 or b_sha256 or b_pdq or b_tensor
+            if key is None and b_autov2 is not None:  # short ones hashed with their kind:
+                key = hashlib.md5(b"autov2:" + b_autov2).digest()  # a legacy hash never
+            elif key is None and b_legacy is not None:  # merges with an AutoV2 it prefixes
+                key = hashlib.md5(b"legacy:" + b_legacy).digest()
             if key is None:  # a video known by its frames only (an entry has some hash)
                 key = hashlib.md5((vpdq or "").encode()).digest()
             add_key(key[:16])
@@ -488,7 +549,8 @@ class _EntryLoader:
             category_id = category_ids.get(category)
             if category_id is None:
                 category_id = category_ids[category] = len(category_ids)
-                mapped[category] = self.schemes.map(category, self.scheme, self.target).mapped
+                mapped[category] = None if model else self.schemes.map(
+                    category, self.scheme, self.target).mapped
             categories.append(category_id)
             append_row((
                 first_id + position, set_id, b_md5, b_sha1, b_sha256, b_pdq, entry.vpdq,
@@ -497,6 +559,7 @@ class _EntryLoader:
                 dumps(entry.tags, ensure_ascii=False) if entry.tags else None, entry.comments,
                 dumps(entry.files, ensure_ascii=False) if entry.files else None,
                 dumps(entry.extra, ensure_ascii=False) if entry.extra else None,
+                b_autov2, b_legacy, b_tensor, entry.name,
             ))
             position += 1
             if len(rows) >= _BATCH:
@@ -512,7 +575,8 @@ class _EntryLoader:
                 f"{zero_pdq} PDQ hash(es) of all zeros (quality 0) kept but never matched")
         self._category_ids = category_ids
         dropped = self._merge_duplicates(position)
-        self._report_categories(category_ids, mapped)
+        if not model:  # a model set's categories are labels: no scheme knows them
+            self._report_categories(category_ids, mapped)
         self.report.entries = position - len(dropped)
         counts = self._build(folder, dropped)
         counts["vpdq_count"] = videos if counts.pop("vpdq_frames", 0) else 0
@@ -576,8 +640,8 @@ class _EntryLoader:
 
     def _build(self, folder: Path, dropped: np.ndarray) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for kind in (*KINDS, "pdq", "vpdq"):
-            width = WIDTHS.get(kind, 32)
+        for kind in (*KINDS, "pdq", "vpdq", *MODEL_KINDS):
+            width = SHORT_WIDTHS.get(kind) or WIDTHS.get(kind, 32)
             digests = self.spools[kind].array(np.uint8, width)
             positions = self.spools[f"{kind}.at"].array(np.int64)
             if len(dropped):
@@ -590,6 +654,8 @@ class _EntryLoader:
             if kind in ("pdq", "vpdq"):  # pictures' hashes, and known videos' frames
                 (folder / kind).mkdir()
                 PdqIndex.build(folder / kind, digests, ids)
+            elif kind in SHORT_WIDTHS:
+                ShortIndex.build(folder, kind, digests, ids)
             else:
                 ExactIndex.build(folder, kind, digests, ids)
             del digests, positions, ids

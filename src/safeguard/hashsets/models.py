@@ -52,6 +52,11 @@ class HashSet(LibraryBase):
     pdq_count: Mapped[int] = mapped_column(BigInteger, default=0)
     #: entries with vPDQ frame hashes (videos), their frames indexed in ``vpdq/``
     vpdq_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: model hash sets (purpose ``model``): entries with each model hash kind, indexed too
+    autov2_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    legacy_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    tensor_sha256_count: Mapped[int] = mapped_column(BigInteger, default=0,
+                                                     server_default="0")
     #: digest-only sets (NSRL) keep no entry rows: their digests live in the index alone
     digest_only: Mapped[bool] = mapped_column(Boolean, default=False)
     report: Mapped[str] = mapped_column(Text)  # canonical JSON of the ImportReport
@@ -81,6 +86,12 @@ class Entry(LibraryBase):
     comments: Mapped[str | None] = mapped_column(Text)
     files: Mapped[str | None] = mapped_column(Text)  # JSON list of VICS MediaFiles
     extra: Mapped[str | None] = mapped_column(Text)  # JSON object
+    #: model hash sets only: AutoV2 (5 bytes), legacy (4 bytes), the tensor-data SHA256
+    #: (32 bytes) and the model's name (``sha256`` holds the model file's own)
+    autov2: Mapped[bytes | None] = mapped_column(LargeBinary)
+    legacy: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tensor_sha256: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name: Mapped[str | None] = mapped_column(Text)
 
 
 class LibraryAuditEvent(AuditColumns, LibraryBase):

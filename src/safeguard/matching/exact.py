@@ -21,7 +21,8 @@ import numpy as np
 
 from safeguard.errors import HashSetError
 
-WIDTHS = {"md5": 16, "sha1": 20, "sha256": 32}
+#: bytes of each kind's digest (``tensor_sha256``: a model hash set's tensor-data SHA256)
+WIDTHS = {"md5": 16, "sha1": 20, "sha256": 32, "tensor_sha256": 32}
 #: rows reordered per step while building, so a 100 M build needs no second full copy
 _CHUNK = 1 << 20
 

@@ -1,8 +1,11 @@
 """``safeguard lookup``: given hashes against the library, without scanning anything.
 
 A 32-digit hex value is looked up as MD5, 40 as SHA1, and 64 both as SHA256 and as PDQ
-(the two cannot be told apart by their text). PDQ values are matched as given, with no
-dihedral variants and no quality (an all-zero PDQ never matches).
+(the two cannot be told apart by their text) — and, in model hash sets, as a model file's
+SHA256 or tensor SHA256. PDQ values are matched as given, with no dihedral variants and no
+quality (an all-zero PDQ never matches). An 8-digit value is a legacy model hash, 10 an
+AutoV2, 12 a LoRA's or embedding's short hash: looked up in model hash sets as a picture's
+``Model hash`` is (signal ``model_hash``, field ``lookup``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from safeguard.errors import HashSetError
 from safeguard.hashsets.entry import normalise_hex
 from safeguard.hashsets.library import Library
 from safeguard.matching.matcher import Matcher, Query
+from safeguard.matching.model_hashes import NamedHash
+
+#: hex digits a looked-up value may have: model hashes (8, 10, 12), MD5, SHA1, SHA256/PDQ
+LENGTHS = (8, 10, 12, 32, 40, 64)
 
 
 def parse_hashes(values: Sequence[tuple[str, str]]) -> list[str]:
@@ -22,9 +29,9 @@ def parse_hashes(values: Sequence[tuple[str, str]]) -> list[str]:
     parsed: dict[str, None] = {}
     for text, where in values:
         value = normalise_hex(text)
-        if value is None or len(value) not in (32, 40, 64):
-            raise HashSetError(f"not an MD5, SHA1, SHA256 or PDQ hash: {text.strip()!r} "
-                               f"({where})")
+        if value is None or len(value) not in LENGTHS:
+            raise HashSetError(f"not an MD5, SHA1, SHA256, PDQ or model hash: "
+                               f"{text.strip()[:80]!r} ({where})")
         parsed[value] = None
     return list(parsed)
 
@@ -34,7 +41,9 @@ def _query(value: str) -> Query:
         return Query(md5=value)
     if len(value) == 40:
         return Query(sha1=value)
-    return Query(sha256=value, pdq=(value,))
+    if len(value) < 32:
+        return Query(named_models=(NamedHash("lookup", value),))
+    return Query(sha256=value, pdq=(value,), model_hashes=(("tensor_sha256", value),))
 
 
 def lookup_hashes(library: Library, values: Sequence[str],

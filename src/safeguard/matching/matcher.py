@@ -4,6 +4,14 @@ Exact: MD5, SHA1 and SHA256 — any one equal is a match (one hit per digest kin
 equal). PDQ: every dihedral variant of a picture is queried; a reference within the
 threshold of any variant is one hit, at the smallest distance, naming the variant. Hashes
 of quality below ``MIN_MATCH_QUALITY`` are never PDQ-matched (the caller counts them).
+
+Model hash sets (purpose ``model``, ``matching/model_hashes.py``) are matched apart: an item
+whose SHA256, or whose model file's own AutoV2, legacy or tensor SHA256, is a set's entry is
+that model (signal ``model``); a picture whose generator metadata names an entry's hash
+(AutoV2, legacy, a LoRA's 12-digit short hash, or a full SHA256) was made with a listed model
+(signal ``model_hash``). One hit per item, set, entry and signal; its ``details`` are
+``{"name": the entry's model name, "by": [{"kind", "value", …}, …]}`` — every hash of the
+item's that named that entry.
 """
 
 from __future__ import annotations
@@ -14,13 +22,24 @@ from typing import Any
 
 import numpy as np
 
-from safeguard.hashsets.library import KINDS, Library, SetRecord
+from safeguard.hashsets.entry import MODEL_PURPOSE
+from safeguard.hashsets.library import KINDS, MODEL_KINDS, Library, SetRecord
 from safeguard.matching.exact import ExactIndex, hex_to_digests
+from safeguard.matching.model_hashes import NamedHash, ShortIndex, prefix_lookup
 from safeguard.matching.pdq_index import PdqIndex, warm_up
 from safeguard.matching.vpdq_match import compare_frames, frame_step, segments
 from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
 
 ZERO_PDQ = "0" * 64
+#: the signals of model hash set matches: the item is the model; a picture names the model
+MODEL_SIGNALS = ("model", "model_hash")
+#: which of a set's kinds a hash a picture names is looked up in, by its hex digits (a
+#: 10-digit AutoV2 is a SHA256's first 10, a LoRA's 12-digit hash its tensor SHA256's or
+#: SHA256's first 12; a legacy hash is of other bytes and only ever equals a legacy one)
+NAMED_KINDS = {8: ("legacy",), 10: ("autov2", "sha256"), 12: ("sha256", "tensor_sha256"),
+               64: ("sha256", "tensor_sha256")}
+#: (query, signal, the set's kind, the hash's bytes, what the hit's "by" says of it)
+_ModelAsk = tuple[int, str, str, bytes, dict[str, Any]]
 #: (query, set, entry id or -1, signal, distance, variant, details)
 _Found = tuple[int, SetRecord, int, str, int, str | None, dict[str, Any] | None]
 
@@ -40,6 +59,10 @@ class Query:
     #: the same frames hashed whole, when letterbox removal cut bars (the vPDQ reference
     #: hashes whole frames: sets made with it match these)
     frames_uncropped: tuple[tuple[float, str, int], ...] = ()
+    #: a model file's own model hashes, (kind, hex): ``autov2``, ``legacy``, ``tensor_sha256``
+    model_hashes: tuple[tuple[str, str], ...] = ()
+    #: the model hashes a picture's generator metadata names (or ``lookup`` was given)
+    named_models: tuple[NamedHash, ...] = ()
 
     def frame_lists(self) -> tuple[tuple[tuple[float, str, int], ...], ...]:
         return tuple(f for f in (self.frames, self.frames_uncropped) if f)
@@ -55,7 +78,7 @@ class Hit:
     query: int  # index into the queries given
     set: SetRecord
     entry_id: int | None  # None for digest-only sets
-    signal: str  # md5 | sha1 | sha256 | pdq
+    signal: str  # md5 | sha1 | sha256 | pdq | frame | vpdq | model | model_hash
     distance: int
     variant: str | None
     media_id: str | None
@@ -100,8 +123,17 @@ class Matcher:
             record.id: library.pdq_index(record) for record in self.sets}
         self._frames: dict[int, PdqIndex | None] = {
             record.id: library.frame_index(record) for record in self.sets}
+        self._models: dict[tuple[int, str], ExactIndex | ShortIndex | None] = {
+            (record.id, kind): library.model_index(record, kind)
+            for record in self.sets if record.purpose == MODEL_PURPOSE for kind in MODEL_KINDS}
         if any(self._pdq.values()) or any(self._frames.values()):
             warm_up()  # compile or load the search kernels before the first batch
+
+    @property
+    def has_models(self) -> bool:
+        """Whether the library holds a model hash set (else items' model hashes and the
+        hashes their provenance names need not be read)."""
+        return any(record.purpose == MODEL_PURPOSE for record in self.sets)
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "version": s.version, "uid": s.uid, "purpose": s.purpose,
@@ -117,12 +149,13 @@ class Matcher:
             origin = np.array([i for i, _ in picked], np.int64)
             for record in self.sets:
                 index = self._exact_index(record, kind)
-                if index is None:
+                if index is None or record.purpose == MODEL_PURPOSE:
                     continue
                 rows, ids = index.lookup(digests)
                 found.extend((int(origin[r]), record, int(e), kind, 0, None, None)
                              for r, e in zip(rows.tolist(), ids.tolist(), strict=True))
         found.extend(self._match_pdq(queries))
+        found.extend(self._match_models(queries))
         frame_origin, frames = self._usable_frames(queries)
         if len(frames):
             found.extend(self._match_frames(queries, frame_origin, frames))
@@ -131,6 +164,8 @@ class Matcher:
         hits = []
         for query, record, entry_id, signal, distance, variant, extra in found:
             row = details.get(entry_id, {})
+            if signal in MODEL_SIGNALS and extra is not None:
+                extra = {"name": row.get("name"), "by": extra["by"]}
             hits.append(Hit(
                 query=query, set=record, entry_id=entry_id if entry_id >= 0 else None,
                 signal=signal, distance=distance, variant=variant,
@@ -153,7 +188,7 @@ class Matcher:
         best: dict[tuple[int, int, int], tuple[int, int]] = {}
         for record in self.sets:
             index = self._pdq_index(record)
-            if index is None:
+            if index is None or record.purpose == MODEL_PURPOSE:
                 continue
             rows, ids, dists = index.search(arr, self.pdq_threshold)
             for r, e, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
@@ -232,8 +267,63 @@ class Matcher:
                             "reference_share": round(result.reference_share, 4)}))
         return found
 
+    def _match_models(self, queries: Sequence[Query]) -> list[_Found]:
+        """Items against the model hash sets: what each item offers is looked up in the
+        set's kinds it can equal (exactly, or as the start of a 64-digit hash)."""
+        models = [record for record in self.sets if record.purpose == MODEL_PURPOSE]
+        if not models:
+            return []
+        asks: list[_ModelAsk] = []
+        for i, query in enumerate(queries):
+            if query.sha256:
+                asks.append((i, "model", "sha256", bytes.fromhex(query.sha256),
+                             {"kind": "sha256", "value": query.sha256}))
+            for kind, value in query.model_hashes:
+                asks.append((i, "model", kind, bytes.fromhex(value),
+                             {"kind": kind, "value": value}))
+            for named in query.named_models:
+                for kind in NAMED_KINDS.get(len(named.value), ()):
+                    said: dict[str, Any] = {"field": named.field, "value": named.value,
+                                            "kind": kind}
+                    if named.label is not None:
+                        said["named"] = named.label
+                    asks.append((i, "model_hash", kind, bytes.fromhex(named.value), said))
+        groups: dict[tuple[str, int], list[_ModelAsk]] = {}
+        for ask in asks:
+            groups.setdefault((ask[2], len(ask[3])), []).append(ask)
+        found: dict[tuple[int, int, int, str], list[dict[str, Any]]] = {}
+        by_id = {record.id: record for record in models}
+        for record in models:
+            for (kind, _), group in groups.items():
+                index = (self._exact_index(record, kind) if kind == "sha256"
+                         else self._models[(record.id, kind)])
+                if index is None:
+                    continue
+                for ask, ids in zip(group, _lookup(index, [a[3] for a in group]), strict=True):
+                    for entry in ids:
+                        by = found.setdefault((ask[0], record.id, entry, ask[1]), [])
+                        if ask[4] not in by:
+                            by.append(ask[4])
+        return [(query, by_id[set_id], entry, signal, 0, None, {"by": by})
+                for (query, set_id, entry, signal), by in found.items()]
+
     def _exact_index(self, record: SetRecord, kind: str) -> ExactIndex | None:
         return self._exact[(record.id, kind)]
 
     def _pdq_index(self, record: SetRecord) -> PdqIndex | None:
         return self._pdq[record.id]
+
+
+def _lookup(index: ExactIndex | ShortIndex, values: list[bytes]) -> list[list[int]]:
+    """Entry ids per value, all of one width: exact for a full-width value, else the
+    entries whose hash starts with it."""
+    if isinstance(index, ShortIndex):
+        return index.lookup(values)
+    if values and len(values[0]) == index.digests.shape[1]:
+        rows, ids = index.lookup(np.frombuffer(b"".join(values), np.uint8)
+                                 .reshape(len(values), -1))
+        out: list[list[int]] = [[] for _ in values]
+        for row, entry in zip(rows.tolist(), ids.tolist(), strict=True):
+            out[row].append(entry)
+        return out
+    return prefix_lookup(index.prefix, index.ids, values)

@@ -4,6 +4,10 @@ A scan matches each batch of items in the same transaction that writes them; ``s
 match CASE`` re-matches every item against the library as it is now, in one transaction
 (the case holds either all the old matches or all the new). Each pass is a ``match_runs``
 row and, for ``safeguard match``, a ``match.run`` audit event naming the set versions.
+
+Model hash sets are matched from the same rows: a model file's ``items.model`` hashes and a
+picture's provenance lines naming a model hash (``matching/model_hashes.py``) go into its
+:class:`Query` beside its digests.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from safeguard.audit import log as audit
 from safeguard.matching.matcher import Matcher, Query
+from safeguard.matching.model_hashes import named_hashes, own_hashes
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case
 from safeguard.store.models import Item, Match, MatchRun
 
 _PAGE = 2000
 _ITEM_COLUMNS = (Item.id, Item.md5, Item.sha1, Item.sha256, Item.pdq, Item.pdq_dihedral,
-                 Item.pdq_quality, Item.vpdq, Item.video)
+                 Item.pdq_quality, Item.vpdq, Item.video, Item.model, Item.provenance)
 
 
 @dataclass
@@ -43,7 +48,9 @@ class MatchSummary:
         return dict(self.__dict__)
 
 
-def query_of(row: Any) -> Query:
+def query_of(row: Any, models: bool = True) -> Query:
+    """What is matched of one item row; ``models``: read its model hashes and the model
+    hashes its provenance names too (skipped when the library has no model hash set)."""
     variants = tuple(row.pdq_dihedral.split(",")) if row.pdq_dihedral else (
         (row.pdq,) if row.pdq else ())
     frames = tuple((f["t"], f["pdq"], f["quality"]) for f in json.loads(row.vpdq)) \
@@ -51,7 +58,10 @@ def query_of(row: Any) -> Query:
     uncropped = json.loads(row.video).get("vpdq_uncropped") if row.video else None
     whole = tuple((f["t"], f["pdq"], f["quality"]) for f in uncropped or ())
     return Query(md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=variants,
-                 pdq_quality=row.pdq_quality, frames=frames, frames_uncropped=whole)
+                 pdq_quality=row.pdq_quality, frames=frames, frames_uncropped=whole,
+                 model_hashes=own_hashes(getattr(row, "model", None)) if models else (),
+                 named_models=named_hashes(getattr(row, "provenance", None)) if models
+                 else ())
 
 
 def begin_run(conn: Connection, matcher: Matcher, trigger: str) -> int:
@@ -97,7 +107,7 @@ def _record(conn: Connection, matcher: Matcher, run_id: int, rows: Sequence[Any]
         items=MatchRun.items + len(rows)))
     if not matcher.sets:
         return 0
-    hits = matcher.match([query_of(row) for row in rows])
+    hits = matcher.match([query_of(row, matcher.has_models) for row in rows])
     if hits:
         conn.execute(insert(Match), [{
             "item_id": rows[hit.query].id, "run_id": run_id, "set_uid": hit.set.uid,

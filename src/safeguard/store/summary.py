@@ -117,7 +117,7 @@ def _record(item: Item, evidence_path: str, container: str | None,
         known_good=any(m["purpose"] == "known_good" for m in matches),
         # different sets (or entries) giving different categories: all kept, flagged
         category_conflict=len({m["category"] or m["category_given"] for m in matches
-                               if m["purpose"] != "known_good"
+                               if m["purpose"] not in ("known_good", "model")
                                and (m["category"] or m["category_given"])}) > 1,
         vpdq=_json(item.vpdq), video=_json(item.video), verdict=item.verdict,
         provenance=provenance, device=item.device, carved=_json(item.carved),

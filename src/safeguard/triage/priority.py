@@ -4,11 +4,13 @@ The table (docs/triage.md, checked by a test)::
 
     tier  name       which items
     0     new-raise  no hash-set match; provenance priority ``raise`` (camera-original
-                     evidence, or AI modification of a possible photograph)
+                     evidence, or AI modification of a possible photograph), or raised by
+                     the AI-toolchain analysis (a training picture, a watch-list hit)
     1     new        no hash-set match; provenance ``neutral`` or none (``unknown``,
                      ``ai_indicated``, pictures without a verdict, videos)
     2     new-lower  no hash-set match; provenance ``lower`` (a trusted C2PA AI claim)
-    3     known      matched a hash set that is not ``known_good``: awaiting confirmation
+    3     known      matched a hash set that is not ``known_good`` or ``model``: awaiting
+                     confirmation
     -     (none)     matched a ``known_good`` set: never queued
 
 The provenance *priority*, not the verdict, picks the tier: the verdict names what the

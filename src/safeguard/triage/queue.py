@@ -233,7 +233,11 @@ def _fill_items(conn: Connection, severity: _Severity) -> None:
                        .is_not_distinct_from(c)), severity.key(severity.effective(s, c)))
                  for s, c in pairs], else_=severity.key(severity.uncategorised)) \
         if pairs else severity.key(severity.uncategorised)
-    known = exists().where(Match.item_id == Item.id, relevant)
+    # a picture made with a listed model (a model set's match) is still new material: the
+    # picture itself is in no set (docs/ai-toolchain.md); its match still ranks it first
+    # among the new
+    known = exists().where(Match.item_id == Item.id, Match.purpose.not_in(("known_good",
+                                                                           "model")))
     known_good = exists().where(Match.item_id == Item.id, Match.purpose == "known_good")
     severity_key = (select(func.max(key)).where(Match.item_id == Item.id, relevant)
                     .scalar_subquery())

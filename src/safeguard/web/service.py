@@ -53,7 +53,7 @@ def overview(ctx: CaseContext) -> dict[str, Any]:
     summary = case_summary(ctx.case)
     with ctx.case.engine.connect() as conn:
         known = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
-            Match.purpose != "known_good")).scalar_one()
+            Match.purpose.not_in(("known_good", "model")))).scalar_one()
         media = conn.execute(select(func.count()).select_from(Item).where(
             Item.type.like(f"{PICTURE}%") | Item.type.like(f"{VIDEO}%"))).scalar_one()
         videos = conn.execute(select(func.count()).select_from(Item).where(
@@ -121,7 +121,8 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
         out.append({
             "id": item_id, "path": record["path"], "type": record["type"],
             "size": record["size"], "sha256": record["sha256"], "verdict": record["verdict"],
-            "known": any(m["purpose"] != "known_good" for m in record["matches"]),
+            "known": any(m["purpose"] not in ("known_good", "model")
+                         for m in record["matches"]),
             "categories": sorted({m["category"] or m["category_given"] or "?"
                                   for m in record["matches"]
                                   if m["purpose"] != "known_good"}),

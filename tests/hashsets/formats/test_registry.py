@@ -32,11 +32,13 @@ from tests.hashsets.formats.helpers import (
 def test_public_surface() -> None:
     assert sorted(formats_package.__all__) == ["FORMATS", "HashSetFormat", "SetInfo",
                                                "detect_format", "open_text"]
-    assert FORMATS.names() == ["nsrl", "vics", "icse", "vpdq", "text", "pdq-text"]
+    assert FORMATS.names() == ["nsrl", "model-vics", "vics", "icse", "vpdq", "model-text",
+                               "text", "pdq-text"]
     assert {fmt.name: (fmt.scheme, fmt.purpose, fmt.can_export) for fmt in FORMATS} == {
         "nsrl": ("uk", "known_good", False), "vics": ("projectvic", None, True),
         "icse": ("interpol", None, True), "text": ("uk", None, True),
-        "pdq-text": ("uk", None, True), "vpdq": ("uk", None, False)}
+        "pdq-text": ("uk", None, True), "vpdq": ("uk", None, False),
+        "model-vics": ("uk", "model", True), "model-text": ("uk", "model", True)}
     assert all(fmt.description for fmt in FORMATS)
     assert SetInfo("n", "1", "s", "uk") == SetInfo(name="n", version="1", supplier="s",
                                                    scheme="uk")
@@ -51,7 +53,8 @@ def test_duplicate_name_refused() -> None:
 
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(HashSetError, match=r"^no hash-set format named 'csv' \(one of nsrl, "
-                                           r"vics, icse, vpdq, text, pdq-text\)$"):
+                                           r"model-vics, vics, icse, vpdq, model-text, text, "
+                                           r"pdq-text\)$"):
         FORMATS.get("csv")
 
 
@@ -100,8 +103,8 @@ def test_cannot_tell(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "mystery.bin"
     path.write_bytes(content)
     with pytest.raises(HashSetError, match=r"^cannot tell the format of mystery\.bin; give "
-                                           r"--format \(one of nsrl, vics, icse, vpdq, text, "
-                                           r"pdq-text\)$"):
+                                           r"--format \(one of nsrl, model-vics, vics, icse, "
+                                           r"vpdq, model-text, text, pdq-text\)$"):
         detect_format(path)
 
 

@@ -87,7 +87,7 @@ BLOCK = 4096
 # HashEntry's fields ever move.
 _ORDER = ("md5", "sha1", "sha256", "pdq", "vpdq", "photodna", "media_id", "category",
           "series", "victim_identified", "offender_identified", "distributed", "tags",
-          "comments", "files", "extra", "position")
+          "comments", "files", "extra", "position", "autov2", "legacy", "tensor_sha256", "name")
 if tuple(f.name for f in fields(HashEntry)) != _ORDER:  # pragma: no cover
     raise RuntimeError("HashEntry's fields changed; update formats/text.py")
 

@@ -42,7 +42,7 @@ holds the entries, written the same way (``safeguard export``, docs/exports.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -72,7 +72,8 @@ MAX_DEPTH = 64
 CONTEXT_KEYS = ("@odata.context", "odata.metadata")
 #: keys that only a Media object has (a Case has ``Media``): they decide the shape
 _MEDIA_ONLY = frozenset({"MD5", "SHA1", "SHA256", "MediaID", "PhotoDNA", "AlternativeHashes",
-                         "MediaFiles"})
+                         "MediaFiles", "ModelHashAutoV2", "ModelHashLegacy",
+                         "ModelHashTensorSHA256"})
 MEDIA_FIELDS = frozenset({
     "MediaID", "Category", "MD5", "SHA1", "SHA256", "PhotoDNA", "Series",
     "VictimIdentified", "OffenderIdentified", "IsDistributed", "Tags", "Comments",
@@ -129,7 +130,7 @@ class VicsFormat(HashSetFormat):
                                        f"{_first_line(exc)}") from None
                 for obj in sink:
                     media += 1
-                    entry = _entry(obj, f"media {media}", name, report, strict)
+                    entry = self.media_entry(obj, f"media {media}", name, report, strict)
                     if entry is not None:
                         count += 1
                         report.entries += 1
@@ -142,13 +143,23 @@ class VicsFormat(HashSetFormat):
             recoder.finish()
         no_entries(report, name, count)
 
+    def media_entry(self, obj: Any, position: str, name: str, report: ImportReport,
+                    strict: bool) -> HashEntry | None:
+        """One Media object as an entry (None, counted, when it has no usable hash); a
+        subclass reading other Media fields (``model-vics``) overrides it."""
+        return _entry(obj, position, name, report, strict)
+
     # --- writing ---------------------------------------------------------------------------
+
+    def media_object(self, entry: HashEntry) -> dict[str, Any] | None:
+        """One entry as a Media object (None when it has nothing to write)."""
+        return _media(entry)
 
     def write(self, entries: Iterable[HashEntry], out: BinaryIO, info: SetInfo) -> int:
         region = _REGIONS.get((info.scheme or "").lower(), "CUSTOM")
         head = json.dumps({"@odata.context": _CONTEXT.format(region)}, separators=(",", ":"))
         out.write((head[:-1] + ',"value":[').encode("utf-8"))
-        count = _write_media(entries, out)
+        count = _write_media(entries, out, self.media_object)
         out.write(b"\n]}\n")
         return count
 
@@ -163,17 +174,18 @@ class VicsFormat(HashSetFormat):
         fields = json.dumps(case, ensure_ascii=False, separators=(",", ":"))
         out.write((head[:-1] + ',"value":[\n' + fields[:-1]
                    + (',' if case else '') + '"Media":[').encode("utf-8"))
-        count = _write_media(entries, out)
+        count = _write_media(entries, out, self.media_object)
         out.write(b"\n]}\n]}\n")
         return count
 
 
-def _write_media(entries: Iterable[HashEntry], out: BinaryIO) -> int:
+def _write_media(entries: Iterable[HashEntry], out: BinaryIO,
+                 media_object: Callable[[HashEntry], dict[str, Any] | None]) -> int:
     """``entries`` as VICS Media objects, comma-separated, 1,000 to a write."""
     count = 0
     batch: list[str] = []
     for entry in entries:
-        media = _media(entry)
+        media = media_object(entry)
         if media is None:
             continue
         batch.append(("\n" if count == 0 else ",\n")
