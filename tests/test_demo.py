@@ -514,6 +514,12 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
     assert ("found as: thumbnail in cache thumbcache_256.db: cache id 5afe6a4d00000001, "
             "size 256") in report
     assert ("found as: embedded in document trip-report.pdf: page 1, object 6") in report
+    # and the AI toolchain: the installation, its models, the LoRA's training set, the chain
+    assert "installation AUTOMATIC1111 at ai/stable-diffusion-webui (2 record files)" in report
+    assert ("training set ai/training/img: 3 pictures, 3 captions; used by "
+            "demo-lighthouse.safetensors") in report
+    assert ("<td>lora demo-lighthouse</td><td class=\"path\">ai/stable-diffusion-webui/models/"
+            "Lora/demo-lighthouse.safetensors</td><td>name</td>") in report
     assert ("found as: attachment of e-mail holiday.eml: subject “Holiday pictures (demo)”, "
             "from Alex Demo &lt;alex@example.org&gt;, to Sam Demo &lt;sam@example.org&gt;, "
             "sent Mon, 20 May 2024 12:00:00 +0000") in report

@@ -71,6 +71,7 @@ __all__ = [
     "ZIP_MEMBERS",
     "CameraShot",
     "GpsFix",
+    "ai_installation_files",
     "build_demo_evidence",
     "main",
 ]
@@ -563,7 +564,7 @@ def _files() -> dict[str, bytes]:
                   for name in ("IMG_0004.jpg", "IMG_0006.jpg")]
     thumbnails.append(_jpeg(_thumbnail(_stripes(1200, 900, 71), 256), quality=90))
     files["cache/thumbcache_256.db"] = _thumbcache_bytes(thumbnails)
-    files.update(_ai_installation())
+    files.update(ai_installation_files())
     return files
 
 
@@ -591,7 +592,7 @@ def _safetensors(tensors: dict[str, tuple[int, ...]], metadata: dict[str, str]) 
     return struct.pack("<Q", len(text)) + text + bytes(offset)
 
 
-def _ai_installation() -> dict[str, bytes]:
+def ai_installation_files() -> dict[str, bytes]:
     """A tiny AUTOMATIC1111 install, a LoRA that names its training folder and outputs that
     name both models (see the module docstring)."""
     import hashlib
@@ -858,6 +859,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{shlex.quote(str(evidence / 'generated' / 'render_0001.png'))} "
         f"{shlex.quote(str(evidence / 'camera' / 'IMG_0001.jpg'))}\n"
         f"  cameras seen:     {cli} devices\n"
+        f"  AI prompts found: {cli} prompts demo --search lighthouse\n"
         f"  review app:       {cli} user add you --role admin && {cli} serve\n"
         f"  verify audit log: {cli} audit verify demo\n"
         f"  evidence folder:  {evidence}"

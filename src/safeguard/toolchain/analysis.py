@@ -70,7 +70,7 @@ class Findings:
             "item_id": record.file.item_id or None, "source": record.source,
             "location": record.location[:500], "prompt": record.prompt[:MAX_PROMPT],
             "negative": (record.negative or "")[:MAX_PROMPT] or None,
-            "model": record.model, "model_hash": _hash(record.model_hash)})
+            "model": record.model, "model_hash": _hash(record.model_hash), "watch": None})
 
 
 def analyse(case: Case, evidence_id: int, source: Source, limits: Limits,
@@ -256,7 +256,7 @@ def _link_outputs(found: Findings, pictures: Sequence[Picture],
                 "item_id": item_id, "source": "picture", "location": path,
                 "prompt": fields["prompt"][:MAX_PROMPT],
                 "negative": (fields.get("negative_prompt") or "")[:MAX_PROMPT] or None,
-                "model": fields.get("model"), "model_hash": wanted})
+                "model": fields.get("model"), "model_hash": wanted, "watch": None})
 
 
 def _trained_on(model: dict[str, Any], sets: Iterable[Any]) -> list[tuple[Any, list[str]]]:

@@ -56,6 +56,7 @@ def toolchain_summary(case: Case) -> dict[str, Any]:
         "installations": [], "models": [], "training_sets": [], "output_links": [],
         "training_links": [], "raised": 0, "prompts": int(prompts),
         "watch_hits": int(watched), "model_files": int(model_count)}
+    raised: set[int] = set()
     for kind, path, name, item_id, details, evidence in entries:
         found = _details(details)
         if kind == "installation":
@@ -79,8 +80,9 @@ def toolchain_summary(case: Case) -> dict[str, Any]:
                 "evidence": evidence, "picture": found.get("picture"), "item_id": item_id,
                 "model": path, "model_item": found.get("model_item"), "named": name,
                 "role": found.get("role"), "by": found.get("by")})
-        elif kind == "raised":
-            summary["raised"] += 1
+        elif kind == "raised" and item_id is not None:
+            raised.add(item_id)
+    summary["raised"] = len(raised)  # items, each raised once however many reasons
     summary["output_links_total"] = len(summary["output_links"])
     summary["output_links"] = summary["output_links"][:MAX_LISTED]
     for item_id, path, sha256, model, evidence in models:
