@@ -48,7 +48,7 @@ from safeguard.hashsets.formats.base import (
     skip_or_raise,
     text_value,
 )
-from safeguard.hashsets.formats.vics import VicsFormat, _tags
+from safeguard.hashsets.formats.vics import VicsFormat, vics_tags
 
 #: the model variant a detected format is read as when the purpose is ``model``
 MODEL_VARIANTS = {"text": "model-text", "pdq-text": "model-text", "vics": "model-vics"}
@@ -321,7 +321,7 @@ class ModelVicsFormat(VicsFormat):
         entry = HashEntry(position=position, name=_text(obj.get("Name")),
                           category=_text(obj.get("Category")),
                           media_id=_text(obj.get("MediaID")),
-                          comments=_text(obj.get("Comments")), tags=_tags(obj.get("Tags")))
+                          comments=_text(obj.get("Comments")), tags=vics_tags(obj.get("Tags")))
         for key, kind in MEDIA_HASH_KEYS.items():
             value = obj.get(key)
             if value is None or getattr(entry, kind) is not None:

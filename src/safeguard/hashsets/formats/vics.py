@@ -323,7 +323,7 @@ def _entry(obj: Any, position: str, name: str, report: ImportReport, strict: boo
         md5=md5, sha1=sha1, sha256=sha256, photodna=_text(get("PhotoDNA")),
         media_id=_text(get("MediaID")), category=_text(get("Category")),
         series=_text(get("Series")), victim_identified=flags[0],
-        offender_identified=flags[1], distributed=flags[2], tags=_tags(get("Tags")),
+        offender_identified=flags[1], distributed=flags[2], tags=vics_tags(get("Tags")),
         comments=_text(get("Comments")), files=files, position=position)
     alternatives = get("AlternativeHashes")
     if alternatives is not None:
@@ -373,7 +373,7 @@ def _alternatives(entry: HashEntry, alternatives: Any, name: str, report: Import
     return invalid
 
 
-def _tags(value: Any) -> list[str]:
+def vics_tags(value: Any) -> list[str]:
     if value is None or value == "":
         return []
     items = value.split(",") if isinstance(value, str) else (
