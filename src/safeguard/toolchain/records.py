@@ -234,20 +234,31 @@ def _csv_rows(ref: FileRef, data: bytes, label: str) -> Iterator[RecordError | l
         yield row
 
 
-def _a1111_styles(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
-    """``styles.csv``: ``name,prompt,negative_prompt`` (a header row first)."""
-    columns = {"name": 0, "prompt": 1, "negative_prompt": 2}
+def _csv_table(ref: FileRef, data: bytes, label: str, keys: tuple[str, ...],
+               header: str) -> Iterator[RecordError | tuple[int, Callable[[str], str | None]]]:
+    """The rows of a CSV record whose columns are ``keys`` in that order, unless a first row
+    naming ``prompt`` and ``header`` says where each is: (row number, cell reader)."""
+    columns = {key: index for index, key in enumerate(keys)}
     number = 0
     for row in _csv_rows(ref, data, label):
         if isinstance(row, RecordError):
             yield row
             continue
         lowered = [cell.strip().lower() for cell in row]
-        if number == 0 and "prompt" in lowered and "name" in lowered:
-            columns = {key: lowered.index(key) if key in lowered else -1 for key in columns}
+        if number == 0 and "prompt" in lowered and header in lowered:
+            columns = {key: lowered.index(key) if key in lowered else -1 for key in keys}
             continue
         number += 1
-        cell = _cells(row, columns)
+        yield number, _cells(row, columns)
+
+
+def _a1111_styles(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
+    """``styles.csv``: ``name,prompt,negative_prompt`` (a header row first)."""
+    for found in _csv_table(ref, data, label, ("name", "prompt", "negative_prompt"), "name"):
+        if isinstance(found, RecordError):
+            yield found
+            continue
+        number, cell = found
         prompt, negative = _prompt(cell("prompt")), _prompt(cell("negative_prompt"))
         if prompt or negative:
             name = _short(cell("name"))
@@ -270,18 +281,11 @@ _LOG_COLUMNS = ("prompt", "seed", "width", "height", "sampler", "cfgs", "steps",
 def _a1111_log(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
     """``log.csv`` of pictures kept with the Save button: prompt, seed, …, filename,
     negative prompt, model name and hash (a header row first, when the file was new)."""
-    columns = {key: index for index, key in enumerate(_LOG_COLUMNS)}
-    number = 0
-    for row in _csv_rows(ref, data, label):
-        if isinstance(row, RecordError):
-            yield row
+    for found in _csv_table(ref, data, label, _LOG_COLUMNS, "filename"):
+        if isinstance(found, RecordError):
+            yield found
             continue
-        lowered = [cell.strip().lower() for cell in row]
-        if number == 0 and "prompt" in lowered and "filename" in lowered:
-            columns = {key: lowered.index(key) if key in lowered else -1 for key in _LOG_COLUMNS}
-            continue
-        number += 1
-        cell = _cells(row, columns)
+        number, cell = found
         prompt, negative = _prompt(cell("prompt")), _prompt(cell("negative_prompt"))
         if prompt or negative:
             output = _short(cell("filename"))
