@@ -36,6 +36,7 @@ from reportlab.platypus import (
     BaseDocTemplate,
     Flowable,
     Frame,
+    KeepTogether,
     PageBreak,
     PageTemplate,
     Paragraph,
@@ -453,10 +454,11 @@ def write_report(data: ReportData, rows: Sequence[AppendixRow], volumes: Sequenc
         story.append(_p("No generator installation, model file, training set or prompt was "
                         "found.", body))
 
-    story += [_p("4. Review", h2), _table(
+    # the section's heading and its short consensus table on one page, never split
+    story += [KeepTogether([_p("4. Review", h2), _table(
         ["Consensus", "Items"],
         [*review["by_status"].items(), *((f"flagged {flag}", n)
-                                         for flag, n in review["flags"].items())], [150, 60]),
+                                         for flag, n in review["flags"].items())], [150, 60])]),
         Spacer(1, 6), _table(
             ["Reviewer", "Grades", "Resolutions", "Undone", "First", "Last"],
             [[p["name"], p["grades"], p["resolutions"], p["undone"], p["first"], p["last"]]
