@@ -519,7 +519,7 @@ def test_demo_hash_sets_match_exact_pdq_and_known_good(
     assert ("training set ai/training/img: 3 pictures, 3 captions; used by "
             "demo-lighthouse.safetensors") in report
     assert ("<td>lora demo-lighthouse</td><td class=\"path\">ai/stable-diffusion-webui/models/"
-            "Lora/demo-lighthouse.safetensors</td><td>name</td>") in report
+            "Lora/demo-lighthouse.safetensors</td><td>hash</td>") in report
     assert ("found as: attachment of e-mail holiday.eml: subject “Holiday pictures (demo)”, "
             "from Alex Demo &lt;alex@example.org&gt;, to Sam Demo &lt;sam@example.org&gt;, "
             "sent Mon, 20 May 2024 12:00:00 +0000") in report

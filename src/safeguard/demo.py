@@ -627,6 +627,9 @@ def ai_installation_files() -> dict[str, bytes]:
     files[f"{root}/models/Stable-diffusion/demo-landscapes-v1.safetensors"] = checkpoint
     files[f"{root}/models/Lora/demo-lighthouse.safetensors"] = lora
     autov2 = hashlib.sha256(checkpoint).hexdigest()[:10]
+    # A1111's "Lora hashes" print the start of the SHA256 of a LoRA's tensors (after its header)
+    header = 8 + int.from_bytes(lora[:8], "little")
+    lora_hash = hashlib.sha256(lora[header:]).hexdigest()[:12]
     files[f"{root}/styles.csv"] = (
         b"name,prompt,negative_prompt\n"
         b"demo coast,\"{prompt}, coastline, soft light\",blurry\n")
@@ -636,6 +639,8 @@ def ai_installation_files() -> dict[str, bytes]:
         parameters = (f"{subject}, <lora:demo-lighthouse:0.8>\nNegative prompt: blurry\n"
                       f"Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: {seed}, "
                       f"Size: 512x384, Model hash: {autov2}, Model: demo-landscapes-v1")
+        if number == 2:  # the newer output also names its LoRA by hash, as A1111 1.6+ does
+            parameters += f', Lora hashes: "demo-lighthouse: {lora_hash}"'
         info = PngInfo()
         info.add_text("parameters", parameters)
         name = f"{root}/outputs/txt2img-images/2024-05-20/0000{number}-{seed}.png"

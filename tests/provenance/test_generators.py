@@ -85,8 +85,9 @@ A1111_FIELDS = [
     info("model", "v1-5-pruned-emaonly"), info("model_hash", "6ce0161689"),
     info("seed", 1234567890), info("steps", 20), info("sampler", "DPM++ 2M"),
     info("scheduler", "Karras"), info("cfg_scale", 7.0), info("size", "512x768"),
-    info("version", "v1.10.1"), info("prompt", f"{PROMPT}, watercolor"),
-    info("negative_prompt", NEGATIVE),
+    info("version", "v1.10.1"),
+    info("lora_hashes", "bike: a1b2c3d4e5f6, fence: 0f9e8d7c6b5a"),  # the LoRAs' tensor hashes
+    info("prompt", f"{PROMPT}, watercolor"), info("negative_prompt", NEGATIVE),
 ]
 
 

@@ -75,7 +75,7 @@ def test_installation_models_training_set_and_links(cli: Cli, evidence: Path,
         (f"{OUT}/00001-91.png", "checkpoint", "demo-landscapes-v1", "hash", CHECKPOINT),
         (f"{OUT}/00001-91.png", "lora", "demo-lighthouse", "name", LORA),
         (f"{OUT}/00002-92.png", "checkpoint", "demo-landscapes-v1", "hash", CHECKPOINT),
-        (f"{OUT}/00002-92.png", "lora", "demo-lighthouse", "name", LORA)]
+        (f"{OUT}/00002-92.png", "lora", "demo-lighthouse", "hash", LORA)]
     assert (found["raised"], found["prompts"], found["watch_hits"]) == (3, 8, 0)
     assert not (tmp_path / "ran").exists()  # the pickle was read, never run
     evil = {r["path"]: r for r in map(json.loads, cli("items", "t", "--json").out.splitlines())}
@@ -147,7 +147,7 @@ def test_a_generated_picture_shows_its_chain(cli: Cli, evidence: Path, home: Pat
             Item.path == f"{OUT}/00002-92.png")).scalar_one()
     assert generation_chain(case, picture) == [
         f"made with checkpoint demo-landscapes-v1 (by hash), on this device at {CHECKPOINT}",
-        f"made with lora demo-lighthouse (by name), on this device at {LORA}; trained on 3 "
+        f"made with lora demo-lighthouse (by hash), on this device at {LORA}; trained on 3 "
         f"pictures in ai/training/img"]
     case.engine.dispose()
 
@@ -158,7 +158,7 @@ def test_report_and_case_uco_carry_the_chain(cli: Cli, evidence: Path, tmp_path:
     report = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<h3>AI toolchain</h3>" in report
     assert (f"<tr><td class=\"path\">{OUT}/00002-92.png</td><td>lora demo-lighthouse</td>"
-            f"<td class=\"path\">{LORA}</td><td>name</td></tr>") in report
+            f"<td class=\"path\">{LORA}</td><td>hash</td></tr>") in report
     out = tmp_path / "x.json"
     assert cli("export", "t", "--format", "case-uco", "--all", "--out", out).code == 0
     graph = json.loads(out.read_text(encoding="utf-8"))["@graph"]

@@ -45,6 +45,8 @@ from safeguard.toolchain.training import find_training_sets, read_captions
 
 #: a LoRA named in an A1111-style prompt: <lora:NAME:weight> (also lyco:, hypernet:)
 _LORA = re.compile(r"<(?:lora|lyco):([^:>]{1,200})(?::[^>]*)?>", re.IGNORECASE)
+#: one LoRA of A1111's ``Lora hashes`` line: ``name: 0123456789ab``
+_LORA_HASH = re.compile(r"([^,:\"]{1,200}?)\s*:\s*([0-9a-fA-F]{10,64})")
 #: the longest prompt kept (a prompt is evidence, but a megabyte of text is not a prompt)
 MAX_PROMPT = 20_000
 #: the most prompts kept per evidence
@@ -175,11 +177,14 @@ def _generator_fields(provenance: dict[str, Any]) -> dict[str, Any]:
         if line.get("signal") != "generator":
             continue
         name, value = line.get("field"), line.get("value")
-        if name in ("prompt", "negative_prompt", "model", "model_hash", "generator") \
+        if name in ("prompt", "negative_prompt", "model", "model_hash", "generator",
+                    "lora_hashes") \
                 and isinstance(value, str | int) and name not in fields:
             fields[name] = str(value)
     if "prompt" in fields:
         fields["loras"] = sorted({m.strip() for m in _LORA.findall(fields["prompt"])})
+    # A1111's "Lora hashes": "name: 12 hex digits, …" (the start of each LoRA's tensor hash)
+    fields["lora_hashes"] = dict(_LORA_HASH.findall(str(fields.get("lora_hashes") or "")))
     return fields
 
 
@@ -243,9 +248,16 @@ def _link_outputs(found: Findings, pictures: Sequence[Picture],
             named.append(("checkpoint", fields.get("model") or wanted, hit, "hash"))
         elif fields.get("model") and (hit := by_name.get(_stem(fields["model"]), [])):
             named.append(("checkpoint", fields["model"], hit, "name"))
-        for lora in fields.get("loras", []):
-            if hit := by_name.get(_stem(lora), []):
-                named.append(("lora", lora, hit, "name"))
+        hashes = {name.strip().lower(): value.lower()
+                  for name, value in fields["lora_hashes"].items()}
+        for lora in sorted(set(fields.get("loras", [])) | set(fields["lora_hashes"])):
+            short = hashes.get(lora.strip().lower())
+            by_tensor = [m for m in models if short and (
+                (m[2].get("hashes") or {}).get("tensor_sha256") or "").startswith(short)]
+            if by_tensor:
+                named.append(("lora", lora.strip(), by_tensor, "hash"))
+            elif hit := by_name.get(_stem(lora), []):
+                named.append(("lora", lora.strip(), hit, "name"))
         for role, name, hits, how in named:
             for model_id, model_path, described in hits:
                 found.entry("output_link", model_path, item_id, name, role=role, by=how,

@@ -29,7 +29,8 @@ from safeguard.provenance.generators.swarmui import read_swarm
 _FIELDS = (("model", "Model"), ("model_hash", "Model hash"), ("seed", "Seed"),
            ("steps", "Steps"), ("sampler", "Sampler"), ("scheduler", "Schedule type"),
            ("cfg_scale", "CFG scale"), ("size", "Size"), ("version", "Version"),
-           ("denoising_strength", "Denoising strength"))
+           ("denoising_strength", "Denoising strength"), ("lora_hashes", "Lora hashes"),
+           ("ti_hashes", "TI hashes"))
 _SIGNS = frozenset({"Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model"})
 _INPAINT = frozenset({"Mask blur", "Inpaint area", "Masked content", "Masked area padding"})
 
