@@ -10,6 +10,7 @@ Values come from, in order of precedence: command-line options, environment vari
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -113,6 +114,25 @@ class Review:
     max_body_bytes: int = 64 * 1024
     #: a gap between two review requests longer than this does not count as time in review
     idle_seconds: int = 300
+    #: reverse proxies (addresses or networks) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` name the client; from anyone else those headers are ignored
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        given: Any = self.trusted_proxies
+        if isinstance(given, str):
+            given = (given,)
+        if not isinstance(given, list | tuple):
+            raise SafeguardError("[review] trusted_proxies: give a list of IP addresses or "
+                                 "networks")
+        proxies = tuple(given)
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except (TypeError, ValueError):
+                raise SafeguardError(f"[review] trusted_proxies: {proxy!r} is not an IP "
+                                     "address or network") from None
+        object.__setattr__(self, "trusted_proxies", proxies)
 
 
 @dataclass(frozen=True)

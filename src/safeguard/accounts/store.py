@@ -21,6 +21,8 @@ import hashlib
 import math
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -350,12 +352,26 @@ class Accounts:
         dummy hash is verified for unknown names) and give the same message. After
         ``MAX_FAILURES`` failures for one name or from one client within
         ``WINDOW_MINUTES``, logins are refused, the right password too, until the window
-        has passed."""
+        has passed.
+
+        The attempt is counted before its password is checked: in one write transaction
+        (which holds the database's write lock, so concurrent logins, in this process or
+        another, are counted one after the other) the lockout is checked and, when there is
+        none, the attempt is recorded as a failure; a success then takes it back. So at most
+        ``MAX_FAILURES`` passwords are checked in a window, however many arrive at once;
+        an attempt beyond them is refused without checking its password."""
         name = name if isinstance(name, str) else ""
         key_name, key_client = name[:128], str(client)[:128]
         now = _now()
-        with self.engine.connect() as conn:
+        fills = False
+        with self._writing() as conn:
             wait = self._locked(conn, key_name, key_client, now)
+            if not wait:
+                conn.execute(insert(LoginFailure), {"name": key_name, "client": key_client,
+                                                    "at": _iso(now)})
+                # this attempt is the one that fills the window: should it fail, the
+                # lockout starts with it
+                fills = self._locked(conn, key_name, key_client, now) > 0
             row = self._row(conn, name) if NAME.fullmatch(name) else None
         if wait:
             raise LoginRefused(f"too many failed logins: try again in {wait} s")
@@ -364,7 +380,7 @@ class Accounts:
         if row is None or not good or row.disabled:
             reason = ("unknown user" if row is None else "disabled" if row.disabled
                       else "wrong password")
-            self._failed(key_name, key_client, row, reason)
+            self._failed(key_name, key_client, row, reason, fills)
         rehash = _hasher.check_needs_rehash(row.password_hash)
         new_hash = _hasher.hash(password) if rehash else None
         token = secrets.token_urlsafe(32)
@@ -386,18 +402,17 @@ class Accounts:
         return Session(token=token, user=_user(row), csrf=csrf, created_at=_iso(now),
                        expires_at=_iso(_expiry(now, now)))
 
-    def _failed(self, name: str, client: str, row: Any, reason: str) -> NoReturn:
-        """Record a failed login, audit it (and the lockout it may start), and refuse."""
+    def _failed(self, name: str, client: str, row: Any, reason: str, fills: bool) -> NoReturn:
+        """Audit a failed login (recorded already, by :meth:`login`) and the lockout it
+        starts when it ``fills`` the window, and refuse."""
         now = _now()
         known = row is not None
-        with self.engine.begin() as conn:
-            conn.execute(insert(LoginFailure), {"name": name, "client": client,
-                                                "at": _iso(now)})
+        with self._writing() as conn:
             # an unknown name may be a password typed in the wrong field: never record it
             obj = name if known else UNKNOWN
             audit.append(conn, "user.login_failed", obj, {"client": client, "reason": reason},
                          obj)
-            wait = self._locked(conn, name, client, now)
+            wait = self._locked(conn, name, client, now) if fills else 0
             if wait:
                 audit.append(conn, "user.locked_out", obj, {
                     "client": client, "seconds": wait,
@@ -405,6 +420,24 @@ class Accounts:
         if wait:
             raise LoginRefused(f"too many failed logins: try again in {wait} s")
         raise LoginRefused(WRONG)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction that holds the write lock from its first statement, so that
+        what it reads stays true until it commits (SQLite: BEGIN IMMEDIATE, which waits up
+        to the busy timeout; PostgreSQL: the audit chain's advisory lock, the one every
+        audit append takes first)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                audit.lock_chain(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     @staticmethod
     def _locked(conn: Connection, name: str, client: str, now: datetime) -> int:

@@ -31,6 +31,8 @@ def serve(
             raise SafeguardError(f"no such file: {path}")
     scheme = "https" if cert else "http"
     err.print(f"Safeguard review app on {scheme}://{host}:{port}/", markup=False)
+    # the app reads X-Forwarded-For itself, from [review] trusted_proxies only (uvicorn's
+    # default would believe it from any local process)
     uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning",
                 ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
-                server_header=False, date_header=False)
+                server_header=False, date_header=False, proxy_headers=False)

@@ -6,24 +6,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from safeguard.errors import Forbidden, LoginRefused, NotAuthenticated
-from safeguard.triage.queue import QueueFilters
 from safeguard.web import service
-from safeguard.web.deps import CaseContext, accounts_of, case_access, visible_cases
+from safeguard.web.deps import MAX_ID, CaseContext, accounts_of, case_access, visible_cases
 from safeguard.web.security import (
     SESSION_COOKIE,
     Viewer,
     checked_viewer,
+    client_address,
     set_session_cookie,
 )
 
 router = APIRouter(prefix="/api/v1")
 Ctx = Annotated[CaseContext, Depends(case_access)]
 Who = Annotated[Viewer, Depends(checked_viewer)]
+#: a row id in the path, a list's offset, an id in a body: within what a database holds
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Credentials(BaseModel):
@@ -33,21 +37,21 @@ class Credentials(BaseModel):
 
 class GradeRequest(BaseModel):
     category: str = Field(max_length=64)
-    items: list[int] = Field(default_factory=list, max_length=10_000)
-    series: int | None = None
+    items: list[Id] = Field(default_factory=list, max_length=10_000)
+    series: Id | None = None
     flags: list[str] = Field(default_factory=list, max_length=8)
     note: str | None = Field(default=None, max_length=4000)
 
 
 class SegmentRequest(BaseModel):
-    start: float = Field(ge=0, description="seconds from the first frame")
-    end: float = Field(gt=0)
+    start: float = Field(ge=0, allow_inf_nan=False, description="seconds from the first frame")
+    end: float = Field(gt=0, allow_inf_nan=False)
     category: str = Field(max_length=64)
     note: str | None = Field(default=None, max_length=4000)
 
 
 class Resolution(BaseModel):
-    items: list[int] = Field(max_length=10_000)
+    items: list[Id] = Field(max_length=10_000)
     category: str = Field(max_length=64)
     note: str | None = Field(default=None, max_length=4000)
 
@@ -67,9 +71,9 @@ def _me(who: Viewer) -> dict[str, Any]:
 def sign_in(request: Request, credentials: Credentials) -> JSONResponse:
     """Sign in; the session cookie is set and the CSRF token returned. (No CSRF token is
     needed for this one: there is no session yet, and the cookie is SameSite=Strict.)"""
-    client = request.client.host if request.client else "unknown"
     try:
-        session = accounts_of(request).login(credentials.name, credentials.password, client)
+        session = accounts_of(request).login(credentials.name, credentials.password,
+                                             client_address(request))
     except LoginRefused as exc:
         return JSONResponse({"error": str(exc)}, status_code=401)
     response = JSONResponse({"name": session.user.name, "role": session.user.role,
@@ -122,43 +126,43 @@ def overview(ctx: Ctx) -> dict[str, Any]:
 
 
 @router.get("/cases/{case}/queue")
-def queue(ctx: Ctx, offset: Annotated[int, Query(ge=0)] = 0,
+def queue(ctx: Ctx, offset: Offset = 0,
           limit: Annotated[int, Query(ge=1, le=500)] = 50,
           match: Annotated[str | None, Query(max_length=16)] = None,
           type: Annotated[str | None, Query(max_length=16)] = None,
           verdict: Annotated[str | None, Query(max_length=24)] = None,
           category: Annotated[str | None, Query(max_length=64)] = None,
-          evidence: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
-    filters = QueueFilters(evidence=evidence, type=type, category=category, verdict=verdict,
-                           match=match)
+          evidence: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> dict[str, Any]:
+    filters = service.queue_filters(ctx, evidence=evidence, type=type, category=category,
+                                    verdict=verdict, match=match)
     return service.queue_page(ctx, filters, offset, limit)
 
 
 @router.get("/cases/{case}/series/{series_id}")
-def series(ctx: Ctx, series_id: int) -> dict[str, Any]:
+def series(ctx: Ctx, series_id: PathId) -> dict[str, Any]:
     return service.series_view(ctx, series_id)
 
 
 @router.get("/cases/{case}/items/{item_id}")
-def item(ctx: Ctx, item_id: int) -> dict[str, Any]:
+def item(ctx: Ctx, item_id: PathId) -> dict[str, Any]:
     return service.item_view(ctx, item_id)
 
 
 @router.get("/cases/{case}/items/{item_id}/thumbnail")
-def thumbnail(ctx: Ctx, item_id: int) -> Response:
+def thumbnail(ctx: Ctx, item_id: PathId) -> Response:
     return Response(service.thumbnail(ctx, item_id), media_type="image/jpeg",
                     headers={"Cache-Control": "no-store"})
 
 
 @router.post("/cases/{case}/items/{item_id}/reveal")
-def reveal(ctx: Ctx, item_id: int) -> Response:
+def reveal(ctx: Ctx, item_id: PathId) -> Response:
     token = service.reveal(ctx, item_id)
     return Response(service.revealed(ctx, item_id, token), media_type="image/jpeg",
                     headers={"Cache-Control": "no-store"})
 
 
 @router.get("/cases/{case}/items/{item_id}/original")
-def original(ctx: Ctx, item_id: int) -> Response:
+def original(ctx: Ctx, item_id: PathId) -> Response:
     return service.original(ctx, item_id)
 
 
@@ -179,17 +183,17 @@ def undo(ctx: Ctx, batch: str) -> dict[str, int]:
 
 
 @router.post("/cases/{case}/items/{item_id}/segments")
-def mark_segment(ctx: Ctx, item_id: int, body: SegmentRequest) -> dict[str, Any]:
+def mark_segment(ctx: Ctx, item_id: PathId, body: SegmentRequest) -> dict[str, Any]:
     return service.mark_segment(ctx, item_id, body.start, body.end, body.category, body.note)
 
 
 @router.post("/cases/{case}/segments/{mark_id}/undo")
-def undo_segment(ctx: Ctx, mark_id: int) -> dict[str, bool]:
+def undo_segment(ctx: Ctx, mark_id: PathId) -> dict[str, bool]:
     return {"undone": service.undo_segment(ctx, mark_id)}
 
 
 @router.get("/cases/{case}/disputes")
-def disputes(ctx: Ctx, offset: Annotated[int, Query(ge=0)] = 0,
+def disputes(ctx: Ctx, offset: Offset = 0,
              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     return service.dispute_list(ctx, offset, limit)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -22,6 +23,7 @@ from safeguard.errors import Forbidden, NotAuthenticated, NotFound, SafeguardErr
 from safeguard.web import api, pages
 from safeguard.web.security import (
     BodyLimitMiddleware,
+    ForwardedMiddleware,
     HeadersMiddleware,
 )
 
@@ -42,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.add_middleware(HeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=settings.review.max_body_bytes)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.review.trusted_proxies)
 
     @app.exception_handler(NotAuthenticated)
     async def _login_first(request: Request, exc: NotAuthenticated) -> Response:
@@ -68,6 +71,18 @@ def create_app(settings: Settings) -> FastAPI:
                                           {"status": 404, "message": str(exc)},
                                           status_code=404)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        message = invalid_request(exc)
+        if request.url.path.startswith("/api/"):
+            # the errors as FastAPI describes them, less the input (it may not be JSON: NaN)
+            detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                       "type": str(e.get("type", ""))} for e in exc.errors()]
+            return JSONResponse({"error": message, "detail": detail}, status_code=422)
+        return templates.TemplateResponse(request, "error.html",
+                                          {"status": 422, "message": message},
+                                          status_code=422)
+
     @app.exception_handler(SafeguardError)
     async def _refused(request: Request, exc: SafeguardError) -> Response:
         if request.url.path.startswith("/api/"):
@@ -77,3 +92,16 @@ def create_app(settings: Settings) -> FastAPI:
                                           status_code=400)
 
     return app
+
+
+def invalid_request(exc: RequestValidationError) -> str:
+    """One line for a request that does not validate: its first error, where it is."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ())]
+    where = f"{'.'.join(loc[1:]) or loc[0]} ({loc[0]})" if loc else "request"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    msg = " ".join(str(first.get("msg", "is not valid")).split())
+    return f"invalid {where}: {msg}{more}"

@@ -19,7 +19,11 @@ from safeguard.audit import log as audit
 from safeguard.config import Settings
 from safeguard.errors import Forbidden, SafeguardError
 from safeguard.store.cases import Case, case_folder, list_cases, open_case
-from safeguard.web.security import Viewer, checked_viewer
+from safeguard.web.security import Viewer, checked_viewer, client_address
+
+#: the largest id a row can have (a 64-bit signed integer, SQLite's and PostgreSQL's): an id
+#: in a path, query or body is checked against it (422) before it reaches a query
+MAX_ID = 2**63 - 1
 
 
 def settings_of(request: Request) -> Settings:
@@ -49,6 +53,8 @@ class CaseContext:
     case: Case
     settings: Settings
     accounts: Accounts
+    #: the address the request came from (:func:`~safeguard.web.security.client_address`)
+    client: str = "unknown"
 
     @property
     def can_grade(self) -> bool:
@@ -58,7 +64,8 @@ class CaseContext:
 def case_access(case: str, request: Request,
                 who: Annotated[Viewer, Depends(checked_viewer)]) -> CaseContext:
     """The case named in the path, if the viewer is on it (admins are on every case); a
-    refusal is a 403 and an ``access.denied`` event in the case's audit log."""
+    refusal is a 403 and an ``access.denied`` event (who, and from which address) in the
+    case's audit log."""
     settings = settings_of(request)
     accounts = accounts_of(request)
     try:
@@ -70,13 +77,14 @@ def case_access(case: str, request: Request,
             opened = open_case(settings, case)
             with opened.engine.begin() as conn:
                 audit.append(conn, "access.denied", request.url.path,
-                             {"method": request.method, "role": who.user.role}, who.name)
+                             {"method": request.method, "role": who.user.role,
+                              "client": client_address(request)}, who.name)
         raise Forbidden("no such case, or not yours")
     try:
         opened = open_case(settings, case)
     except SafeguardError:
         raise Forbidden("no such case, or not yours") from None
-    return CaseContext(who, case, opened, settings, accounts)
+    return CaseContext(who, case, opened, settings, accounts, client_address(request))
 
 
 def visible_cases(request: Request, who: Viewer) -> list[str]:

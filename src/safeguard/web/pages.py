@@ -7,20 +7,28 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import Field
 
 from safeguard.errors import Forbidden, LoginRefused
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.review.segments import parse_time
-from safeguard.triage.queue import QueueFilters
 from safeguard.web import service
-from safeguard.web.deps import CaseContext, accounts_of, case_access, templates_of, visible_cases
+from safeguard.web.deps import (
+    MAX_ID,
+    CaseContext,
+    accounts_of,
+    case_access,
+    templates_of,
+    visible_cases,
+)
 from safeguard.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Viewer,
     checked_viewer,
+    client_address,
     secure_cookie,
     set_session_cookie,
 )
@@ -28,6 +36,10 @@ from safeguard.web.security import (
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[CaseContext, Depends(case_access)]
 Who = Annotated[Viewer, Depends(checked_viewer)]
+#: a row id in the path or a form: within what a database holds
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 BLUR_LABELS = [(3, "strong (default)"), (2, "medium"), (1, "light"), (0, "none")]
 
 
@@ -66,9 +78,8 @@ def login(request: Request, name: Annotated[str, Form(max_length=64)],
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not secrets.compare_digest(cookie, csrf):
         raise Forbidden("missing or wrong CSRF token")
-    client = request.client.host if request.client else "unknown"
     try:
-        session = accounts_of(request).login(name, password, client)
+        session = accounts_of(request).login(name, password, client_address(request))
     except LoginRefused as exc:
         token = secrets.token_urlsafe(32)
         response = _page(request, "login.html",
@@ -137,15 +148,16 @@ def overview(request: Request, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/cases/{case}/queue")
 def queue(request: Request, ctx: Ctx,
-          offset: Annotated[int, Query(ge=0)] = 0,
+          offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
           match: Annotated[str | None, Query(max_length=16)] = None,
           type: Annotated[str | None, Query(max_length=16)] = None,
           verdict: Annotated[str | None, Query(max_length=24)] = None,
           category: Annotated[str | None, Query(max_length=64)] = None,
           evidence: Annotated[str | None, Query(max_length=12)] = None) -> HTMLResponse:
-    filters = QueueFilters(evidence=int(evidence) if evidence and evidence.isdigit() else None,
-                           type=type or None, category=category or None,
-                           verdict=verdict or None, match=match or None)
+    filters = service.queue_filters(
+        ctx, evidence=int(evidence) if evidence and evidence.isdigit() else None,
+        type=type or None, category=category or None, verdict=verdict or None,
+        match=match or None)
     _review_time(ctx)
     page = service.queue_page(ctx, filters, offset, 48)
     query = urlencode({k: v for k, v in (("match", match), ("type", type),
@@ -159,7 +171,7 @@ def queue(request: Request, ctx: Ctx,
 
 
 @router.get("/cases/{case}/series/{series_id}")
-def series(request: Request, ctx: Ctx, series_id: int) -> HTMLResponse:
+def series(request: Request, ctx: Ctx, series_id: PathId) -> HTMLResponse:
     _review_time(ctx)
     view = service.series_view(ctx, series_id)
     return _page(request, "series.html", {"viewer": ctx.viewer, "case": ctx.name,
@@ -168,31 +180,31 @@ def series(request: Request, ctx: Ctx, series_id: int) -> HTMLResponse:
 
 
 @router.get("/cases/{case}/items/{item_id}/thumbnail")
-def thumbnail(ctx: Ctx, item_id: int) -> Response:
+def thumbnail(ctx: Ctx, item_id: PathId) -> Response:
     return _jpeg(service.thumbnail(ctx, item_id))
 
 
 @router.post("/cases/{case}/items/{item_id}/reveal")
-def reveal(request: Request, ctx: Ctx, item_id: int) -> HTMLResponse:
+def reveal(request: Request, ctx: Ctx, item_id: PathId) -> HTMLResponse:
     token = service.reveal(ctx, item_id)
     return _page(request, "_revealed.html", {"case": ctx.name, "item_id": item_id,
                                              "reveal": token})
 
 
 @router.get("/cases/{case}/items/{item_id}/revealed")
-def revealed(ctx: Ctx, item_id: int, r: Annotated[str, Query(max_length=128)]) -> Response:
+def revealed(ctx: Ctx, item_id: PathId, r: Annotated[str, Query(max_length=128)]) -> Response:
     return _jpeg(service.revealed(ctx, item_id, r))
 
 
 @router.get("/cases/{case}/items/{item_id}/original")
-def original(ctx: Ctx, item_id: int) -> Response:
+def original(ctx: Ctx, item_id: PathId) -> Response:
     return service.original(ctx, item_id)
 
 
 @router.post("/cases/{case}/grade")
 def grade(request: Request, ctx: Ctx, category: Annotated[str, Form(max_length=64)],
-          series: Annotated[int | None, Form()] = None,
-          items: Annotated[list[int] | None, Form()] = None,
+          series: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+          items: Annotated[list[Id] | None, Form()] = None,
           flags: Annotated[list[str] | None, Form()] = None,
           note: Annotated[str | None, Form(max_length=4000)] = None) -> HTMLResponse:
     done = service.grade_items(ctx, items or [], series, category, flags or [], note)
@@ -212,7 +224,7 @@ def undo(request: Request, ctx: Ctx, batch: Annotated[str, Form(max_length=64)])
 
 
 @router.post("/cases/{case}/segment")
-def segment(request: Request, ctx: Ctx, item: Annotated[int, Form()],
+def segment(request: Request, ctx: Ctx, item: FormId,
             start: Annotated[str, Form(max_length=32)], end: Annotated[str, Form(max_length=32)],
             category: Annotated[str, Form(max_length=64)],
             note: Annotated[str | None, Form(max_length=4000)] = None) -> HTMLResponse:
@@ -221,7 +233,7 @@ def segment(request: Request, ctx: Ctx, item: Annotated[int, Form()],
 
 
 @router.post("/cases/{case}/segment-undo")
-def segment_undo(request: Request, ctx: Ctx, mark: Annotated[int, Form()]) -> HTMLResponse:
+def segment_undo(request: Request, ctx: Ctx, mark: FormId) -> HTMLResponse:
     undone = service.undo_segment(ctx, mark)
     return HTMLResponse(f'<p class="undone" id="segment-undone-{mark}">'
                         f'Segment {mark} {"undone" if undone else "was already undone"}.</p>')
@@ -240,7 +252,7 @@ def disputes(request: Request, ctx: Ctx) -> HTMLResponse:
 
 
 @router.post("/cases/{case}/resolve")
-def resolve(ctx: Ctx, item: Annotated[int, Form()],
+def resolve(ctx: Ctx, item: FormId,
             category: Annotated[str, Form(max_length=64)]) -> HTMLResponse:
     service.resolve_items(ctx, [item], category, None)
     return HTMLResponse(f'<p class="resolved" id="resolved-{item}">Resolved.</p>')

@@ -9,7 +9,10 @@ session, without membership and, for writes, without the CSRF token.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -46,6 +49,12 @@ class Viewer:
 def _accounts(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from: the peer's, or the client a trusted proxy names
+    (:class:`ForwardedMiddleware`) — what sign-in limits count and the audit log records."""
+    return request.client.host if request.client else "unknown"
 
 
 def viewer(request: Request) -> Viewer:
@@ -105,6 +114,56 @@ class HeadersMiddleware(BaseHTTPMiddleware):
         return response
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class ForwardedMiddleware:
+    """Takes the client's address from ``X-Forwarded-For`` and the scheme from
+    ``X-Forwarded-Proto`` only when the peer is one of ``[review] trusted_proxies``; from any
+    other peer (by default every one) those headers are ignored, so a client cannot name its
+    own address. The client is the nearest address in ``X-Forwarded-For``, read from the
+    right, that is not a trusted proxy itself; an entry that is not an IP address ends the
+    walk (the last address read before it stands)."""
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
+        self.app = app
+        self.trusted = tuple(ipaddress.ip_network(proxy, strict=False) for proxy in trusted)
+
+    def _trusted(self, address: IPAddress | None) -> bool:
+        return address is not None and any(address in net for net in self.trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.trusted and scope["type"] in ("http", "websocket"):
+            peer = scope.get("client")
+            if peer and self._trusted(_ip(peer[0])):
+                scope = dict(scope)
+                headers = scope.get("headers") or []
+                hops = [hop for name, value in headers if name == b"x-forwarded-for"
+                        for hop in value.decode("latin-1").split(",")]
+                client: IPAddress | None = None
+                for hop in reversed(hops):
+                    address = _ip(hop)
+                    if address is None:
+                        break
+                    client = address
+                    if not self._trusted(address):
+                        break
+                if client is not None:
+                    scope["client"] = (str(client), 0)
+                proto = dict(headers).get(b"x-forwarded-proto", b"").decode("latin-1").strip()
+                if proto in ("http", "https"):
+                    scope["scheme"] = proto if scope["type"] == "http" else (
+                        "wss" if proto == "https" else "ws")
+        await self.app(scope, receive, send)
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
+
+
 class BodyLimitMiddleware:
     """Refuses request bodies above ``limit`` bytes with 413, before a handler reads them
     (declared by Content-Length or found while streaming)."""
@@ -122,20 +181,31 @@ class BodyLimitMiddleware:
             await _too_large(scope, receive, send, self.limit)
             return
         seen = 0
+        started = refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    # answer 413 now: the app turns a failed read into its own error (400),
+                    # which guarded() then drops
+                    if not started and not refused:
+                        refused = True
+                        await _too_large(scope, receive, send, self.limit)
                     raise _TooLarge()
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(scope, receive, send, self.limit)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited, guarded)
 
 
 class _TooLarge(Exception):

@@ -19,12 +19,13 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from safeguard.embedded import context_line
-from safeguard.errors import Forbidden, NotFound
+from safeguard.errors import Forbidden, NotFound, ReviewError
 from safeguard.hashsets.categories import Scheme, load_schemes
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
 from safeguard.reports import REPORT_FORMATS
 from safeguard.toolchain.summary import generation_chain
+from safeguard.triage.queue import QueueFilters
 from safeguard.web.deps import CaseContext
 
 #: how long the link to one revealed picture stays valid
@@ -84,6 +85,23 @@ def evidence_list(ctx: CaseContext) -> list[dict[str, Any]]:
     with ctx.case.engine.connect() as conn:
         rows = conn.execute(select(Evidence.id, Evidence.path).order_by(Evidence.id)).all()
     return [{"id": row.id, "path": row.path} for row in rows]
+
+
+def queue_filters(ctx: CaseContext, *, evidence: int | None = None, type: str | None = None,
+                  category: str | None = None, verdict: str | None = None,
+                  match: str | None = None) -> QueueFilters:
+    """The queue's filters from a request; a value that is none of the allowed ones is a
+    :class:`ReviewError` (400) naming them."""
+    try:
+        filters = QueueFilters(evidence=evidence, type=type, category=category,
+                               verdict=verdict, match=match)
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from None
+    codes = scheme(ctx)
+    if category is not None and codes.normalise(category) is None:
+        raise ReviewError(f"queue filter category {category!r} is not a code of scheme "
+                          f"{codes.name!r} (known: {', '.join(codes.codes())})")
+    return filters
 
 
 def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[str, Any]:
@@ -326,8 +344,8 @@ def report(ctx: CaseContext, fmt: str) -> Response:
     if not ctx.viewer.user.is_examiner:
         with writing(ctx.case) as conn:
             audit.append(conn, "access.denied", f"/cases/{ctx.name}/report",
-                         {"method": "GET", "role": ctx.viewer.user.role, "what": "report"},
-                         ctx.viewer.name)
+                         {"method": "GET", "role": ctx.viewer.user.role, "what": "report",
+                          "client": ctx.client}, ctx.viewer.name)
         raise Forbidden("reports need the examiner or admin role")
     folder = ctx.case.folder / "reports"
     folder.mkdir(exist_ok=True)
