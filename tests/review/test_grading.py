@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from safeguard.audit import log as audit
 from safeguard.hashsets.categories import load_schemes
@@ -19,6 +19,7 @@ from safeguard.review.grading import (
     consensus,
     disputes,
     grade,
+    graded_by,
     graded_summary,
     grading_keys,
     history,
@@ -27,7 +28,7 @@ from safeguard.review.grading import (
 )
 from safeguard.review.thumbs import record_reveal
 from safeguard.store.cases import Case, open_case
-from safeguard.store.models import AuditEvent, Reveal
+from safeguard.store.models import AuditEvent, Item, Reveal
 from tests.review import case_with_items, settings_for
 
 UK = load_schemes().get("uk")
@@ -308,8 +309,48 @@ def test_audit_chain_holds_every_review_event(case: Case) -> None:
 def test_bad_reveals_are_refused(case: Case) -> None:
     with pytest.raises(ReviewError) as info:
         record_reveal(case, "bob", 1, "everything")
-    assert str(info.value) == "unknown reveal 'everything' (known: thumbnail, original, strip)"
+    assert str(info.value) == ("unknown reveal 'everything' (known: thumbnail, original, strip, "
+                               "sharp)")
     with pytest.raises(ReviewError) as info:
         record_reveal(case, "bob", 99)
     assert str(info.value) == "no item 99 in case 'k'"
     assert events(case, "review.reveal") == []
+
+
+def _add_items(case: Case, *types: str | None) -> list[int]:
+    """Items of these types beside the pictures (a text, an archive ...); their ids."""
+    with case.engine.begin() as conn:
+        return [conn.execute(insert(Item).returning(Item.id), {
+            "evidence_id": 1, "path": f"other{n}", "type": kind, "status": "done"}
+        ).scalar_one() for n, kind in enumerate(types)]
+
+
+def test_only_pictures_and_videos_are_graded(case: Case) -> None:
+    text, archive, untyped, video = _add_items(case, "text/plain", "application/zip", None,
+                                               "video/mp4")
+    for ids, message in (
+            ([text], f"item {text} is not a picture or a video (text/plain): only pictures "
+                     "and videos are graded"),
+            ([1, untyped], f"item {untyped} is not a picture or a video (type unknown): only "
+                           "pictures and videos are graded"),
+            ([1, text, archive], f"items {text}, {archive} are not pictures or videos: only "
+                                 "pictures and videos are graded")):
+        with pytest.raises(ReviewError) as info:
+            grade(case, "alice", ids, "A", UK)
+        assert str(info.value) == message
+        with pytest.raises(ReviewError) as info:
+            resolve(case, "eve", ids, "A", UK)
+        assert str(info.value) == message
+    assert events(case, "review.grade") == events(case, "review.resolve") == []
+    assert history(case, 1) == []
+    assert [g.item_id for g in grade(case, "alice", [1, video], "A", UK)] == [1, video]
+
+
+def test_graded_by_is_the_reviewers_current_grades(case: Case) -> None:
+    batch = grade(case, "alice", [1, 2], "A", UK)[0].batch
+    grade(case, "bob", [3], "A", UK)
+    resolve(case, "alice", [4], "B", UK)  # a resolution is not a grade of theirs
+    assert graded_by(case, "alice", [1, 2, 3, 4, 5]) == {1, 2}
+    undo(case, "alice", batch)
+    assert graded_by(case, "alice", [1, 2, 3]) == set()
+    assert graded_by(case, "bob", [3, 3]) == {3}

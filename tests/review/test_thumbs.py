@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from safeguard.audit import log as audit
 from safeguard.config import Limits
 from safeguard.review.grading import ReviewError
 from safeguard.review.thumbs import (
     BLUR_LEVELS,
     BLUR_NAMES,
+    record_blur,
     revealed_thumbnail,
     safe_thumbnail,
     video_strip,
 )
+from safeguard.store.models import AuditEvent
 from tests.helpers import jpeg_bytes, png_bytes, scene, small_video
+from tests.review import case_with_items
 
 
 def checkerboard(size: int = 256, square: int = 8) -> Image.Image:
@@ -162,3 +169,26 @@ def test_video_strip_of_something_else_is_a_review_error() -> None:
     with pytest.raises(ReviewError) as info:
         video_strip(small_video(seconds=1), [])
     assert str(info.value) == "no video strip: no keyframe times"
+
+
+def test_a_change_of_blur_level_is_recorded_once_in_the_case(tmp_path: Path) -> None:
+    """The level a reviewer sees a case at is in its audit chain whenever it changes from the
+    last one recorded there (everyone starts at strong, unrecorded)."""
+    case = case_with_items(tmp_path)
+    assert record_blur(case, "alice", 3) is False  # the default: nothing to record
+    assert record_blur(case, "alice", 0) is True
+    assert record_blur(case, "alice", 0) is False
+    assert record_blur(case, "bob", 2) is True
+    assert record_blur(case, "alice", 3) is True
+    with case.engine.connect() as conn:
+        rows = conn.execute(select(AuditEvent.actor, AuditEvent.object, AuditEvent.details)
+                            .where(AuditEvent.action == "review.blur")
+                            .order_by(AuditEvent.seq)).all()
+        assert audit.verify(conn).ok
+    assert [(actor, obj, json.loads(details)) for actor, obj, details in rows] == [
+        ("alice", "alice", {"reviewer": "alice", "blur": 0, "level": "none", "previous": 3}),
+        ("bob", "bob", {"reviewer": "bob", "blur": 2, "level": "medium", "previous": 3}),
+        ("alice", "alice", {"reviewer": "alice", "blur": 3, "level": "strong", "previous": 0})]
+    with pytest.raises(ReviewError) as info:
+        record_blur(case, "alice", 4)
+    assert str(info.value) == "blur level must be one of 0, 1, 2, 3, not 4"

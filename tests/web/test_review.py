@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from tests.web.helpers import Lab, decode, item_ids, series_of
+from tests.web.helpers import PASSWORD, Lab, decode, item_ids, series_of
 
 
 def audit_actions(lab: Lab, action: str) -> list[tuple[str, str, dict]]:
@@ -183,8 +183,10 @@ def test_undo_takes_back_a_grade(lab: Lab) -> None:
     assert lab.client("rev2").api("POST", f"/api/v1/cases/k/grades/{batch}/undo"
                                   ).status_code == 400  # not theirs
     assert client.api("POST", f"/api/v1/cases/k/grades/{batch}/undo").json() == {"undone": 1}
-    state = client.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
+    state = lab.client("exa").get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
     assert state["status"] == "ungraded"
+    # with no current grade of it, rev1 grades it blind again (tests/web/test_blind.py)
+    assert client.get(f"/api/v1/cases/k/items/{item}").json()["consensus"] is None
 
 
 def test_html_in_file_names_is_escaped(lab: Lab) -> None:
@@ -342,3 +344,294 @@ def test_a_stretch_of_a_video_is_graded_undone_and_audited(lab: Lab) -> None:
     assert [(actor, d["category"]) for actor, _, d in events[before:]] == [("rev1", "B"),
                                                                           ("rev2", "A")]
     assert audit_actions(lab, "review.segment_undo")[-1][:2] == ("rev1", f"item {video}")
+
+
+# --- issue 21 -------------------------------------------------------------------------------
+
+
+def test_the_report_names_the_app_user_who_made_it(lab: Lab) -> None:
+    """A report made in the app says who made it: the signed-in user its audit event names,
+    not the operating-system user the server runs as; the PDF's author field too."""
+    client = lab.client("exa")
+    pdf = client.get("/cases/k/report?format=pdf")
+    assert pdf.status_code == 200
+    assert b"/Author (exa)" in pdf.content
+    html = client.get("/cases/k/report?format=html")
+    assert html.status_code == 200
+    assert " by exa with Safeguard " in html.text
+    assert [actor for actor, _, _ in audit_actions(lab, "case.reported")][-2:] == ["exa", "exa"]
+
+
+def test_an_auditor_cannot_reveal_a_picture(lab: Lab) -> None:
+    """Auditors see pictures blurred only: a reveal is refused (403, audited as
+    access.denied, nothing revealed) and their pages have no reveal button nor r key."""
+    ids = item_ids(lab)
+    item = ids["b.png"]
+    auditor = lab.client("aud")
+    message = ("auditors see pictures blurred only: revealing one needs the reviewer, "
+               "examiner or admin role")
+    reveals = len(audit_actions(lab, "review.reveal"))
+    page = auditor.post(f"/cases/k/items/{item}/reveal")
+    assert page.status_code == 403
+    assert f'<p class="error" id="error-message">{message}</p>' in page.text
+    api = auditor.api("POST", f"/api/v1/cases/k/items/{item}/reveal")
+    assert (api.status_code, api.json()) == (403, {"error": message})
+    assert len(audit_actions(lab, "review.reveal")) == reveals
+    assert [(a, o, d) for a, o, d in audit_actions(lab, "access.denied")
+            if d.get("what") == "reveal"] == [
+        ("aud", f"/cases/k/items/{item}/reveal",
+         {"method": "POST", "role": "auditor", "what": "reveal", "client": "10.0.0.2"})] * 2
+    # nor does turning their blur off show them a sharp picture: light blur at the least
+    thumbnail = f"/cases/k/items/{item}/thumbnail"
+    try:
+        auditor.api("PUT", "/api/v1/me/settings", json={"blur": 0})
+        at_none = auditor.get(thumbnail).content
+        auditor.api("PUT", "/api/v1/me/settings", json={"blur": 1})
+        assert at_none == auditor.get(thumbnail).content
+    finally:
+        auditor.api("PUT", "/api/v1/me/settings", json={"blur": 3})
+    assert len(audit_actions(lab, "review.reveal")) == reveals
+    series = f"/cases/k/series/{series_of(lab, 'b.png')}"
+    shown = auditor.get(series).text
+    assert 'class="reveal"' not in shown
+    assert "<kbd>r</kbd>" not in shown
+    mine = lab.client("rev1").get(series).text
+    assert 'class="reveal"' in mine
+    assert "<kbd>r</kbd> reveal first" in mine
+
+
+def test_only_pictures_and_videos_are_graded(lab: Lab) -> None:
+    ids = item_ids(lab)
+    text, picture = ids["notes.txt"], ids["b.png"]
+    client = lab.client("rev1")
+    message = (f"item {text} is not a picture or a video (text/plain): only pictures and "
+               "videos are graded")
+    grades = len(audit_actions(lab, "review.grade"))
+    for items in ([text], [picture, text]):
+        refused = client.api("POST", "/api/v1/cases/k/grades",
+                             json={"items": items, "category": "C"})
+        assert (refused.status_code, refused.json()) == (400, {"error": message})
+    page = client.post("/cases/k/grade", data={"items": text, "category": "C"})
+    assert page.status_code == 400
+    assert f'<p class="error" id="error-message">{message}</p>' in page.text
+    assert len(audit_actions(lab, "review.grade")) == grades  # nothing kept
+    history = lab.client("exa").get(f"/api/v1/cases/k/items/{text}").json()["history"]
+    assert history == []
+
+
+def test_every_request_of_review_work_counts_its_time(lab: Lab, monkeypatch: object) -> None:
+    """Time in review is the gap before each request that shows work (pages, thumbnails,
+    reveals, grades), up to the idle cut-off: grading and thumbnails count, not only pages."""
+    from datetime import UTC, datetime, timedelta
+
+    import safeguard.accounts.store as store
+
+    start = datetime(2021, 3, 1, 12, 0, tzinfo=UTC)  # a day of its own in the exposure
+    clock = [start]
+    monkeypatch.setattr(store, "_now", lambda: clock[0])  # type: ignore[attr-defined]
+    ids = item_ids(lab)
+    video = ids["clip.mp4"]
+    series = series_of(lab, "clip.mp4")
+    client = lab.client("rev2")
+    accounts = lab.app.state.accounts  # type: ignore[attr-defined]
+
+    def at(seconds: int) -> None:
+        clock[0] = start + timedelta(seconds=seconds)
+
+    def counted() -> float:
+        [day] = [d for d in accounts.exposure("rev2") if d["day"] == "2021-03-01"]
+        return float(day["seconds"])
+
+    at(20)
+    assert client.get(f"/cases/k/series/{series}").status_code == 200
+    assert counted() == 20
+    at(36)
+    assert client.get(f"/cases/k/items/{video}/thumbnail").status_code == 200
+    assert counted() == 36
+    at(54)
+    assert client.post(f"/cases/k/items/{video}/reveal").status_code == 200
+    assert counted() == 54
+    at(70)
+    assert client.post("/cases/k/grade", data={"items": video, "category": "C"}
+                       ).status_code == 200
+    assert counted() == 70
+    at(90)
+    assert client.api("POST", "/api/v1/cases/k/grades",
+                      json={"items": [video], "category": "C"}).status_code == 200
+    assert counted() == 90
+    at(106)
+    assert client.get("/cases/k/queue").status_code == 200
+    assert counted() == 106
+    at(106 + lab.settings.review.idle_seconds + 1)  # a break: not counted
+    assert client.get(f"/api/v1/cases/k/items/{video}").status_code == 200
+    assert counted() == 106
+
+
+def test_blur_none_counts_each_sharp_thumbnail_and_is_in_the_case_audit(lab: Lab) -> None:
+    """At blur none a thumbnail is a sharp view: each one served is a reveal (`sharp`, audited,
+    counted in exposure); the change of level is in the case's own audit chain."""
+    ids = item_ids(lab)
+    picture, video = ids["b.png"], ids["clip.mp4"]
+    client = lab.client("exa")
+    accounts = lab.app.state.accounts  # type: ignore[attr-defined]
+
+    def reveals() -> int:
+        return int(sum(day["reveals"] for day in accounts.exposure("exa")))
+
+    def blur_events() -> list[tuple[str, str, dict]]:
+        return [e for e in audit_actions(lab, "review.blur") if e[0] == "exa"]
+
+    def sharp() -> list[tuple[str, str, dict]]:
+        return [e for e in audit_actions(lab, "review.reveal")
+                if e[0] == "exa" and e[2]["what"] == "sharp"]
+
+    before = reveals()
+    assert client.api("PUT", "/api/v1/me/settings", json={"blur": 0}).status_code == 200
+    try:
+        assert client.get("/cases/k/queue").status_code == 200
+        assert blur_events() == [("exa", "exa", {"reviewer": "exa", "blur": 0, "level": "none",
+                                                 "previous": 3})]
+        for _ in range(2):
+            assert client.get(f"/cases/k/items/{picture}/thumbnail").status_code == 200
+        assert client.get(f"/cases/k/items/{video}/thumbnail").status_code == 200  # blurred
+        assert sharp() == [("exa", f"item {picture}",
+                            {"reviewer": "exa", "item": picture, "what": "sharp"})] * 2
+        assert reveals() == before + 2
+        assert len(blur_events()) == 1  # recorded once, at the change
+    finally:
+        assert client.api("PUT", "/api/v1/me/settings", json={"blur": 3}).status_code == 200
+    assert client.get(f"/cases/k/series/{series_of(lab, 'b.png')}").status_code == 200
+    assert client.get(f"/cases/k/items/{picture}/thumbnail").status_code == 200
+    assert blur_events()[1:] == [("exa", "exa", {"reviewer": "exa", "blur": 3,
+                                                 "level": "strong", "previous": 0})]
+    assert len(sharp()) == 2
+    assert reveals() == before + 2
+
+
+def test_a_refused_action_answers_htmx_with_its_message_alone(lab: Lab) -> None:
+    """htmx swaps nothing for an error: the app answers a refused htmx request with the
+    message alone (and its status), which static/app.js puts in the page's result area."""
+    from safeguard.accounts.store import Accounts
+
+    ids = item_ids(lab)
+    video = ids["clip.mp4"]
+    htmx = {"HX-Request": "true"}
+    client = lab.client("rev1")
+    past = client.post("/cases/k/segment", data={"item": video, "start": "0", "end": "9:00",
+                                                 "category": "B"}, headers=htmx)
+    assert past.status_code == 400
+    assert past.text.startswith('<p class="error" id="error-message" role="alert">the segment '
+                                'ends at 540 s, after the end of the video (')
+    assert past.text.count("<p") == 1 and "<html" not in past.text
+    # a reviewer whose access is revoked while their page is open
+    accounts: Accounts = lab.app.state.accounts  # type: ignore[attr-defined]
+    accounts.add_user("rev-revoked", "reviewer", PASSWORD)
+    accounts.grant("rev-revoked", "k")
+    gone = lab.client("rev-revoked")
+    assert gone.get(f"/cases/k/series/{series_of(lab, 'b.png')}").status_code == 200
+    accounts.revoke("rev-revoked", "k")
+    refused = gone.post("/cases/k/grade", data={"items": ids["b.png"], "category": "C"},
+                        headers=htmx)
+    assert (refused.status_code, refused.text) == (
+        403, '<p class="error" id="error-message" role="alert">no such case, or not yours</p>')
+    # a page, not htmx, still gets the whole error page
+    page = gone.post("/cases/k/grade", data={"items": ids["b.png"], "category": "C"})
+    assert page.status_code == 403
+    assert "<html" in page.text and 'id="error-message">no such case, or not yours<' in page.text
+
+
+def test_app_js_puts_a_refusal_in_the_result_area(tmp_path: object) -> None:
+    """static/app.js, run by Node against a minimal stand-in DOM: on htmx:responseError the
+    refusal's message replaces what the result area showed; a JSON error is read too."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no Node.js")
+    from safeguard.web import app
+
+    script = Path(app.__file__).parent / "static" / "app.js"
+    harness = Path(str(tmp_path)) / "harness.js"
+    harness.write_text(JS_HARNESS.replace("APP_JS", json.dumps(str(script))))
+    done = subprocess.run([node, str(harness)], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "error|action-error|alert|the segment ends at 540 s, after the end of the video (3 s)",
+        "error|action-error|alert|no such case, or not yours",
+        "error|action-error|alert|the server did not answer: try again",
+        "cleared",
+    ]
+
+
+JS_HARNESS = r"""
+// A stand-in for the few DOM calls app.js makes; the refusal handlers are what is tested.
+const fs = require("fs");
+const handlers = {};
+function element(tag) {
+  return {
+    tagName: tag.toUpperCase(), children: [], attributes: {}, parentNode: null,
+    id: "", className: "", textContent: "",
+    setAttribute(k, v) { this.attributes[k] = v; },
+    getAttribute(k) { return this.attributes[k] || null; },
+    addEventListener() {},
+    replaceChildren(...kids) {
+      this.children = kids;
+      kids.forEach((k) => { k.parentNode = this; });
+    },
+    removeChild(kid) {
+      this.children = this.children.filter((k) => k !== kid);
+      kid.parentNode = null;
+    },
+  };
+}
+const area = element("div");
+area.id = "grade-result";
+const previous = element("p");
+previous.textContent = "Graded 1 item as C.";
+area.replaceChildren(previous);
+const document = {
+  body: element("body"),
+  addEventListener(name, fn) { (handlers[name] = handlers[name] || []).push(fn); },
+  getElementById(id) {
+    if (id === "grade-result") return area;
+    return area.children.find((k) => k.id === id) || null;
+  },
+  querySelector() { return null; },
+  createElement(tag) {
+    const made = element(tag);
+    if (tag === "template") {
+      // what a browser's inert template parses: only #error-message's text matters here
+      Object.defineProperty(made, "innerHTML", { set(html) {
+        const m = /id="error-message"[^>]*>([^<]*)</.exec(html);
+        made.content = { querySelector: () => (m ? { textContent: m[1] } : null) };
+      } });
+    }
+    return made;
+  },
+};
+global.document = document;
+global.window = { sessionStorage: null, setTimeout() {}, location: {} };
+global.CSS = { escape: (s) => s };
+eval(fs.readFileSync(APP_JS, "utf8"));
+function fire(name, detail) { (handlers[name] || []).forEach((fn) => fn({ detail })); }
+function shown() {
+  const [p] = area.children;
+  return p ? [p.className, p.id, p.attributes.role, p.textContent].join("|") : "cleared";
+}
+fire("htmx:responseError", { xhr: { status: 400, responseText:
+  '<p class="error" id="error-message" role="alert">the segment ends at 540 s, ' +
+  'after the end of the video (3 s)</p>' } });
+console.log(shown());
+fire("htmx:responseError", { xhr: { status: 403,
+  responseText: '{"error": "no such case, or not yours"}' } });
+console.log(shown());
+fire("htmx:sendError", {});
+console.log(shown());
+fire("htmx:afterRequest", { successful: true });
+console.log(shown());
+"""

@@ -88,8 +88,10 @@ class ReportData:
         return sum(self.review["by_category"].values())
 
 
-def gather(case: Case, settings: Settings, appendix_scope: str = "findings") -> ReportData:
-    """The report's body for ``case`` now."""
+def gather(case: Case, settings: Settings, appendix_scope: str = "findings",
+           actor: str | None = None) -> ReportData:
+    """The report's body for ``case`` now, made by ``actor`` (the person its audit event
+    names; default: who is at the keyboard, ``audit.current_actor()``)."""
     if appendix_scope not in APPENDIX_SCOPES:
         raise ValueError(f"appendix scope {appendix_scope!r}")
     summary = case_summary(case)
@@ -105,7 +107,7 @@ def gather(case: Case, settings: Settings, appendix_scope: str = "findings") -> 
                             .limit(1)).scalar()
         checkpoint = checkpoints.latest(conn)
     return ReportData(
-        case=case.name, generated_at=audit.utc_now(), generated_by=audit.current_actor(),
+        case=case.name, generated_at=audit.utc_now(), generated_by=actor or audit.current_actor(),
         tool_version=__version__, summary=summary, scans=scans,
         hash_sets=_hash_sets(settings, scans), by_evidence=by_evidence, known_new=known_new,
         review=graded_summary(case, settings.review.consensus), reviewers=reviewers,

@@ -66,7 +66,7 @@ def make_report(case: Case, settings: Settings, format: str, output: Path, force
         raise ReportError(f"{output} exists; give --force to overwrite it")
     with writing(case) as conn:  # with a lab key, the head the report rests on is signed
         audit.sign_head(conn)
-    data = gather(case, settings, scope)
+    data = gather(case, settings, scope, actor=actor)
     thumb = partial(thumbnail, case, settings) if thumbnails else None
     files = writer.write(ReportJob(data, appendix(case, settings, scope), output, force, thumb))
     details: dict[str, Any] = {

@@ -152,15 +152,32 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
         yield ids[start:start + _CHUNK]
 
 
+def gradable(kind: str | None) -> bool:
+    """Whether an item of this (sniffed) type is graded: a picture or a video, the items the
+    review queue shows. A text, an archive or a document is not."""
+    return kind is not None and (kind in PICTURE_TYPES or kind.startswith("video/"))
+
+
 def _check_items(conn: Connection, case: Case, ids: Sequence[int]) -> None:
-    found: set[int] = set()
+    found: dict[int, str | None] = {}
     for part in _chunks(ids):
-        found.update(conn.execute(select(Item.id).where(Item.id.in_(part))).scalars())
+        found.update(conn.execute(select(Item.id, Item.type).where(Item.id.in_(part))).all())
     missing = [i for i in ids if i not in found]
     if missing:
-        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
         noun = "item" if len(missing) == 1 else "items"
-        raise ReviewError(f"no {noun} {shown} in case {case.name!r}")
+        raise ReviewError(f"no {noun} {_listed(missing)} in case {case.name!r}")
+    other = [i for i in ids if not gradable(found[i])]
+    if len(other) == 1:
+        raise ReviewError(f"item {other[0]} is not a picture or a video "
+                          f"({found[other[0]] or 'type unknown'}): only pictures and videos "
+                          "are graded")
+    if other:
+        raise ReviewError(f"items {_listed(other)} are not pictures or videos: only pictures "
+                          "and videos are graded")
+
+
+def _listed(ids: Sequence[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
 
 
 def _object(ids: Sequence[int]) -> str:
@@ -271,6 +288,22 @@ def history(case: Case, item_id: int) -> list[Grade]:
         rows = conn.execute(select(ReviewGrade).where(ReviewGrade.item_id == item_id)
                             .order_by(ReviewGrade.id)).mappings().all()
     return [_grade(row) for row in rows]
+
+
+def graded_by(case: Case, reviewer: str, item_ids: Iterable[int]) -> set[int]:
+    """Of ``item_ids``, the items ``reviewer`` has a current grade of (a grade not undone;
+    resolutions apart). Blind grading: a reviewer sees the other reviewers' grades, notes and
+    the consensus of an item only once this holds (``safeguard.web.service``)."""
+    ids = list(dict.fromkeys(item_ids))
+    found: set[int] = set()
+    with case.engine.connect() as conn:
+        for part in _chunks(ids):
+            found.update(conn.execute(
+                select(ReviewGrade.item_id).distinct()
+                .where(ReviewGrade.item_id.in_(part), ReviewGrade.reviewer == reviewer,
+                       ReviewGrade.undone_at.is_(None), ReviewGrade.resolution.is_(False))
+            ).scalars())
+    return found
 
 
 def _grade(row: Any) -> Grade:

@@ -13,11 +13,12 @@ side, so a level looks the same at every size: 0 none, 1 light (1.2 %), 2 medium
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from PIL import Image, ImageOps
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from safeguard.audit import log as audit
 from safeguard.config import Limits
@@ -26,14 +27,15 @@ from safeguard.media.images import open_picture
 from safeguard.media.safeview import colour, greyscale, safe_view
 from safeguard.review.grading import ReviewError, writing
 from safeguard.store.cases import Case
-from safeguard.store.models import Item, Reveal
+from safeguard.store.models import AuditEvent, Item, Reveal
 
 #: blur level -> Gaussian radius as a fraction of the thumbnail's longer side
 BLUR_LEVELS: dict[int, float] = {0: 0.0, 1: 0.012, 2: 0.03, 3: 0.06}
 BLUR_NAMES: dict[int, str] = {0: "none", 1: "light", 2: "medium", 3: "strong"}
 DEFAULT_BLUR = 3
-#: what a reveal shows
-REVEAL_KINDS = ("thumbnail", "original", "strip")
+#: what a reveal shows: a revealed picture, the original bytes, a revealed video strip, or a
+#: safe-view thumbnail served unblurred (the viewer's blur level is 0, none)
+REVEAL_KINDS = ("thumbnail", "original", "strip", "sharp")
 #: height of each frame in a video strip, in pixels
 STRIP_HEIGHT = 96
 SAFE_QUALITY = 80
@@ -83,8 +85,8 @@ def video_strip(data: bytes, times: Sequence[float], blur: int = DEFAULT_BLUR,
 
 
 def record_reveal(case: Case, reviewer: str, item_id: int, what: str = "thumbnail") -> None:
-    """A reviewer saw ``item_id`` unblurred (``what``: thumbnail, original or strip): one
-    row in ``reveals`` and one ``review.reveal`` audit event, in one transaction."""
+    """A reviewer saw ``item_id`` unblurred (``what``: thumbnail, original, strip or sharp):
+    one row in ``reveals`` and one ``review.reveal`` audit event, in one transaction."""
     if what not in REVEAL_KINDS:
         raise ReviewError(f"unknown reveal {what!r} (known: {', '.join(REVEAL_KINDS)})")
     if not isinstance(reviewer, str) or not reviewer.strip():
@@ -97,6 +99,39 @@ def record_reveal(case: Case, reviewer: str, item_id: int, what: str = "thumbnai
                                       "at": now})
         audit.append(conn, "review.reveal", f"item {item_id}",
                      {"reviewer": reviewer, "item": item_id, "what": what}, reviewer)
+
+
+def record_blur(case: Case, reviewer: str, blur: int) -> bool:
+    """Write ``reviewer``'s blur level into the case's audit chain (``review.blur``: the level,
+    its name and the previous level) when it differs from the last one recorded there
+    (everyone starts at the default, strong); True when an event was written. The setting is
+    the reviewer's own, kept with their account: this records, in each case they view, the
+    level they see its pictures at."""
+    level = _level(blur)
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise ReviewError("reviewer name is empty")
+    with case.engine.connect() as conn:
+        if _recorded_blur(conn, reviewer) == level:
+            return False
+    with writing(case) as conn:
+        previous = _recorded_blur(conn, reviewer)  # again, under the write lock
+        if previous == level:
+            return False
+        audit.append(conn, "review.blur", reviewer,
+                     {"reviewer": reviewer, "blur": level, "level": BLUR_NAMES[level],
+                      "previous": previous}, reviewer)
+    return True
+
+
+def _recorded_blur(conn: Connection, reviewer: str) -> int:
+    details = conn.execute(select(AuditEvent.details)
+                           .where(AuditEvent.action == "review.blur",
+                                  AuditEvent.actor == reviewer)
+                           .order_by(AuditEvent.seq.desc()).limit(1)).scalar()
+    if details is None:
+        return DEFAULT_BLUR
+    level = json.loads(details).get("blur")
+    return level if level in BLUR_LEVELS else DEFAULT_BLUR
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import Field
 from safeguard.errors import Forbidden, LoginRefused
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.review.segments import parse_time
+from safeguard.triage.queue import next_series
 from safeguard.web import service
 from safeguard.web.deps import (
     MAX_ID,
@@ -50,14 +51,6 @@ def _page(request: Request, template: str, context: dict[str, Any],
 
 def _jpeg(data: bytes) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
-
-
-def _review_time(ctx: CaseContext) -> None:
-    """Count the gap since this viewer's previous review request as time in review (gaps
-    longer than ``[review] idle_seconds`` are breaks and do not count)."""
-    gap = ctx.viewer.session.idle_seconds
-    if 0 < gap <= ctx.settings.review.idle_seconds:
-        ctx.accounts.record_review(ctx.viewer.user, seconds=gap)
 
 
 # --- signing in ------------------------------------------------------------------------------
@@ -158,7 +151,6 @@ def queue(request: Request, ctx: Ctx,
         ctx, evidence=int(evidence) if evidence and evidence.isdigit() else None,
         type=type or None, category=category or None, verdict=verdict or None,
         match=match or None)
-    _review_time(ctx)
     page = service.queue_page(ctx, filters, offset, 48)
     query = urlencode({k: v for k, v in (("match", match), ("type", type),
                                          ("verdict", verdict), ("category", category),
@@ -172,11 +164,11 @@ def queue(request: Request, ctx: Ctx,
 
 @router.get("/cases/{case}/series/{series_id}")
 def series(request: Request, ctx: Ctx, series_id: PathId) -> HTMLResponse:
-    _review_time(ctx)
     view = service.series_view(ctx, series_id)
     return _page(request, "series.html", {"viewer": ctx.viewer, "case": ctx.name,
                                           "keys": service.keys(ctx),
-                                          "can_grade": ctx.can_grade, **view})
+                                          "can_grade": ctx.can_grade,
+                                          "can_reveal": ctx.can_grade, **view})
 
 
 @router.get("/cases/{case}/items/{item_id}/thumbnail")
@@ -210,7 +202,7 @@ def grade(request: Request, ctx: Ctx, category: Annotated[str, Form(max_length=6
     done = service.grade_items(ctx, items or [], series, category, flags or [], note)
     next_url = None
     if series is not None:
-        following = service.series_view(ctx, series)["next_series"]
+        following = next_series(ctx.case, ctx.settings, series)
         next_url = (f"/cases/{ctx.name}/series/{following}" if following
                     else f"/cases/{ctx.name}/queue")
     return _page(request, "_graded.html", {

@@ -4,6 +4,15 @@ series, grading, and the safe-view pictures.
 Every function takes a :class:`~safeguard.web.deps.CaseContext` (the case, opened, and a viewer
 already checked to be on it) and returns plain data; ``pages.py`` renders it, ``api.py``
 returns it as JSON.
+
+Time in review: each request that shows or does review work (a page or view of the case, a
+thumbnail, a reveal, an original, a grade, a mark, an undo, a resolution) adds the time since
+the viewer's previous request (:func:`review_time`), once per request: the function a route
+calls first counts it, and the others it calls do not.
+
+Blind grading: a reviewer sees no other reviewer's grade, note or mark, nor the consensus, of
+an item until they have a current grade of it themselves; examiners (and admins), who resolve
+disputes, and auditors see everything (:func:`sees_every_grade`).
 """
 
 from __future__ import annotations
@@ -44,6 +53,46 @@ def keys(ctx: CaseContext) -> list[tuple[str, str, str]]:
     return grading_keys(scheme(ctx))
 
 
+def review_time(ctx: CaseContext) -> None:
+    """Count the gap since this viewer's previous request as time in review (gaps longer
+    than ``[review] idle_seconds`` are breaks and do not count). Call it once per request:
+    the gap is the session's, measured when the request arrived."""
+    gap = ctx.viewer.session.idle_seconds
+    if 0 < gap <= ctx.settings.review.idle_seconds:
+        ctx.accounts.record_review(ctx.viewer.user, seconds=gap)
+
+
+def sees_every_grade(ctx: CaseContext) -> bool:
+    """Examiners and admins (who resolve disputes) and auditors (who never grade) see every
+    grade; a reviewer grades blind (see the module's doc)."""
+    return bool(ctx.viewer.user.is_examiner or not ctx.can_grade)
+
+
+def blind_to(ctx: CaseContext, ids: Sequence[int]) -> set[int]:
+    """Of ``ids``, the items whose other grades and consensus the viewer may not see yet:
+    none for an examiner, admin or auditor; for a reviewer, those they have no current grade
+    of."""
+    from safeguard.review.grading import graded_by
+
+    if sees_every_grade(ctx):
+        return set()
+    return set(ids) - graded_by(ctx.case, ctx.viewer.name, ids)
+
+
+def _blur(ctx: CaseContext) -> int:
+    """The blur level the viewer sees thumbnails at: their own; never none (0) for an
+    auditor, who sees pictures blurred only (light at the least)."""
+    level = ctx.viewer.user.blur
+    return level if ctx.can_grade else max(level, 1)
+
+
+def _blur_seen(ctx: CaseContext) -> None:
+    """The viewer's blur level, in the case's audit chain when it changed (``review.blur``)."""
+    from safeguard.review.thumbs import record_blur
+
+    record_blur(ctx.case, ctx.viewer.name, _blur(ctx))
+
+
 # --- overview --------------------------------------------------------------------------------
 
 def overview(ctx: CaseContext) -> dict[str, Any]:
@@ -51,6 +100,7 @@ def overview(ctx: CaseContext) -> dict[str, Any]:
     from safeguard.store.models import Item, Match
     from safeguard.store.summary import case_summary
 
+    review_time(ctx)
     summary = case_summary(ctx.case)
     with ctx.case.engine.connect() as conn:
         known = conn.execute(select(func.count(func.distinct(Match.item_id))).where(
@@ -108,6 +158,8 @@ def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[
     from safeguard.triage.queue import queue, queue_count
     from safeguard.triage.series import ensure_series
 
+    review_time(ctx)
+    _blur_seen(ctx)
     ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
     entries = queue(ctx.case, ctx.settings, filters, offset=offset, limit=limit)
     return {"entries": [asdict(e) for e in entries],
@@ -119,6 +171,8 @@ def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
     from safeguard.triage.queue import next_series, series_items
     from safeguard.triage.series import ensure_series
 
+    review_time(ctx)
+    _blur_seen(ctx)
     ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
     ids = series_items(ctx.case, series_id)
     if not ids:
@@ -128,14 +182,18 @@ def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
 
 
 def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The cards of ``ids``; an item the viewer grades blind (:func:`blind_to`) has no
+    consensus and ``"blind": true``."""
     from safeguard.review.grading import consensus
     from safeguard.store.summary import item_records
 
     records = item_records(ctx.case, ids)
     agreed = consensus(ctx.case, list(records), ctx.settings.review.consensus)
+    blind = blind_to(ctx, list(records))
     out = []
     for item_id in sorted(records):
         record = records[item_id]
+        shown = item_id in agreed and item_id not in blind
         out.append({
             "id": item_id, "path": record["path"], "type": record["type"],
             "size": record["size"], "sha256": record["sha256"], "verdict": record["verdict"],
@@ -144,7 +202,8 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
             "categories": sorted({m["category"] or m["category_given"] or "?"
                                   for m in record["matches"]
                                   if m["purpose"] != "known_good"}),
-            "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
+            "consensus": asdict(agreed[item_id]) if shown else None,
+            "blind": item_id in blind,
             # videos: the strip's frame times and the length, for grading a stretch
             "keyframes": (record.get("video") or {}).get("keyframes") or [],
             "duration": (record.get("video") or {}).get("duration"),
@@ -160,6 +219,7 @@ def item_view(ctx: CaseContext, item_id: int) -> dict[str, Any]:
     from safeguard.review.grading import consensus, history
     from safeguard.store.summary import item_records
 
+    review_time(ctx)
     records = item_records(ctx.case, [item_id])
     if item_id not in records:
         raise NotFound(f"no item {item_id} in case {ctx.name}")
@@ -167,9 +227,15 @@ def item_view(ctx: CaseContext, item_id: int) -> dict[str, Any]:
 
     agreed = consensus(ctx.case, [item_id], ctx.settings.review.consensus)
     marks = segment_marks(ctx.case, [item_id], include_undone=True).get(item_id, [])
+    grades = history(ctx.case, item_id)
+    blind = item_id in blind_to(ctx, [item_id])
+    if blind:  # only their own grades and marks, until they grade it
+        grades = [g for g in grades if g.reviewer == ctx.viewer.name and not g.resolution]
+        marks = [m for m in marks if m.reviewer == ctx.viewer.name]
     return {"id": item_id, "record": records[item_id],
-            "consensus": asdict(agreed[item_id]) if item_id in agreed else None,
-            "history": [asdict(g) for g in history(ctx.case, item_id)],
+            "consensus": asdict(agreed[item_id]) if item_id in agreed and not blind else None,
+            "blind": blind,
+            "history": [asdict(g) for g in grades],
             "segments": [asdict(m) for m in marks]}
 
 
@@ -180,6 +246,7 @@ def grade_items(ctx: CaseContext, item_ids: Sequence[int], series: int | None, c
     from safeguard.review.grading import consensus, grade
     from safeguard.triage.queue import series_items
 
+    review_time(ctx)
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
     ids = list(item_ids)
@@ -198,6 +265,7 @@ def grade_items(ctx: CaseContext, item_ids: Sequence[int], series: int | None, c
 def undo_batch(ctx: CaseContext, batch: str) -> int:
     from safeguard.review.grading import undo
 
+    review_time(ctx)
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
     return undo(ctx.case, ctx.viewer.name, batch)
@@ -207,6 +275,7 @@ def mark_segment(ctx: CaseContext, item_id: int, start: float, end: float, categ
                  note: str | None) -> dict[str, Any]:
     from safeguard.review.segments import mark_segment as mark
 
+    review_time(ctx)
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
     return asdict(mark(ctx.case, ctx.viewer.name, item_id, start, end, category, scheme(ctx),
@@ -216,6 +285,7 @@ def mark_segment(ctx: CaseContext, item_id: int, start: float, end: float, categ
 def undo_segment(ctx: CaseContext, mark_id: int) -> bool:
     from safeguard.review.segments import undo_segment as undo
 
+    review_time(ctx)
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot grade")
     return undo(ctx.case, ctx.viewer.name, mark_id)
@@ -225,6 +295,7 @@ def resolve_items(ctx: CaseContext, item_ids: Sequence[int], category: str,
                   note: str | None) -> None:
     from safeguard.review.grading import resolve
 
+    review_time(ctx)
     if not ctx.viewer.user.is_examiner:
         raise Forbidden("only an examiner or admin can resolve disputes")
     resolve(ctx.case, ctx.viewer.name, list(item_ids), category, scheme(ctx), note=note or None)
@@ -233,6 +304,7 @@ def resolve_items(ctx: CaseContext, item_ids: Sequence[int], category: str,
 def dispute_list(ctx: CaseContext, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     from safeguard.review.grading import disputes, history
 
+    review_time(ctx)
     if not ctx.viewer.user.is_examiner:
         raise Forbidden("only an examiner or admin can see disputes")
     found = disputes(ctx.case, ctx.settings.review.consensus, offset=offset, limit=limit)
@@ -255,16 +327,24 @@ def _item(ctx: CaseContext, item_id: int) -> ItemJson:
 
 def thumbnail(ctx: CaseContext, item_id: int) -> bytes:
     """The safe-view picture of an item: blurred and grey at the viewer's level; a video's
-    strip of blurred keyframes."""
+    strip of blurred keyframes. A picture served unblurred (the viewer's blur is 0, none) is
+    a sharp view: counted and audited like a reveal (``sharp``), after the viewer's blur level
+    is in the case's audit chain (``review.blur``)."""
     from safeguard.review.content import item_bytes
-    from safeguard.review.thumbs import safe_thumbnail, video_strip
+    from safeguard.review.thumbs import record_reveal, safe_thumbnail, video_strip
 
+    review_time(ctx)
     record = _item(ctx, item_id)
     kind = record["type"] or ""
-    blur = ctx.viewer.user.blur
+    blur = _blur(ctx)
     if kind.startswith(PICTURE):
-        return safe_thumbnail(item_bytes(ctx.case, item_id, ctx.settings), blur,
+        data = safe_thumbnail(item_bytes(ctx.case, item_id, ctx.settings), blur,
                               limits=ctx.settings.limits)
+        if blur == 0:
+            _blur_seen(ctx)
+            record_reveal(ctx.case, ctx.viewer.name, item_id, "sharp")
+            ctx.accounts.record_review(ctx.viewer.user, reveals=1)
+        return data
     if kind.startswith(VIDEO):
         times = (record["video"] or {}).get("keyframes") or [0.0]
         return video_strip(item_bytes(ctx.case, item_id, ctx.settings), times, blur,
@@ -274,9 +354,15 @@ def thumbnail(ctx: CaseContext, item_id: int) -> bytes:
 
 def reveal(ctx: CaseContext, item_id: int) -> str:
     """Record a reveal (audit event, exposure) and return the token of the link that shows
-    the picture unblurred for ``REVEAL_SECONDS``."""
+    the picture unblurred for ``REVEAL_SECONDS``. An auditor sees pictures blurred only: the
+    refusal is audited (``access.denied``)."""
     from safeguard.review.thumbs import record_reveal
 
+    review_time(ctx)
+    if not ctx.can_grade:
+        _deny(ctx, f"/cases/{ctx.name}/items/{item_id}/reveal", "POST", "reveal")
+        raise Forbidden(f"{ctx.viewer.user.role}s see pictures blurred only: revealing one "
+                        "needs the reviewer, examiner or admin role")
     record = _item(ctx, item_id)
     kind = record["type"] or ""
     if not kind.startswith((PICTURE, VIDEO)):
@@ -288,7 +374,18 @@ def reveal(ctx: CaseContext, item_id: int) -> str:
     return f"{expires}.{_reveal_sig(ctx, item_id, expires)}"
 
 
+def reveal_now(ctx: CaseContext, item_id: int) -> bytes:
+    """:func:`reveal` and the revealed picture at once (the API's reveal)."""
+    return _revealed(ctx, item_id, reveal(ctx, item_id))
+
+
 def revealed(ctx: CaseContext, item_id: int, token: str) -> bytes:
+    """The picture a reveal's token shows (the page's link, valid ``REVEAL_SECONDS``)."""
+    review_time(ctx)
+    return _revealed(ctx, item_id, token)
+
+
+def _revealed(ctx: CaseContext, item_id: int, token: str) -> bytes:
     from safeguard.review.content import item_bytes
     from safeguard.review.thumbs import revealed_thumbnail, video_strip
 
@@ -310,6 +407,7 @@ def original(ctx: CaseContext, item_id: int) -> Response:
     from safeguard.review.content import item_bytes
     from safeguard.review.thumbs import record_reveal
 
+    review_time(ctx)
     if not ctx.can_grade:
         raise Forbidden(f"a {ctx.viewer.user.role} cannot open originals")
     record = _item(ctx, item_id)
@@ -319,6 +417,17 @@ def original(ctx: CaseContext, item_id: int) -> Response:
     return Response(data, media_type=record["type"] or "application/octet-stream", headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="item-{item_id}"'})
+
+
+def _deny(ctx: CaseContext, path: str, method: str, what: str) -> None:
+    """A refusal of the viewer's role, in the case's audit log (``access.denied``)."""
+    from safeguard.audit import log as audit
+    from safeguard.review.grading import writing
+
+    with writing(ctx.case) as conn:
+        audit.append(conn, "access.denied", path,
+                     {"method": method, "role": ctx.viewer.user.role, "what": what,
+                      "client": ctx.client}, ctx.viewer.name)
 
 
 def _reveal_sig(ctx: CaseContext, item_id: int, expires: int) -> str:
@@ -337,15 +446,11 @@ def report(ctx: CaseContext, fmt: str) -> Response:
 
     from safeguard.audit import log as audit
     from safeguard.reports.report import make_report
-    from safeguard.review.grading import writing
 
     if fmt not in REPORT_FORMATS:
         raise NotFound(f"no report format {fmt!r} (one of {', '.join(REPORT_FORMATS.names())})")
     if not ctx.viewer.user.is_examiner:
-        with writing(ctx.case) as conn:
-            audit.append(conn, "access.denied", f"/cases/{ctx.name}/report",
-                         {"method": "GET", "role": ctx.viewer.user.role, "what": "report",
-                          "client": ctx.client}, ctx.viewer.name)
+        _deny(ctx, f"/cases/{ctx.name}/report", "GET", "report")
         raise Forbidden("reports need the examiner or admin role")
     folder = ctx.case.folder / "reports"
     folder.mkdir(exist_ok=True)

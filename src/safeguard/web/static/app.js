@@ -27,6 +27,47 @@
     target.click();
   });
 
+  // A refused action (400, 403, 404 ...) or no answer at all: htmx swaps nothing for an error,
+  // so its one-line message is put in the page's result area here, replacing what was there
+  // (a previous grade's message would otherwise stay on screen as if this one had worked).
+  // The app answers an htmx request's refusal with <p id="error-message"> alone.
+  function showRefusal(text) {
+    var area = document.getElementById("grade-result");
+    if (!area) return;
+    var line = document.createElement("p");
+    line.className = "error";
+    line.id = "action-error";
+    line.setAttribute("role", "alert");
+    line.textContent = text;
+    area.replaceChildren(line);
+  }
+
+  function refusalText(xhr) {
+    var body = (xhr && xhr.responseText) || "";
+    var box = document.createElement("template");  // inert: nothing in it loads or runs
+    box.innerHTML = body;
+    var found = box.content.querySelector("#error-message");
+    if (found && found.textContent.trim()) return found.textContent.trim();
+    try {
+      var json = JSON.parse(body);
+      if (json && typeof json.error === "string") return json.error;
+    } catch (ignored) { /* not JSON */ }
+    return "refused (HTTP " + (xhr ? xhr.status : "?") + ")";
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    showRefusal(refusalText(event.detail.xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showRefusal("the server did not answer: try again");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    // a later success elsewhere (a reveal) takes an old refusal off the screen
+    if (!event.detail.successful) return;
+    var old = document.getElementById("action-error");
+    if (old && old.parentNode) old.parentNode.removeChild(old);
+  });
+
   // Break reminder: after the user's configured minutes of review in this browser session.
   var minutes = parseInt(document.body.getAttribute("data-break-minutes") || "0", 10);
   var banner = document.getElementById("break");
