@@ -56,7 +56,7 @@ class Lab:
         address = (f"10.0.{self.clients // 250}.{self.clients % 250 + 1}", 50000)
         client = Client(TestClient(self.app, base_url="https://testserver" if https
                                    else "http://testserver", follow_redirects=False,
-                                   client=address))
+                                   client=address), address[0])
         if name:
             client.login(name)
         return client
@@ -65,9 +65,10 @@ class Lab:
 class Client:
     """A TestClient with the login dance and the CSRF token at hand."""
 
-    def __init__(self, http: TestClient) -> None:
+    def __init__(self, http: TestClient, address: str = "testclient") -> None:
         self.http = http
         self.csrf = ""
+        self.address = address  # the client address the app sees
 
     def login(self, name: str, password: str = PASSWORD) -> object:
         page = self.http.get("/login")

@@ -380,7 +380,8 @@ def test_an_auditor_cannot_reveal_a_picture(lab: Lab) -> None:
     assert [(a, o, d) for a, o, d in audit_actions(lab, "access.denied")
             if d.get("what") == "reveal"] == [
         ("aud", f"/cases/k/items/{item}/reveal",
-         {"method": "POST", "role": "auditor", "what": "reveal", "client": "10.0.0.2"})] * 2
+         {"method": "POST", "role": "auditor", "what": "reveal",
+          "client": auditor.address})] * 2
     # nor does turning their blur off show them a sharp picture: light blur at the least
     thumbnail = f"/cases/k/items/{item}/thumbnail"
     try:
