@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
-from safeguard.errors import Forbidden, LoginRefused
+from safeguard.errors import Forbidden, LoginRefused, ReviewError
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.review.segments import parse_time
 from safeguard.triage.queue import next_series
@@ -139,27 +139,63 @@ def overview(request: Request, ctx: Ctx) -> HTMLResponse:
     return _page(request, "overview.html", {"viewer": ctx.viewer, **service.overview(ctx)})
 
 
-@router.get("/cases/{case}/queue")
-def queue(request: Request, ctx: Ctx,
-          offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-          match: Annotated[str | None, Query(max_length=16)] = None,
-          type: Annotated[str | None, Query(max_length=16)] = None,
-          verdict: Annotated[str | None, Query(max_length=24)] = None,
-          category: Annotated[str | None, Query(max_length=64)] = None,
-          evidence: Annotated[str | None, Query(max_length=12)] = None) -> HTMLResponse:
+def _queue_filters(ctx: CaseContext, match: str | None, type: str | None, verdict: str | None,
+                   category: str | None, evidence: str | None) -> tuple[Any, str]:
+    """The queue's filters from a page's query, and the query string that repeats them."""
     filters = service.queue_filters(
         ctx, evidence=int(evidence) if evidence and evidence.isdigit() else None,
         type=type or None, category=category or None, verdict=verdict or None,
         match=match or None)
-    page = service.queue_page(ctx, filters, offset, 48)
     query = urlencode({k: v for k, v in (("match", match), ("type", type),
                                          ("verdict", verdict), ("category", category),
                                          ("evidence", evidence)) if v})
+    return filters, query
+
+
+Match = Annotated[str | None, Query(max_length=16)]
+Kind = Annotated[str | None, Query(max_length=16)]
+Verdict = Annotated[str | None, Query(max_length=24)]
+Category = Annotated[str | None, Query(max_length=64)]
+EvidenceId = Annotated[str | None, Query(max_length=12)]
+Show = Annotated[str | None, Query(max_length=8, pattern="^(all)?$")]
+
+
+@router.get("/cases/{case}/queue")
+def queue(request: Request, ctx: Ctx,
+          offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0, match: Match = None,
+          type: Kind = None, verdict: Verdict = None, category: Category = None,
+          evidence: EvidenceId = None, show: Show = None) -> HTMLResponse:
+    filters, query = _queue_filters(ctx, match, type, verdict, category, evidence)
+    page = service.queue_page(ctx, filters, offset, 48)
+    page["entries"], hidden = service.queue_states(ctx, page["entries"], show == "all")
     evidence_rows = service.evidence_list(ctx)
     return _page(request, "queue.html", {
         "viewer": ctx.viewer, "case": ctx.name, "filters": filters, "query": query,
+        "show_all": show == "all", "hidden": hidden,
         "verdict_names": VERDICTS, "category_codes": service.scheme(ctx).codes(),
         "evidence": evidence_rows, **page})
+
+
+@router.get("/cases/{case}/grid")
+def grid(request: Request, ctx: Ctx,
+         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+         size: Annotated[int, Query()] = service.GRID_SIZE, match: Match = None,
+         type: Kind = None, verdict: Verdict = None, category: Category = None,
+         evidence: EvidenceId = None, show: Show = None) -> HTMLResponse:
+    if size not in service.GRID_SIZES:
+        raise ReviewError(f"grid size must be one of "
+                          f"{', '.join(map(str, service.GRID_SIZES))}, not {size}")
+    filters, query = _queue_filters(ctx, match, type, verdict, category, evidence)
+    page = service.grid_page(ctx, filters, offset, size, show == "all")
+    base = "&".join(q for q in (query, f"size={size}", "show=all" if show == "all" else "")
+                    if q)
+    return _page(request, "grid.html", {
+        "viewer": ctx.viewer, "case": ctx.name, "query": query, "base": base, "size": size,
+        "filter_pairs": [(k, v) for k, v in (("match", match), ("type", type),
+                                             ("verdict", verdict), ("category", category),
+                                             ("evidence", evidence)) if v],
+        "sizes": service.GRID_SIZES, "show_all": show == "all", "keys": service.keys(ctx),
+        "can_grade": ctx.can_grade, "can_reveal": ctx.can_grade, **page})
 
 
 @router.get("/cases/{case}/series/{series_id}")

@@ -167,6 +167,120 @@ def queue_page(ctx: CaseContext, filters: Any, offset: int, limit: int) -> dict[
             "offset": offset, "limit": limit}
 
 
+#: the grid's page sizes (thumbnails per page) and its default
+GRID_SIZES = (60, 120, 200)
+GRID_SIZE = 120
+#: the box (px) a grid thumbnail is fitted in, and a series card's
+GRID_BOX = 128
+CARD_BOX = 192
+#: a state's label: what the viewer may know of an item (blind grading)
+STATE_LABELS = {"todo": "not graded by me", "ungraded": "not graded", "pending":
+                "awaiting agreement", "trusted": "trusted", "resolved": "resolved",
+                "disputed": "disputed"}
+#: which state speaks for a series: the first of these among its items
+STATE_ORDER = ("todo", "disputed", "pending", "ungraded", "resolved", "trusted")
+
+
+def fitted(width: int | None, height: int | None, box: int) -> tuple[int, int]:
+    """A picture's size fitted in ``box`` x ``box`` px (never enlarged), its aspect ratio
+    kept; ``(box, box)`` when the scan recorded no size."""
+    if not width or not height or width < 1 or height < 1:
+        return box, box
+    scale = min(1.0, box / width, box / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _state(item_id: int, mine: set[int], blind: set[int], agreed: dict[int, Any]) -> str:
+    """The viewer's state of an item: ``todo`` (not graded by them: all a reviewer who
+    grades blind may know), else its consensus status."""
+    if item_id in blind or (item_id not in mine and agreed[item_id].status == "ungraded"):
+        return "todo"
+    return str(agreed[item_id].status)
+
+
+def _states(ctx: CaseContext, ids: Sequence[int]) -> tuple[dict[int, str], set[int]]:
+    """Each item's state for the viewer (:func:`_state`) and the items they have graded."""
+    from safeguard.review.grading import consensus, graded_by
+
+    mine = graded_by(ctx.case, ctx.viewer.name, ids)
+    blind = set() if sees_every_grade(ctx) else set(ids) - mine
+    agreed = consensus(ctx.case, list(ids), ctx.settings.review.consensus)
+    return {i: _state(i, mine, blind, agreed) for i in ids}, mine
+
+
+def state_label(state: str, mine: bool) -> str:
+    label = STATE_LABELS[state]
+    return f"graded by me · {label}" if mine and state != "todo" else label
+
+
+def queue_states(ctx: CaseContext, entries: list[dict[str, Any]], show_all: bool
+                 ) -> tuple[list[dict[str, Any]], int]:
+    """The queue page's entries with each series' state for the viewer (``state``,
+    ``state_label``, ``mine``: they graded every listed item); without ``show_all`` the series
+    they have finished are left out. Returns the entries and how many were left out."""
+    ids = [i for e in entries for i in e["items"]]
+    states, mine = _states(ctx, ids)
+    shown = []
+    for entry in entries:
+        own = bool(entry["items"]) and all(i in mine for i in entry["items"])
+        found = {states[i] for i in entry["items"]}
+        state = next((s for s in STATE_ORDER if s in found), "todo")
+        if own and not show_all:
+            continue
+        shown.append({**entry, "state": state, "mine": own,
+                      "state_label": state_label(state, own)})
+    return shown, len(entries) - len(shown)
+
+
+def grid_page(ctx: CaseContext, filters: Any, offset: int, limit: int,
+              show_all: bool) -> dict[str, Any]:
+    """The grid: every queued item (pictures and videos, not known-good) of the series the
+    queue lists with ``filters``, in queue order (a series' items lowest id first); without
+    ``show_all`` the items the viewer has graded are left out. Items ``offset`` to
+    ``offset + limit`` with their fitted size and the viewer's state of each."""
+    from safeguard.store.models import QueueItem
+    from safeguard.store.summary import item_records
+    from safeguard.triage.queue import queue, queue_count
+    from safeguard.triage.series import ensure_series
+
+    review_time(ctx)
+    _blur_seen(ctx)
+    ensure_series(ctx.case, ctx.settings.matching.pdq_threshold)
+    count = queue_count(ctx.case, ctx.settings, filters)
+    order = [e.series_id for e in queue(ctx.case, ctx.settings, filters, 0, count)]
+    members: dict[int, list[int]] = {}
+    with ctx.case.engine.connect() as conn:
+        for start in range(0, len(order), 500):
+            for series_id, item_id in conn.execute(
+                    select(QueueItem.series_id, QueueItem.item_id)
+                    .where(QueueItem.series_id.in_(order[start:start + 500]))
+                    .order_by(QueueItem.item_id)).all():
+                members.setdefault(series_id, []).append(item_id)
+    ids = [i for s in order for i in members.get(s, [])]
+    if not show_all:
+        from safeguard.review.grading import graded_by
+
+        done = graded_by(ctx.case, ctx.viewer.name, ids)
+        hidden = len(done)
+        ids = [i for i in ids if i not in done]
+    else:
+        hidden = 0
+    page = ids[offset:offset + limit]
+    records = item_records(ctx.case, page)
+    states, mine = _states(ctx, page)
+    items = []
+    for item_id in page:
+        record = records[item_id]
+        kind = record["type"] or ""
+        width, height = fitted(record.get("width"), record.get("height"), GRID_BOX)
+        items.append({"id": item_id, "path": record["path"], "type": kind,
+                      "video": kind.startswith(VIDEO), "width": width, "height": height,
+                      "state": states[item_id], "mine": item_id in mine,
+                      "state_label": state_label(states[item_id], item_id in mine)})
+    return {"items": items, "total": len(ids), "hidden": hidden, "offset": offset,
+            "limit": limit}
+
+
 def series_view(ctx: CaseContext, series_id: int) -> dict[str, Any]:
     from safeguard.triage.queue import next_series, series_items
     from safeguard.triage.series import ensure_series
@@ -196,7 +310,10 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
         shown = item_id in agreed and item_id not in blind
         out.append({
             "id": item_id, "path": record["path"], "type": record["type"],
-            "size": record["size"], "sha256": record["sha256"], "verdict": record["verdict"],
+            "size": record["size"],
+            # the card's picture box: the stored size fitted, the aspect ratio kept
+            "box": fitted(record.get("width"), record.get("height"), CARD_BOX),
+            "sha256": record["sha256"], "verdict": record["verdict"],
             "known": any(m["purpose"] not in ("known_good", "model")
                          for m in record["matches"]),
             "categories": sorted({m["category"] or m["category_given"] or "?"
@@ -416,7 +533,22 @@ def original(ctx: CaseContext, item_id: int) -> Response:
     ctx.accounts.record_review(ctx.viewer.user, reveals=1)
     return Response(data, media_type=record["type"] or "application/octet-stream", headers={
         "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="item-{item_id}"'})
+        "Content-Disposition": f'attachment; filename="{original_name(item_id, record)}"'})
+
+
+def original_name(item_id: int, record: ItemJson) -> str:
+    """The download name of an original: ``item-ID`` and the extension of its name on the
+    evidence (the last member of an archive path), or else one for its type; letters and
+    digits only, so the header needs no quoting."""
+    import mimetypes
+    import re
+
+    name = re.split(r"[/\\!]", record["path"] or "")[-1]
+    suffix = name.rpartition(".")[2] if "." in name.strip(".") else ""
+    if not re.fullmatch(r"[A-Za-z0-9]{1,8}", suffix):
+        guessed = mimetypes.guess_extension(record["type"] or "") or ""
+        suffix = guessed.lstrip(".")
+    return f"item-{item_id}.{suffix.lower()}" if suffix else f"item-{item_id}"
 
 
 def _deny(ctx: CaseContext, path: str, method: str, what: str) -> None:
