@@ -281,6 +281,30 @@ def test_session_idle_expiry(accounts: Accounts, clock: Clock) -> None:
     assert accounts.session(token) is None
 
 
+def test_requests_arriving_together_after_a_gap_count_it_once(
+        accounts: Accounts, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid's thumbnails arrive together after a pause: each read the session's old
+    last_seen, but only the request that moves it on counts the gap as time in review."""
+    accounts.add_user("alice", "reviewer", PASSWORD)
+    token = accounts.login("alice", PASSWORD, "10.0.0.1").token
+    clock.advance(seconds=40)
+    begin = accounts.engine.begin
+    others: list[float] = []
+
+    inside: list[bool] = []
+
+    def interleaved() -> object:  # another request's whole session() lands between the two
+        if not inside:
+            inside.append(True)
+            others.append(accounts.session(token).idle_seconds)  # type: ignore[union-attr]
+        return begin()
+
+    monkeypatch.setattr(accounts.engine, "begin", interleaved)
+    first = accounts.session(token)
+    assert first is not None
+    assert (others, first.idle_seconds) == ([40.0], 0.0)
+
+
 def test_session_absolute_expiry(accounts: Accounts, clock: Clock) -> None:
     accounts.add_user("alice", "reviewer", PASSWORD)
     token = accounts.login("alice", PASSWORD, "10.0.0.1").token

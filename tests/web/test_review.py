@@ -4,6 +4,7 @@ grading with consensus, disputes, roles, escaping, oversized posts, exposure."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import numpy as np
@@ -172,6 +173,30 @@ def test_disagreement_goes_to_the_disputes_view(lab: Lab) -> None:
     assert examiner.get("/api/v1/cases/k/disputes").json() == []
     state = examiner.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
     assert (state["status"], state["category"]) == ("resolved", "B")
+
+
+def test_resolving_a_dispute_asks_first_and_can_be_undone(lab: Lab) -> None:
+    ids = item_ids(lab)
+    item = ids["a-small.jpg"]
+    lab.client("rev1").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
+                                                                   "category": "A"})
+    lab.client("rev2").api("POST", "/api/v1/cases/k/grades", json={"items": [item],
+                                                                   "category": "C"})
+    examiner = lab.client("exa")
+    page = examiner.get("/cases/k/disputes").text
+    assert (f'hx-confirm="Resolve item {item}? Its consensus becomes resolved, whatever the '
+            'reviewers graded (undo is offered after)."') in page
+    done = examiner.post("/cases/k/resolve", data={"item": item, "category": "C"})
+    assert done.status_code == 200
+    batch = re.search(r'"batch": "([0-9a-f-]{36})"', done.text).group(1)  # type: ignore[union-attr]
+    assert done.text.startswith(f'<p class="resolved" id="resolved-{item}">Resolved item {item} '
+                                f'as <strong>C</strong>. <button type="button" class="undo"')
+    state = examiner.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
+    assert state["status"] == "resolved"
+    undone = examiner.post("/cases/k/undo", data={"batch": batch})
+    assert undone.status_code == 200 and "Undone: 1 grade." in undone.text
+    state = examiner.get(f"/api/v1/cases/k/items/{item}").json()["consensus"]
+    assert state["status"] == "disputed"
 
 
 def test_undo_takes_back_a_grade(lab: Lab) -> None:

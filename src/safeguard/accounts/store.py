@@ -481,15 +481,20 @@ class Accounts:
                 conn.execute(delete(SessionRow).where(SessionRow.token_hash == token_hash))
             return None
         idle = (now - last_seen).total_seconds()
+        took = False
         if idle >= TOUCH_SECONDS:
-            last_seen = now
+            # compare and set: of requests arriving together after a gap (a grid's
+            # thumbnails), only the one that moves last_seen on counts the gap
             with self.engine.begin() as conn:
-                conn.execute(update(SessionRow).where(SessionRow.token_hash == token_hash)
-                             .values(last_seen=_iso(now)))
+                took = conn.execute(update(SessionRow).where(
+                    SessionRow.token_hash == token_hash,
+                    SessionRow.last_seen == session.last_seen)
+                    .values(last_seen=_iso(now))).rowcount == 1
+            last_seen = now
         return Session(token="", user=_user(row), csrf=session.csrf,
                        created_at=session.created_at,
                        expires_at=_iso(_expiry(created, last_seen)),
-                       idle_seconds=idle if last_seen == now else 0.0)
+                       idle_seconds=idle if took else 0.0)
 
     def logout(self, token: str) -> None:
         if not isinstance(token, str) or not token:

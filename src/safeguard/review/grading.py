@@ -220,11 +220,12 @@ def grade(case: Case, reviewer: str, item_ids: Sequence[int], category: str, sch
 
 
 def resolve(case: Case, examiner: str, item_ids: Sequence[int], category: str, scheme: Scheme,
-            note: str | None = None) -> None:
+            note: str | None = None) -> list[Grade]:
     """An examiner's decision on ``item_ids`` (disputed or not): their consensus becomes
     ``resolved`` with ``category``, whatever the reviewers' grades say. Undone like a grade,
-    by its batch (see ``history``)."""
-    _record(case, examiner, "examiner", item_ids, category, scheme, (), note, resolution=True)
+    by its batch (the returned grades': see ``history``)."""
+    return _record(case, examiner, "examiner", item_ids, category, scheme, (), note,
+                   resolution=True)
 
 
 def _record(case: Case, person: str, role: str, item_ids: Sequence[int], category: str,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -282,5 +283,9 @@ def disputes(request: Request, ctx: Ctx) -> HTMLResponse:
 @router.post("/cases/{case}/resolve")
 def resolve(ctx: Ctx, item: FormId,
             category: Annotated[str, Form(max_length=64)]) -> HTMLResponse:
-    service.resolve_items(ctx, [item], category, None)
-    return HTMLResponse(f'<p class="resolved" id="resolved-{item}">Resolved.</p>')
+    batch = service.resolve_items(ctx, [item], category, None)
+    return HTMLResponse(
+        f'<p class="resolved" id="resolved-{item}">Resolved item {item} as '
+        f'<strong>{html.escape(category)}</strong>. <button type="button" class="undo" '
+        f'hx-post="/cases/{ctx.name}/undo" hx-vals=\'{{"batch": "{batch}"}}\' '
+        f'hx-target="#grade-result">Undo</button></p>')

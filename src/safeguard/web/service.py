@@ -409,13 +409,16 @@ def undo_segment(ctx: CaseContext, mark_id: int) -> bool:
 
 
 def resolve_items(ctx: CaseContext, item_ids: Sequence[int], category: str,
-                  note: str | None) -> None:
+                  note: str | None) -> str:
+    """Resolve ``item_ids`` as ``category``; the batch, to undo it."""
     from safeguard.review.grading import resolve
 
     review_time(ctx)
     if not ctx.viewer.user.is_examiner:
         raise Forbidden("only an examiner or admin can resolve disputes")
-    resolve(ctx.case, ctx.viewer.name, list(item_ids), category, scheme(ctx), note=note or None)
+    grades = resolve(ctx.case, ctx.viewer.name, list(item_ids), category, scheme(ctx),
+                     note=note or None)
+    return grades[0].batch
 
 
 def dispute_list(ctx: CaseContext, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
