@@ -1,15 +1,19 @@
-"""A scanned benign case, users on it and off it, and the app under test."""
+"""A scanned benign case, users on it and off it, the app under test and, for the browser
+tests, the app served by uvicorn and a headless Chromium."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from safeguard.cli import main
 from safeguard.config import load_settings
 from tests.helpers import png_bytes, scene
-from tests.web.helpers import PASSWORD, USERS, Lab, build_evidence
+from tests.web.helpers import CHROMIUM, PASSWORD, USERS, Lab, build_evidence
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +39,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     from safeguard.web.app import create_app
 
     return Lab(home, settings, create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(lab.app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()

@@ -4,7 +4,9 @@ login dance and the CSRF token at hand, and look-ups in the scanned case."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from safeguard.config import Settings
 from tests.helpers import PDQ_REF, jpeg_bytes, png_bytes, scene, small_video
 from tests.provenance.exif_builder import camera_jpeg
 
+#: the system Chromium the browser tests drive (make test installs it)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 USERS = {  # name: (role, cases)
     "admin": ("admin", ()),
@@ -123,3 +127,21 @@ def decode(data: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     img.load()
     return img
+
+
+def sign_in(browser: object, base: str, name: str) -> object:
+    page = browser.new_context().new_page()  # type: ignore[attr-defined]
+    page.goto(f"{base}/login")
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def reveals(lab: Lab) -> list[tuple[str, str]]:
+    from safeguard.store.cases import open_case
+
+    with open_case(lab.settings, "k").engine.connect() as conn:
+        return [(a, json.loads(d).get("what", "")) for a, d in conn.exec_driver_sql(
+            "SELECT actor, details FROM audit_events WHERE action = 'review.reveal'").all()]

@@ -5,19 +5,12 @@ Screenshots go to build/screenshots/."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.web.helpers import PASSWORD, Lab, series_of
+from tests.web.helpers import CHROMIUM, Lab, reveals, series_of, sign_in
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 pytestmark = [
@@ -25,55 +18,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
                        reason="no system Chromium (make test installs it with apt-get)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(lab: Lab) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(lab.app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
-
-
-def sign_in(browser: object, base: str, name: str) -> object:
-    page = browser.new_context().new_page()  # type: ignore[attr-defined]
-    page.goto(f"{base}/login")
-    page.fill('input[name="name"]', name)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(f"{base}/")
-    return page
-
-
-def reveals(lab: Lab) -> list[tuple[str, str]]:
-    from safeguard.store.cases import open_case
-
-    with open_case(lab.settings, "k").engine.connect() as conn:
-        return [(a, json.loads(d).get("what", "")) for a, d in conn.exec_driver_sql(
-            "SELECT actor, details FROM audit_events WHERE action = 'review.reveal'").all()]
 
 
 def test_review_flow(lab: Lab, server: str, browser: object) -> None:

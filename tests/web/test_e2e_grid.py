@@ -14,9 +14,7 @@ import pytest
 from safeguard.cli import main
 from safeguard.config import load_settings
 from tests.helpers import jpeg_bytes, scene
-from tests.web.helpers import PASSWORD, Lab
-from tests.web.test_e2e import CHROMIUM, browser, reveals, sign_in  # noqa: F401
-from tests.web.test_e2e import server as _server
+from tests.web.helpers import CHROMIUM, PASSWORD, Lab, reveals, sign_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,7 +22,6 @@ pytestmark = [
                        reason="no system Chromium (make test installs it with apt-get)"),
 ]
 PICTURES = 200
-server = _server  # the same uvicorn fixture, over this module's lab
 
 
 @pytest.fixture(scope="module")
