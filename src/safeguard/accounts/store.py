@@ -427,17 +427,8 @@ class Accounts:
         what it reads stays true until it commits (SQLite: BEGIN IMMEDIATE, which waits up
         to the busy timeout; PostgreSQL: the audit chain's advisory lock, the one every
         audit append takes first)."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                audit.lock_chain(conn)
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with audit.locked_transaction(self.engine) as conn:
+            yield conn
 
     @staticmethod
     def _locked(conn: Connection, name: str, client: str, now: datetime) -> int:

@@ -17,12 +17,13 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, insert, inspect, select, text
 
 from safeguard.audit import checkpoints, items
 from safeguard.audit.checkpoints import Mark, Signatures
@@ -121,6 +122,26 @@ def lock_chain(conn: Connection) -> None:
     commit; under READ COMMITTED its next statement then sees the first one's event."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+
+
+@contextmanager
+def locked_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that holds the write lock from its first statement, so that what
+    it reads stays true until it commits and concurrent writers queue instead of failing
+    (SQLite: BEGIN IMMEDIATE, which waits up to the busy timeout; PostgreSQL: the chain's
+    advisory lock of :func:`lock_chain`, the one every append takes first, so writers queue
+    in one order and cannot deadlock)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            lock_chain(conn)
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
 @dataclass(frozen=True)

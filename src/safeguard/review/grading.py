@@ -194,17 +194,8 @@ def writing(case: Case) -> Iterator[Connection]:
     concurrent reviewers queue instead of failing (SQLite: BEGIN IMMEDIATE, which waits up
     to the busy timeout; PostgreSQL: the audit chain's advisory lock, the one every audit
     append takes first, so that reviewers queue in one order and cannot deadlock)."""
-    with case.engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            audit.lock_chain(conn)
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+    with audit.locked_transaction(case.engine) as conn:
+        yield conn
 
 
 # --- grading ---------------------------------------------------------------------------------

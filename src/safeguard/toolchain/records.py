@@ -29,7 +29,7 @@ import json
 import re
 import sqlite3
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -189,17 +189,23 @@ def prompt_loras(prompt: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(m.group(1).strip() for m in _LORA_TAG.finditer(prompt[:1 << 20])))
 
 
-# -- AUTOMATIC1111 family ----------------------------------------------------------------------
-
-
-def _a1111_params(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
-    """``params.txt``: the last generation's infotext."""
+def _whole_text(ref: FileRef, data: bytes, label: str) -> Generator[RecordError, None, str]:
+    """A record's text (what ``_text`` decodes), its decoding problems yielded on the way."""
     text = ""
     for part in _text(ref, data, label):
         if isinstance(part, str):
             text = part
         else:
             yield part
+    return text
+
+
+# -- AUTOMATIC1111 family ----------------------------------------------------------------------
+
+
+def _a1111_params(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
+    """``params.txt``: the last generation's infotext."""
+    text = yield from _whole_text(ref, data, label)
     parsed = infotext(text) if len(text) <= MAX_METADATA_CHARS else None
     if parsed is None:
         raise _Fail(f"{label} is not A1111 generation parameters")
@@ -212,12 +218,7 @@ def _a1111_params(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
 def _csv_rows(ref: FileRef, data: bytes, label: str) -> Iterator[RecordError | list[str]]:
     """The rows of a CSV file (strict: an unclosed quote is an error, the rows before it
     kept), at most ``MAX_ROWS``."""
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     count = 0
     while True:
@@ -297,12 +298,7 @@ def _a1111_log(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
 
 def _a1111_ui_config(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
     """``ui-config.json``: the default prompts a user set for a tab."""
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     config = _json(text, label)
     if not isinstance(config, dict):
         raise _Fail(f"{label} is not a JSON object")
@@ -324,12 +320,7 @@ def _comfyui(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
     ComfyUI parser (its graph walk traces each sampler's positive and negative prompts, each
     node once): one record a workflow, its prompt texts one a line, with the graph's
     checkpoint, LoRAs and ``SaveImage`` file name prefix."""
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     if len(text) > MAX_TEXT_CHARS:
         raise _Fail(f"{label} is too large to parse ({len(text)} characters > "
                     f"{MAX_TEXT_CHARS})")
@@ -558,12 +549,7 @@ def _invokeai_image(ref: FileRef, name: str, metadata: str) -> PromptRecord | No
 
 def _invokeai_log(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
     """2.x ``invoke_log.txt`` / ``dream_log.txt``: ``<file>: <Dream command>`` lines."""
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     for number, line in enumerate(text.splitlines()[:MAX_ROWS], 1):
         name, colon, command = line.partition(": ")
         if not colon or not re.fullmatch(r"[\w.\-]{1,200}\.(?:png|jpe?g|webp)", name.strip()):
@@ -659,12 +645,7 @@ def _picture_name(value: str | None) -> str | None:
 
 
 def _fooocus_log(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     parser = _FooocusLog()
     for start in range(0, len(text), 1 << 16):
         parser.feed(text[start:start + (1 << 16)])
@@ -695,12 +676,7 @@ _SAMPLE_OPTION = re.compile(r"\s--([a-z]{1,4})(?=\s|$)")
 def _kohya_config(ref: FileRef, data: bytes, label: str) -> Iterator[Found]:
     """A training configuration (the GUI's JSON, or a TOML of sd-scripts / the GUI): its
     ``sample_prompts`` (one prompt a line, ``--n`` the negative), with the base model."""
-    text = ""
-    for part in _text(ref, data, label):
-        if isinstance(part, str):
-            text = part
-        else:
-            yield part
+    text = yield from _whole_text(ref, data, label)
     if ref.path.lower().endswith(".toml"):
         try:
             config: Any = tomllib.loads(text)
