@@ -92,6 +92,7 @@ bench: install benchdeps
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/video.py
 	$(BIN)/python benchmarks/carving.py
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache build src/*.egg-info

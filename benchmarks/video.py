@@ -58,7 +58,8 @@ from safeguard.config import Limits
 from safeguard.media import video as video_module
 from safeguard.media.video import FrameSampler, frame_rgb, open_video, video_stream
 from safeguard.signals.pdq import vector_to_hex
-from safeguard.signals.vpdq import FramePdq, vpdq_from_source
+from safeguard.signals.pdq_kernel import FramePdq
+from safeguard.signals.vpdq import vpdq_from_source
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE.parent.parent / "shared" / "testdata" / "vpdq-reference"

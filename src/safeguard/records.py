@@ -61,6 +61,8 @@ class ItemRecord(ItemFields, total=False):
     ctime: str
     crtime: str
     pdq_dihedral: str  # the 8 dihedral variants, comma-separated hex
+    pdq_trimmed: dict[str, Any]  # the hashes with uniform borders cut: box, quality, dihedral
+    keypoints: bytes  # the second signal's binary form (signals/keypoints.py)
     exif: dict[str, Any]
     provenance: dict[str, Any]
     vpdq: list[FrameHash]
@@ -88,5 +90,6 @@ class ItemJson(ItemFields):
     shadow_copy: dict[str, Any] | None
     context: dict[str, Any] | None
     model: dict[str, Any] | None
+    pdq_trimmed: dict[str, Any] | None
     known_good: bool
     category_conflict: bool

@@ -94,6 +94,7 @@ def zero_page(path: Path, page: int) -> None:
 
 
 def pages_of(path: Path, table: str) -> list[int]:
-    """The pages of ``table``'s b-tree, by page number."""
+    """The pages of ``table``'s b-tree, by page number (its overflow pages, where a long
+    record such as a picture's keypoints continues, are not b-tree pages)."""
     return [row[0] for row in query(path, f"SELECT pageno FROM dbstat WHERE name = '{table}' "
-                                          "ORDER BY pageno")]
+                                          "AND pagetype != 'overflow' ORDER BY pageno")]

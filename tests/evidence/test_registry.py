@@ -39,7 +39,7 @@ def test_duplicate_registrations_are_refused() -> None:
         SOURCES.register(DirectorySource)
     with pytest.raises(ValueError, match="picture signal 'pdq' is registered already"):
         PICTURE_SIGNALS.register(PdqSignal())
-    assert [s.name for s in PICTURE_SIGNALS] == ["exif", "pdq", "provenance"]
+    assert [s.name for s in PICTURE_SIGNALS] == ["exif", "pdq", "keypoints", "provenance"]
 
 
 def test_the_messages_the_person_at_the_keyboard_sees(tmp_path: Path) -> None:

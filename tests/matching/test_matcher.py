@@ -77,9 +77,28 @@ def test_rotated_and_mirrored_copies_match_through_their_variants(library: Libra
     hits = Matcher(library).match([Query(pdq=rotated, pdq_quality=100),
                                    Query(pdq=mirrored, pdq_quality=100),
                                    Query(pdq=other, pdq_quality=100)])
-    # the as-stored hashes are ~128 bits apart; the right variant brings them within 14
+    # the as-stored hashes are ~128 bits apart; the variant that undoes the lossless turn or
+    # mirror is the original's own hash (each variant is hashed from the transformed pixels)
     assert [(h.query, h.variant, h.distance) for h in hits] == [
-        (0, "rotate270", 14), (1, "flipy", 14)]
+        (0, "rotate270", 0), (1, "flipy", 0)]
+
+
+def test_a_framed_copy_matches_through_its_trimmed_hashes(library: Library,
+                                                          tmp_path: Path) -> None:
+    original = scene(9, (400, 300))
+    load(library, tmp_path, "bad", [HashEntry(pdq=_pdq(original)[0], category="A")])
+    canvas = Image.new("RGB", (400, 500), "black")
+    canvas.paste(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (0, 100))
+    copy = pdq_from_bytes(png_bytes(canvas), 10**8)
+    assert copy.trimmed is not None
+    whole = Query(pdq=copy.dihedral, pdq_quality=copy.hash.quality)
+    both = Query(pdq=copy.dihedral, pdq_quality=copy.hash.quality,
+                 pdq_trimmed=copy.trimmed.dihedral, pdq_trimmed_quality=copy.trimmed.hash.quality)
+    weak = Query(pdq=copy.dihedral, pdq_quality=copy.hash.quality,
+                 pdq_trimmed=copy.trimmed.dihedral, pdq_trimmed_quality=49)
+    hits = Matcher(library).match([whole, both, weak])
+    assert [(h.query, h.signal, h.variant) for h in hits] == [(1, "pdq", "trim_flipy")]
+    assert hits[0].distance <= 8
 
 
 def test_low_quality_and_all_zero_hashes_are_never_pdq_matched(library: Library,

@@ -35,7 +35,8 @@ from safeguard.media.video import (
     video_metadata,
     video_stream,
 )
-from safeguard.signals.vpdq import VideoHashes, pdq_rgb, vpdq_from_source
+from safeguard.signals.pdq_kernel import pdq_rgb
+from safeguard.signals.vpdq import VideoHashes, vpdq_from_source
 from tests.helpers import scene
 from tests.media.helpers import (
     REFERENCE_VIDEOS,

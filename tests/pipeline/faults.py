@@ -31,9 +31,13 @@ def always_crash(task: UnitTask) -> UnitResult:
 def as_nobody(task: UnitTask) -> UnitResult:
     """Process as an unprivileged user, so root's tests can meet a permission error."""
     if os.geteuid() == 0:
+        import numpy as np
         from PIL import Image
 
+        from safeguard.signals.pdq_kernel import dihedral_rgb
+
         Image.init()  # import every picture plugin first: the interpreter lives under /root
+        dihedral_rgb(np.zeros((8, 8, 3), np.uint8))  # and load the compiled PDQ kernels
         os.setgid(65534)
         os.setuid(65534)
     return process_unit(task)

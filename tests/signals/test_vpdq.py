@@ -17,7 +17,8 @@ import pytest
 from safeguard.config import Limits
 from safeguard.matching.vpdq_match import compare, unique_hashes
 from safeguard.signals.pdq import vector_to_hex
-from safeguard.signals.vpdq import FrameHash, FramePdq, VideoHashes, pdq_rgb, vpdq_from_source
+from safeguard.signals.pdq_kernel import FramePdq, pdq_rgb
+from safeguard.signals.vpdq import FrameHash, VideoHashes, vpdq_from_source
 from tests.helpers import scene
 from tests.media.helpers import (
     REFERENCE_VIDEOS,

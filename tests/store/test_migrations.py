@@ -10,7 +10,7 @@ from safeguard.store.models import Base
 def test_migrations_match_models(tmp_path) -> None:
     engine = db.make_engine(db.sqlite_url(tmp_path / "m.db"))
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0014"
+    assert db.current_revision(engine) == db.head_revision() == "0015"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
@@ -41,7 +41,7 @@ def test_old_store_is_upgraded_in_place_with_nothing_lost(tmp_path) -> None:
             enumerated=True))
     assert db.current_revision(engine) == "0001"
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0014"
+    assert db.current_revision(engine) == "0015"
     with engine.connect() as conn:
         row = conn.execute(select(Evidence.__table__)).mappings().one()
     assert (row["path"], row["source"], row["enumerated"]) == ("/ev", "directory", True)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from safeguard.matching.pdq_index import brute_force, hex_to_array, plan_chunks
 from safeguard.store.models import Series
 from safeguard.triage import build_series, ensure_series, series_current, series_items
 from tests.helpers import jpeg_bytes, png_bytes, scene
+from tests.signals.helpers import textured_scene
 from tests.triage import by_path, crafted_case, distance, flip, opened, random_hash, series_of
 
 
@@ -191,3 +192,78 @@ def test_the_index_gives_the_brute_force_partition(home: Path) -> None:
     assert series_of(case) == expected
     assert count == len(set(expected.values()))
     assert 0 < count < n - 500  # the planted links did join
+
+
+def framed(img: Image.Image, left: int, top: int, right: int, bottom: int,
+           colour: str) -> Image.Image:
+    canvas = Image.new("RGB", (img.width + left + right, img.height + top + bottom), colour)
+    canvas.paste(img, (left, top))
+    return canvas
+
+
+def test_framed_copies_join_by_their_trimmed_hashes_and_say_so(cli, home: Path,
+                                                               tmp_path: Path) -> None:
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    original = scene(21, (480, 360))
+    files = {
+        "a.png": png_bytes(original),
+        "a_letterboxed.jpg": jpeg_bytes(framed(original, 0, 120, 0, 120, "black")),
+        "a_framed.jpg": jpeg_bytes(framed(original, 40, 40, 40, 40, "white")),
+        "a_copy.png": png_bytes(original),
+        "b.jpg": jpeg_bytes(framed(scene(22, (480, 360)), 0, 120, 0, 120, "black")),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    cli("case", "create", "k")
+    assert cli("scan", folder, "--case", "k", "--workers", "1").code == 0
+    _, case = opened(home, "k")
+    build_series(case)
+    assert groups(case) == {
+        frozenset({"a.png", "a_copy.png", "a_letterboxed.jpg", "a_framed.jpg"}),
+        frozenset({"b.jpg"})}
+    ids = by_path(case)
+    with case.engine.connect() as conn:
+        joined = dict(conn.execute(select(Series.item_id, Series.joined_by)).all())
+    assert {name: joined[ids[name]] for name in files} == {
+        # the letterboxed and framed copies meet a.png, the first of the identical pair
+        "a.png": "sha256,pdq,pdq_trimmed", "a_copy.png": "sha256,pdq",
+        "a_letterboxed.jpg": "pdq_trimmed", "a_framed.jpg": "pdq_trimmed", "b.jpg": None}
+    records = {r["path"]: r for r in cli("items", "k", "--json").json_lines()}
+    assert records["a.png"]["pdq_trimmed"] is None
+    box = records["a_letterboxed.jpg"]["pdq_trimmed"]["box"]
+    assert max(abs(a - b) for a, b in zip(box, [0, 120, 480, 480], strict=True)) <= 2, box
+
+
+def test_cropped_and_captioned_copies_join_by_keypoints_and_say_so(cli, home: Path,
+                                                                   tmp_path: Path) -> None:
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    original = textured_scene(31, (640, 480))
+    cropped = original.crop((0, 0, 576, 432))  # 10 % of each side off the right and bottom
+    captioned = original.copy()
+    ImageDraw.Draw(captioned).rectangle((0, 380, 640, 480), fill=(250, 250, 250))  # ~20 %
+    files = {
+        "a.jpg": jpeg_bytes(original),
+        "a_cropped.jpg": jpeg_bytes(cropped),
+        "a_captioned.jpg": jpeg_bytes(captioned),
+        "b.jpg": jpeg_bytes(textured_scene(32, (640, 480))),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    cli("case", "create", "k")
+    assert cli("scan", folder, "--case", "k", "--workers", "1").code == 0
+    _, case = opened(home, "k")
+    records = {r["path"]: r for r in cli("items", "k", "--json").json_lines()}
+    # the premise: PDQ no longer sees either copy as one
+    assert distance(records["a.jpg"]["pdq"], records["a_cropped.jpg"]["pdq"]) > 31
+    assert distance(records["a.jpg"]["pdq"], records["a_captioned.jpg"]["pdq"]) > 31
+    build_series(case)
+    assert groups(case) == {frozenset({"a.jpg", "a_cropped.jpg", "a_captioned.jpg"}),
+                            frozenset({"b.jpg"})}
+    ids = by_path(case)
+    with case.engine.connect() as conn:
+        joined = dict(conn.execute(select(Series.item_id, Series.joined_by)).all())
+    assert {name: joined[ids[name]] for name in files} == {
+        "a.jpg": "keypoints", "a_cropped.jpg": "keypoints", "a_captioned.jpg": "keypoints",
+        "b.jpg": None}

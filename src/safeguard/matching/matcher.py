@@ -31,6 +31,8 @@ from safeguard.matching.vpdq_match import compare_frames, frame_step, segments
 from safeguard.signals.pdq import DIHEDRAL_NAMES, MIN_MATCH_QUALITY
 
 ZERO_PDQ = "0" * 64
+#: a match by a hash of the picture with its borders cut names its variant so: ``trim_rotate90``
+TRIMMED_PREFIX = "trim_"
 #: the signals of model hash set matches: the item is the model; a picture names the model
 MODEL_SIGNALS = ("model", "model_hash")
 #: which of a set's kinds a hash a picture names is looked up in, by its hex digits (a
@@ -54,6 +56,10 @@ class Query:
     #: PDQ hex variants in DIHEDRAL_NAMES order (``[0]`` the picture as stored), or one hash
     pdq: tuple[str, ...] = ()
     pdq_quality: int | None = None
+    #: the variants of the picture with its uniform borders cut, in the same order, and their
+    #: quality (``items.pdq_trimmed``); matched as the variants ``trim_<name>``
+    pdq_trimmed: tuple[str, ...] = ()
+    pdq_trimmed_quality: int | None = None
     #: a video's frames: (seconds, PDQ hex, quality)
     frames: tuple[tuple[float, str, int], ...] = ()
     #: the same frames hashed whole, when letterbox removal cut bars (the vPDQ reference
@@ -71,6 +77,20 @@ class Query:
     def pdq_matchable(self) -> bool:
         return bool(self.pdq) and self.pdq[0] != ZERO_PDQ and (
             self.pdq_quality is None or self.pdq_quality >= MIN_MATCH_QUALITY)
+
+    def pdq_variants(self) -> list[tuple[str, str | None]]:
+        """Every PDQ hash of this query that may be matched, with the variant's name (None
+        for a lone hash): the dihedral variants, then those of the trimmed picture."""
+        found: list[tuple[str, str | None]] = []
+        if self.pdq_matchable:
+            named = len(self.pdq) == len(DIHEDRAL_NAMES)
+            found.extend((value, DIHEDRAL_NAMES[v] if named else None)
+                         for v, value in enumerate(self.pdq))
+        if (len(self.pdq_trimmed) == len(DIHEDRAL_NAMES) and self.pdq_trimmed[0] != ZERO_PDQ
+                and (self.pdq_trimmed_quality or 0) >= MIN_MATCH_QUALITY):
+            found.extend((value, TRIMMED_PREFIX + name)
+                         for name, value in zip(DIHEDRAL_NAMES, self.pdq_trimmed, strict=True))
+        return found
 
 
 @dataclass(frozen=True)
@@ -175,13 +195,12 @@ class Matcher:
         return hits
 
     def _match_pdq(self, queries: Sequence[Query]) -> list[_Found]:
-        origin: list[tuple[int, int]] = []
+        origin: list[tuple[int, str | None]] = []
         values: list[str] = []
         for i, query in enumerate(queries):
-            if query.pdq_matchable:
-                for v, value in enumerate(query.pdq):
-                    origin.append((i, v))
-                    values.append(value)
+            for value, name in query.pdq_variants():
+                origin.append((i, name))
+                values.append(value)
         if not values:
             return []
         arr = np.frombuffer(bytes.fromhex("".join(values)), np.uint8).reshape(-1, 32)
@@ -192,14 +211,12 @@ class Matcher:
                 continue
             rows, ids, dists = index.search(arr, self.pdq_threshold)
             for r, e, d in zip(rows.tolist(), ids.tolist(), dists.tolist(), strict=True):
-                query, variant = origin[r]
-                key = (query, record.id, e)
-                if key not in best or (d, variant) < best[key]:
-                    best[key] = (d, variant)
+                key = (origin[r][0], record.id, e)
+                if key not in best or (d, r) < best[key]:
+                    best[key] = (d, r)  # the closest; at a tie the first (the whole picture)
         by_id = {s.id: s for s in self.sets}
-        return [(query, by_id[set_id], entry, "pdq", d,
-                 DIHEDRAL_NAMES[variant] if len(queries[query].pdq) > 1 else None, None)
-                for (query, set_id, entry), (d, variant) in best.items()]
+        return [(query, by_id[set_id], entry, "pdq", d, origin[r][1], None)
+                for (query, set_id, entry), (d, r) in best.items()]
 
     def _usable_frames(self, queries: Sequence[Query]
                        ) -> tuple[list[tuple[int, float]], np.ndarray]:

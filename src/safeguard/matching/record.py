@@ -29,7 +29,8 @@ from safeguard.store.models import Item, Match, MatchRun
 
 _PAGE = 2000
 _ITEM_COLUMNS = (Item.id, Item.md5, Item.sha1, Item.sha256, Item.pdq, Item.pdq_dihedral,
-                 Item.pdq_quality, Item.vpdq, Item.video, Item.model, Item.provenance)
+                 Item.pdq_quality, Item.pdq_trimmed, Item.vpdq, Item.video, Item.model,
+                 Item.provenance)
 
 
 @dataclass
@@ -57,8 +58,12 @@ def query_of(row: Any, models: bool = True) -> Query:
         if row.vpdq else ()
     uncropped = json.loads(row.video).get("vpdq_uncropped") if row.video else None
     whole = tuple((f["t"], f["pdq"], f["quality"]) for f in uncropped or ())
+    trimmed = json.loads(row.pdq_trimmed) if getattr(row, "pdq_trimmed", None) else {}
     return Query(md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=variants,
-                 pdq_quality=row.pdq_quality, frames=frames, frames_uncropped=whole,
+                 pdq_quality=row.pdq_quality,
+                 pdq_trimmed=tuple(trimmed.get("dihedral", ())),
+                 pdq_trimmed_quality=trimmed.get("quality"),
+                 frames=frames, frames_uncropped=whole,
                  model_hashes=own_hashes(getattr(row, "model", None)) if models else (),
                  named_models=named_hashes(getattr(row, "provenance", None)) if models
                  else ())

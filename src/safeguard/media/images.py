@@ -38,6 +38,9 @@ class DecodedPicture:
     width: int  # of the original picture
     height: int
     format: str  # Pillow's format name: JPEG, PNG, ...
+    #: the decoded pixels before sampling (``pixels`` itself when no side exceeds 512; DCT-
+    #: scaled in fast mode): a part of the picture is sampled from these, as a whole is
+    full: np.ndarray | None = None
 
 
 def open_picture(data: bytes, max_pixels: int) -> Image.Image:
@@ -84,7 +87,7 @@ def decode_for_pdq(
         pixels = _decode_jpeg_turbo(data, method)
     if pixels is None:
         pixels = _decode_pillow(img)
-    return DecodedPicture(reference_sample(pixels), width, height, fmt)
+    return DecodedPicture(reference_sample(pixels), width, height, fmt, pixels)
 
 
 def _fast_scale(data: bytes) -> dict[str, int]:

@@ -656,7 +656,8 @@ def _child_row(record: ItemRecord, evidence_id: int, unit_id: int,
     return row
 
 
-_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance", "context", "model"})
+_JSON_FIELDS = frozenset({"exif", "vpdq", "video", "provenance", "context", "model",
+                          "pdq_trimmed"})
 
 
 def _db_value(key: str, value: Any) -> Any:

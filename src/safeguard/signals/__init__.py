@@ -17,13 +17,13 @@ from PIL import Image
 
 from safeguard.config import Limits, PdqMethod, Provenance
 from safeguard.errors import PictureError
-from safeguard.media.images import open_picture
+from safeguard.media.images import DecodedPicture, decode_for_pdq, open_picture
 from safeguard.provenance.assess import assess, load_checks
 from safeguard.provenance.camera import device_key
 from safeguard.provenance.exif import camera_metadata
 from safeguard.records import ItemRecord
 from safeguard.registry import Registry
-from safeguard.signals import pdq
+from safeguard.signals import keypoints, pdq
 
 
 class PictureContext:
@@ -39,6 +39,7 @@ class PictureContext:
         self.provenance = provenance or Provenance()
         self.fields: ItemRecord = {}
         self._image: Image.Image | PictureError | None = None
+        self._decoded: DecodedPicture | PictureError | None = None
 
     @property
     def image(self) -> Image.Image:
@@ -53,6 +54,27 @@ class PictureContext:
             raise self._image
         return self._image
 
+    @property
+    def decoded(self) -> DecodedPicture:
+        """The picture decoded for PDQ (``media.images.decode_for_pdq``: its 512-px sample
+        and full decode), once for every signal that asks; a picture that cannot be decoded
+        raises the same error to each."""
+        if self._decoded is None:
+            try:
+                self._decoded = decode_for_pdq(self.data, self.limits.max_image_pixels,
+                                               self.pdq_method, self.image)
+            except PictureError as exc:
+                self._decoded = exc
+        if isinstance(self._decoded, PictureError):
+            raise self._decoded
+        return self._decoded
+
+    def release(self) -> None:
+        """Drop the decoded pixels (the full decode of a large picture is big) once the
+        signals that read them have run."""
+        if isinstance(self._decoded, DecodedPicture):
+            self._decoded.full = None
+
 
 class PictureSignal(Protocol):
     name: ClassVar[str]
@@ -64,10 +86,8 @@ class PdqSignal:
     name: ClassVar[str] = "pdq"
 
     def compute(self, picture: PictureContext) -> ItemRecord:
-        result = pdq.pdq_from_bytes(
-            picture.data, picture.limits.max_image_pixels, picture.pdq_method, picture.image
-        )
-        return {
+        result = pdq.hash_pixels(picture.decoded, picture.pdq_method)
+        fields: ItemRecord = {
             "pdq": result.hash.hex,
             "pdq_quality": result.hash.quality,
             "pdq_dihedral": ",".join(result.dihedral),
@@ -75,6 +95,22 @@ class PdqSignal:
             "width": result.width,
             "height": result.height,
         }
+        if result.trimmed is not None:
+            fields["pdq_trimmed"] = result.trimmed.as_dict()
+        return fields
+
+
+class KeypointSignal:
+    """The crop- and overlay-tolerant second signal (``signals/keypoints.py``), from the
+    same 512-px sample PDQ hashed; series use it, hash sets never do."""
+
+    name: ClassVar[str] = "keypoints"
+
+    def compute(self, picture: PictureContext) -> ItemRecord:
+        decoded = picture.decoded
+        found = keypoints.describe(decoded.pixels, (decoded.width, decoded.height))
+        picture.release()
+        return {"keypoints": found.to_bytes()} if found is not None else {}
 
 
 class CameraSignal:
@@ -109,5 +145,6 @@ class ProvenanceSignal:
 PICTURE_SIGNALS = Registry[PictureSignal]("picture signal", items=[
     CameraSignal(),
     PdqSignal(),
+    KeypointSignal(),
     ProvenanceSignal(),
 ])

@@ -90,6 +90,12 @@ class Item(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     pdq_dihedral: Mapped[str | None] = mapped_column(Text)  # 8 hex hashes, comma-separated
     pdq_method: Mapped[str | None] = mapped_column(String(16))
+    #: the hashes of the picture with uniform borders cut (``signals.pdq.trim_box``):
+    #: canonical JSON {"box": [left, top, right, bottom], "quality", "dihedral": [8 hex]};
+    #: None when the picture has no borders
+    pdq_trimmed: Mapped[str | None] = mapped_column(Text)
+    #: the crop- and overlay-tolerant second signal (``signals.keypoints``): its binary form
+    keypoints: Mapped[bytes | None] = mapped_column(LargeBinary)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     exif: Mapped[str | None] = mapped_column(Text)  # canonical JSON
@@ -228,6 +234,10 @@ class Series(Base):
     series_id: Mapped[int] = mapped_column(Integer)
     #: items in the series
     size: Mapped[int] = mapped_column(Integer)
+    #: the signals of the links that joined this item to others of its series, comma-separated
+    #: in ``triage.series.SIGNALS`` order (``sha256``, ``pdq``, ``pdq_trimmed``,
+    #: ``keypoints``); None for a series of one
+    joined_by: Mapped[str | None] = mapped_column(Text)
 
 
 class TriageState(Base):

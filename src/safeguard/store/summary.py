@@ -27,6 +27,7 @@ ITEM_FIELDS = (
     "ctime", "extension_mismatch", "width", "height", "pdq_method", "exif", "link_target",
     "crtime", "inode", "matches", "known_good", "category_conflict", "vpdq", "video",
     "verdict", "provenance", "device", "carved", "shadow_copy", "context", "model",
+    "pdq_trimmed",
 )
 #: match signals that are digest equality; the others (pdq, frame, vpdq) are near-duplicates
 EXACT_SIGNALS = ("md5", "sha1", "sha256")
@@ -122,7 +123,7 @@ def _record(item: Item, evidence_path: str, container: str | None,
         vpdq=_json(item.vpdq), video=_json(item.video), verdict=item.verdict,
         provenance=provenance, device=item.device, carved=_json(item.carved),
         shadow_copy=_json(item.shadow_copy), context=_json(item.context),
-        model=_json(item.model),
+        model=_json(item.model), pdq_trimmed=_json(item.pdq_trimmed),
     )
 
 

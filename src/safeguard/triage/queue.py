@@ -21,7 +21,7 @@ items passes every filter given.
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,6 +373,19 @@ def next_series(case: Case, settings: Settings, series_id: int) -> int | None:
         if at is not None:
             query = query.where(QueueEntry.position > at)
         return conn.execute(query).scalar()
+
+
+def joined_by(case: Case, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The signals that joined each of ``ids`` to its series (``series.joined_by``), as the
+    series were last built; an item alone in its series (or not in one) has none."""
+    found: dict[int, list[str]] = {}
+    wanted = sorted(set(ids))
+    with case.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            for item_id, text in conn.execute(select(Series.item_id, Series.joined_by).where(
+                    Series.item_id.in_(wanted[start:start + 500]))):
+                found[item_id] = text.split(",") if text else []
+    return found
 
 
 def series_items(case: Case, series_id: int) -> list[int]:

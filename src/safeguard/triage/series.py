@@ -4,10 +4,21 @@ Two items are in one series when they are linked by a chain of
 
 * PDQ near-duplicates: pictures whose hashes are within ``threshold`` bits (31 by default,
   as for matching), comparing each picture's 8 dihedral variants (``items.pdq_dihedral``:
-  original, rotations, mirrors) with the other's original hash, so rotated and mirrored
-  copies join. Hashes of quality below 50 and the all-zero hash (blank pictures) never join
-  by PDQ: they say too little about the picture;
+  original, rotations, mirrors, each hashed from the really transformed pixels) with the
+  other's original hash, so rotated and mirrored copies join. Hashes of quality below 50 and
+  the all-zero hash (blank pictures) never join by PDQ: they say too little about the picture;
+* PDQ of the picture with its uniform borders cut (``items.pdq_trimmed``): its variants are
+  searched too, and its own hash is indexed beside the whole pictures', so a letterboxed or
+  framed copy joins its source and two copies framed differently join each other
+  (signal ``pdq_trimmed``);
+* keypoints (``items.keypoints``, :mod:`safeguard.signals.keypoints`): pictures whose local
+  features agree under one geometric transform — a cropped copy, a copy under a caption or a
+  box — join through :func:`safeguard.matching.keypoint_index.pairs` (signal ``keypoints``);
 * identical SHA256: the same bytes, whatever the type (videos and documents included).
+
+Each item's row says which signals joined it (``series.joined_by``: the signals of the links
+that touch it, in ``SIGNALS`` order), so a reviewer sees whether a member is a near-copy by
+PDQ or a cropped copy found by keypoints.
 
 The relation is made transitive with union-find: A ~ B and B ~ C put A, B and C in one series
 even when A and C are far apart. Every item of the case gets a row in table ``series``
@@ -50,7 +61,9 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from safeguard.audit import log as audit
+from safeguard.matching.keypoint_index import pairs as keypoint_pairs
 from safeguard.matching.pdq_index import PdqIndex, hex_to_array
+from safeguard.signals.keypoints import Keypoints
 from safeguard.signals.pdq import MIN_MATCH_QUALITY
 from safeguard.store.cases import Case
 from safeguard.store.models import Item, Series, TriageState
@@ -60,6 +73,8 @@ __all__ = ["DEFAULT_THRESHOLD", "build_series", "ensure_series", "series_current
 DEFAULT_THRESHOLD = 31
 ZERO_PDQ = "0" * 64
 STATE = "series"
+#: the signals that join items, in the order ``series.joined_by`` names them
+SIGNALS = ("sha256", "pdq", "pdq_trimmed", "keypoints")
 #: rows read per page, and series rows written per statement
 _PAGE = 4096
 _WRITE = 20_000
@@ -163,8 +178,10 @@ def build_series(case: Case, threshold: int = DEFAULT_THRESHOLD) -> int:
         state = items_state(conn)
     last = state["last_item"]
     parent = np.arange(last + 1, dtype=np.int64)
-    _join_pdq(case, parent, last, threshold)
-    _join_sha256(case, parent, last)
+    joined = np.zeros(last + 1, np.uint8)
+    _join_pdq(case, parent, joined, last, threshold)
+    _join_sha256(case, parent, joined, last)
+    _join_keypoints(case, parent, joined, last)
     _flatten(parent)
 
     with case.engine.connect() as conn:
@@ -172,16 +189,29 @@ def build_series(case: Case, threshold: int = DEFAULT_THRESHOLD) -> int:
     roots = parent[ids]
     series_ids, counts = np.unique(roots, return_counts=True)
     sizes = counts[np.searchsorted(series_ids, roots)]
+    names = {bits: ",".join(name for k, name in enumerate(SIGNALS) if bits & (1 << k)) or None
+             for bits in range(1 << len(SIGNALS))}
     with case.engine.begin() as conn:
         conn.execute(delete(Series))
         for start in range(0, len(ids), _WRITE):
             stop = start + _WRITE
             conn.execute(insert(Series), [
-                {"item_id": i, "series_id": s, "size": n} for i, s, n in zip(
+                {"item_id": i, "series_id": s, "size": n,
+                 "joined_by": names[j] if n > 1 else None} for i, s, n, j in zip(
                     ids[start:stop].tolist(), roots[start:stop].tolist(),
-                    sizes[start:stop].tolist(), strict=True)])
+                    sizes[start:stop].tolist(), joined[ids[start:stop]].tolist(),
+                    strict=True)])
         write_state(conn, STATE, {**state, "threshold": threshold}, len(series_ids))
     return len(series_ids)
+
+
+def _link(parent: np.ndarray, joined: np.ndarray, a: np.ndarray, b: np.ndarray,
+          signal: str) -> None:
+    """Union a[k] with b[k] for every k, and mark both as joined by ``signal``."""
+    _union(parent, a, b)
+    bit = np.uint8(1 << SIGNALS.index(signal))
+    joined[a] |= bit
+    joined[b] |= bit
 
 
 def _matchable(last: int) -> Any:
@@ -200,14 +230,33 @@ def _column(conn: Connection, statement: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
 
-def _join_pdq(case: Case, parent: np.ndarray, last: int, threshold: int) -> None:
-    """Union the pictures within ``threshold`` of each other (any dihedral variant)."""
+def _trimmed(text: str | None) -> tuple[str, ...]:
+    """The matchable trimmed variants of an item's ``pdq_trimmed``, or none."""
+    if not text:
+        return ()
+    value = json.loads(text)
+    if (value.get("quality") or 0) < MIN_MATCH_QUALITY or value["dihedral"][0] == ZERO_PDQ:
+        return ()
+    return tuple(value["dihedral"])
+
+
+def _join_pdq(case: Case, parent: np.ndarray, joined: np.ndarray, last: int,
+              threshold: int) -> None:
+    """Union the pictures within ``threshold`` of each other (any dihedral variant, of the
+    whole picture or of the picture with its borders cut)."""
+    trimmed_ids: list[int] = []
+    trimmed_refs: list[str] = []
     with case.engine.connect() as conn:
         ids_parts, hash_parts = [], []
-        for page in _pages(conn, select(Item.id, Item.pdq).where(*_matchable(last))
-                           .order_by(Item.id)):
+        for page in _pages(conn, select(Item.id, Item.pdq, Item.pdq_trimmed)
+                           .where(*_matchable(last)).order_by(Item.id)):
             ids_parts.append(np.fromiter((row.id for row in page), np.int64, len(page)))
             hash_parts.append(hex_to_array(row.pdq for row in page))
+            for row in page:
+                cut = _trimmed(row.pdq_trimmed)
+                if cut:
+                    trimmed_ids.append(-row.id)  # a negative id: the row is a trimmed hash
+                    trimmed_refs.append(cut[0])
     if not ids_parts:
         return
     ids = np.concatenate(ids_parts)
@@ -220,40 +269,80 @@ def _join_pdq(case: Case, parent: np.ndarray, last: int, threshold: int) -> None
     representatives = ids[first]
     rep_of = np.full(last + 1, -1, np.int64)
     rep_of[ids] = representatives[inverse.reshape(-1)]
-    _union(parent, ids, rep_of[ids])
+    _link(parent, joined, ids[rep_of[ids] != ids], rep_of[ids][rep_of[ids] != ids], "pdq")
     repeated = set(representatives[counts > 1].tolist())
     refs = hashes[first]
-    del hashes, ids, inverse, first, counts
-    seen: dict[int, str | None] = {}
+    if trimmed_refs:
+        refs = np.concatenate([refs, hex_to_array(trimmed_refs)])
+        representatives = np.concatenate([representatives, np.asarray(trimmed_ids, np.int64)])
+    del hashes, ids, inverse, first, counts, trimmed_refs, trimmed_ids
+    seen: dict[int, tuple[str | None, str | None]] = {}
     with tempfile.TemporaryDirectory(dir=case.folder, prefix=".series-") as tmp:
         index = PdqIndex.build(Path(tmp), refs, representatives, max_threshold=threshold)
         del refs, representatives
         with case.engine.connect() as conn:
-            statement = (select(Item.id, Item.pdq, Item.pdq_dihedral)
+            statement = (select(Item.id, Item.pdq, Item.pdq_dihedral, Item.pdq_trimmed)
                          .where(*_matchable(last)).order_by(Item.id))
             for page in _pages(conn, statement):
                 origin: list[int] = []
+                inner: list[bool] = []
                 values: list[str] = []
                 for row in page:
                     rep = int(rep_of[row.id])
+                    hashes_of = (row.pdq_dihedral, row.pdq_trimmed)
                     if rep in repeated:
                         if rep == row.id:
-                            seen[rep] = row.pdq_dihedral
-                        elif rep in seen and seen[rep] == row.pdq_dihedral:
+                            seen[rep] = hashes_of
+                        elif rep in seen and seen[rep] == hashes_of:
                             continue
                     variants = row.pdq_dihedral.split(",") if row.pdq_dihedral else [row.pdq]
-                    origin.extend([row.id] * len(variants))
+                    trimmed = _trimmed(row.pdq_trimmed)
+                    origin.extend([row.id] * (len(variants) + len(trimmed)))
+                    inner.extend([False] * len(variants) + [True] * len(trimmed))
                     values.extend(variants)
+                    values.extend(trimmed)
                 if not values:
                     continue
                 found, matched, _ = index.search(hex_to_array(values), threshold,
                                                  threads=_THREADS)
-                if len(found):
-                    _union(parent, np.asarray(origin, np.int64)[found], matched)
+                if not len(found):
+                    continue
+                a = np.asarray(origin, np.int64)[found]
+                by_trimmed = np.asarray(inner, np.bool_)[found] | (matched < 0)
+                b = np.abs(matched)
+                keep = a != b
+                for flag, signal in ((False, "pdq"), (True, "pdq_trimmed")):
+                    chosen = keep & (by_trimmed == flag)
+                    if chosen.any():
+                        _link(parent, joined, a[chosen], b[chosen], signal)
         del index
 
 
-def _join_sha256(case: Case, parent: np.ndarray, last: int) -> None:
+def _join_keypoints(case: Case, parent: np.ndarray, joined: np.ndarray, last: int) -> None:
+    """Union the pictures whose keypoints agree (cropped copies, copies under an overlay)."""
+    with case.engine.connect() as conn:
+        entries = []
+        for page in _pages(conn, select(Item.id, Item.keypoints).where(
+                Item.id <= last, Item.keypoints.is_not(None)).order_by(Item.id)):
+            for row in page:
+                try:
+                    entries.append((int(row.id), Keypoints.from_bytes(row.keypoints)))
+                except ValueError:
+                    continue  # a damaged stored value joins nothing (the item keeps its PDQ)
+    if len(entries) < 2:
+        return
+
+    def joined_already(a: int, b: int) -> bool:
+        return bool(_find(parent, a) == _find(parent, b))
+
+    def join(a: int, b: int) -> None:
+        _link(parent, joined, np.array([a], np.int64), np.array([b], np.int64), "keypoints")
+
+    with tempfile.TemporaryDirectory(dir=case.folder, prefix=".series-") as tmp:
+        keypoint_pairs(entries, Path(tmp), skip=joined_already, link=join)
+
+
+def _join_sha256(case: Case, parent: np.ndarray, joined: np.ndarray, last: int) -> None:
     """Union the items with identical bytes (any type)."""
     repeated = (select(Item.sha256).where(Item.sha256.is_not(None)).group_by(Item.sha256)
                 .having(func.count() > 1))
@@ -272,4 +361,5 @@ def _join_sha256(case: Case, parent: np.ndarray, last: int) -> None:
                 else:
                     previous = (row.sha256, row.id)
             if a:
-                _union(parent, np.asarray(a, np.int64), np.asarray(b, np.int64))
+                _link(parent, joined, np.asarray(a, np.int64), np.asarray(b, np.int64),
+                      "sha256")

@@ -34,7 +34,7 @@ from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
 from safeguard.reports import REPORT_FORMATS
 from safeguard.toolchain.summary import generation_chain
-from safeguard.triage.queue import QueueFilters
+from safeguard.triage.queue import QueueFilters, joined_by
 from safeguard.web.deps import CaseContext
 
 #: how long the link to one revealed picture stays valid
@@ -173,6 +173,10 @@ GRID_SIZE = 120
 #: the box (px) a grid thumbnail is fitted in, and a series card's
 GRID_BOX = 128
 CARD_BOX = 192
+#: what a card says of each signal that joined an item to its series (``series.joined_by``)
+JOINED_BY = {"sha256": "same bytes", "pdq": "near-copy (PDQ)",
+             "pdq_trimmed": "copy with borders or bars (PDQ)",
+             "keypoints": "cropped or covered copy (keypoints)"}
 #: a state's label: what the viewer may know of an item (blind grading)
 STATE_LABELS = {"todo": "not graded by me", "ungraded": "not graded", "pending":
                 "awaiting agreement", "trusted": "trusted", "resolved": "resolved",
@@ -304,6 +308,7 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
     records = item_records(ctx.case, ids)
     agreed = consensus(ctx.case, list(records), ctx.settings.review.consensus)
     blind = blind_to(ctx, list(records))
+    joined = joined_by(ctx.case, list(records))
     out = []
     for item_id in sorted(records):
         record = records[item_id]
@@ -328,6 +333,9 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
             "context": context_line(record["path"], record.get("context")),
             # a generated picture: the model files on the device it was made with
             "chain": generation_chain(ctx.case, item_id),
+            # how it joined its series: the same bytes, a near-copy by PDQ, a framed copy, a
+            # cropped or captioned copy found by keypoints
+            "joined_by": [JOINED_BY[s] for s in joined.get(item_id, []) if s in JOINED_BY],
         })
     return out
 
