@@ -57,6 +57,15 @@ def test_queue_groups_copies_into_one_series_and_hides_non_pictures(lab: Lab) ->
         assert link.split('"')[0] == (f"/cases/k/series/{after}" if after
                                       else "/cases/k/queue")
     assert html.text.count('class="series tier-') == 5
+    # each card says how its picture joined the series
+    view = client.get(f"/api/v1/cases/k/series/{series_of(lab, 'a.jpg')}").json()
+    assert {i["path"]: i["joined_by"] for i in view["items"]} == {
+        "a.jpg": ["near-copy (PDQ)"], "a-small.jpg": ["near-copy (PDQ)"],
+        "a-mirror.png": ["near-copy (PDQ)"]}
+    single = client.get(f"/api/v1/cases/k/series/{series_of(lab, 'b.png')}").json()
+    assert [i["joined_by"] for i in single["items"]] == [[]]
+    assert client.get(f"/cases/k/series/{series_of(lab, 'a.jpg')}").text.count(
+        "joined as: near-copy (PDQ)") == 3
 
 
 def test_a_video_shows_a_blurred_grey_strip_of_keyframes(lab: Lab) -> None:
