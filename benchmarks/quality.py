@@ -61,6 +61,7 @@ import pdqhash
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from safeguard.errors import PictureError
+from safeguard.matching.pdq_index import brute_force
 from safeguard.media.images import decode_for_pdq
 from safeguard.signals.pdq import (
     MIN_MATCH_QUALITY,
@@ -743,10 +744,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     non_copy_false: dict[str, list[str]] = {m: [] for m in METHODS}
     kinds: dict[str, int] = {}
     low_quality = 0
+    generated: list[tuple[str, Hashed]] = []
     for seed in range(args.non_copies):
         kind, data = non_copy(seed)
         kinds[kind] = kinds.get(kind, 0) + 1
         hashed = hash_all(data, with_kp)
+        generated.append((f"non-copy {seed} ({kind})", hashed))
         low_quality += hashed.safeguard_quality < MIN_MATCH_QUALITY
         label = f"non-copy {seed} ({kind})"
         sg_distances = [_best(hashed.safeguard, ref) for ref in references]
@@ -780,11 +783,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "non_copy_kinds": kinds,
         "non_copy_low_quality": low_quality,
         "non_copy_false": non_copy_false,
+        "among_false": among_non_copies(generated, with_kp),
         "closest": closest,
         "times": times,
         "search_seconds": search_seconds,
         "seconds": time.perf_counter() - began,
     }
+
+
+def among_non_copies(generated: Sequence[tuple[str, Hashed]], with_kp: bool
+                     ) -> dict[str, list[str]]:
+    """False matches among the generated non-copies themselves (every pair, each once):
+    Safeguard PDQ (a variant of one within the threshold of the other's hash), plain pdqhash,
+    keypoints (the index's ``pairs`` over all of them), and either."""
+    def as_rows(values: Sequence[int]) -> np.ndarray:
+        return np.frombuffer(b"".join(v.to_bytes(32, "big") for v in values),
+                             np.uint8).reshape(-1, 32)
+
+    found: dict[str, set[tuple[int, int]]] = {m: set() for m in METHODS}
+    own = [(i, h.safeguard[0]) for i, (_, h) in enumerate(generated)
+           if h.safeguard and h.safeguard_quality >= MIN_MATCH_QUALITY]
+    asked = [(i, v) for i, (_, h) in enumerate(generated)
+             if h.safeguard_quality >= MIN_MATCH_QUALITY for v in h.safeguard]
+    if own and asked:
+        q, r, _ = brute_force(as_rows([v for _, v in own]), as_rows([v for _, v in asked]),
+                              THRESHOLD)
+        found["safeguard"] = {(min(a, b), max(a, b)) for a, b in
+                              ((asked[x][0], own[y][0]) for x, y in zip(q.tolist(), r.tolist(),
+                                                                        strict=True)) if a != b}
+    plain = [(i, h.plain) for i, (_, h) in enumerate(generated) if h.plain is not None]
+    if plain:
+        rows = as_rows([v for _, v in plain])
+        q, r, _ = brute_force(rows, rows, THRESHOLD)
+        found["plain"] = {(min(a, b), max(a, b)) for a, b in
+                          ((plain[x][0], plain[y][0]) for x, y in zip(q.tolist(), r.tolist(),
+                                                                      strict=True)) if a != b}
+    if with_kp:
+        entries = [(i, h.keypoints) for i, (_, h) in enumerate(generated)
+                   if h.keypoints is not None]
+        found["keypoints"] = {(a, b) for a, b, _ in KeypointIndex.build(entries).pairs()}
+    found["combined"] = found["safeguard"] | found["keypoints"]
+    return {m: [f"{generated[a][0]} ~ {generated[b][0]}" for a, b in sorted(pairs)]
+            for m, pairs in found.items()}
 
 
 # --------------------------------------------------------------------------- report
@@ -834,7 +874,8 @@ def targets(out: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if method == "keypoints" and not kp:
             result.append(("0 false matches", METHOD_TITLES[method], "n/a", "not measured"))
             continue
-        false = len(out["corpus_false"][method]) + len(out["non_copy_false"][method])
+        false = (len(out["corpus_false"][method]) + len(out["non_copy_false"][method])
+                 + len(out["among_false"][method]))
         result.append(("0 false matches", METHOD_TITLES[method], str(false),
                        "met" if false == 0 else "NOT met"))
     return result
@@ -884,6 +925,9 @@ def report(out: dict[str, Any]) -> str:
                  " | ".join(count("corpus_false", m) for m in METHODS) + " |")
     lines.append(f"| false matches, {out['non_copies']} generated non-copies x {n} originals | " +
                  " | ".join(count("non_copy_false", m) for m in METHODS) + " |")
+    among = out["non_copies"] * (out["non_copies"] - 1) // 2
+    lines.append(f"| false matches among the {among:,} pairs of generated non-copies | " +
+                 " | ".join(count("among_false", m) for m in METHODS) + " |")
     closest = out["closest"]
     lines.append("| closest distance between different pictures (corpus pairs / non-copies) | "
                  + " | ".join(f"{closest[m]['corpus']} / {closest[m]['non-copies']} bits"
@@ -913,11 +957,12 @@ def details(out: dict[str, Any]) -> str:
     for method in METHODS:
         if method in ("keypoints", "combined") and not out["keypoints_available"]:
             continue
-        for kind in ("corpus_false", "non_copy_false"):
+        for kind, where in (("corpus_false", "corpus pairs"), ("non_copy_false", "non-copies"),
+                            ("among_false", "among non-copies")):
             found = out[kind][method]
             if found:
                 lines.append(f"{METHOD_TITLES[method]}, {len(found)} false matches "
-                             f"({'corpus pairs' if kind == 'corpus_false' else 'non-copies'}): "
+                             f"({where}): "
                              + "; ".join(found[:8]) + (" ..." if len(found) > 8 else ""))
     lines.append(f"non-copies: {out['non_copy_kinds']}; {out['non_copy_low_quality']} of them "
                  f"below PDQ quality {MIN_MATCH_QUALITY} (never matched by Safeguard)")
