@@ -770,6 +770,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"({time.perf_counter() - began:.0f} s)", file=sys.stderr)
 
     return {
+        "photos": corpus,
         "corpus": [{"name": p.name, "width": p.image.width, "height": p.image.height,
                     "bytes": len(p.data), "pdq": p.reference,
                     "quality": p.result.hash.quality if p.result else 0} for p in corpus],
@@ -1039,12 +1040,13 @@ def main() -> None:
     print()
     print(details(out))
     print()
-    print(picture_cost(build_corpus([]), not KEYPOINTS_ERROR))
+    print(picture_cost(out["photos"], out["keypoints_available"]))
     print(f"\nran in {out['seconds']:.0f} s")
     if args.json:
         rows: list[Row] = out["rows"]
         payload = {
-            **{k: v for k, v in out.items() if k not in ("rows", "times", "search_seconds")},
+            **{k: v for k, v in out.items()
+               if k not in ("rows", "photos", "times", "search_seconds")},
             "rows": [{"transform": r.transform.name, "group": r.transform.group,
                       "copies": r.copies, "matched": r.matched, "by_trimmed": r.by_trimmed,
                       "missed": r.missed} for r in rows],

@@ -118,16 +118,19 @@ def _thumbnail_line(image: Image.Image, exif: Image.Exif | None,
     data = _thumbnail_bytes(image, exif)
     if data is None:
         return None
-    from safeguard.signals.pdq import MIN_MATCH_QUALITY, hamming, pdq_from_bytes
+    from safeguard.media.images import decode_for_pdq
+    from safeguard.signals.pdq import MIN_MATCH_QUALITY, hamming
+    from safeguard.signals.pdq_kernel import pdq_rgb
 
-    try:
-        thumb = pdq_from_bytes(data, 1 << 22)
+    try:  # only the thumbnail's own hash is compared: no variants, no borders
+        thumb = decode_for_pdq(data, 1 << 22)
+        thumb_hex, quality = pdq_rgb(thumb.pixels, float64_luma=True)
     except Exception:
         return Evidence("camera", "thumbnail", "present but unreadable", "info")
     size = f"{thumb.width}x{thumb.height}"
-    if pdq_hex is None or thumb.hash.quality < MIN_MATCH_QUALITY:
+    if pdq_hex is None or quality < MIN_MATCH_QUALITY:
         return Evidence("camera", "thumbnail", f"present ({size}), not compared", "info")
-    distance = hamming(pdq_hex, thumb.hash.hex)
+    distance = hamming(pdq_hex, thumb_hex)
     if distance <= THUMBNAIL_CONSISTENT:
         return Evidence("camera", "thumbnail", f"matches the picture ({size}, PDQ distance "
                         f"{distance})", "weak", "camera")

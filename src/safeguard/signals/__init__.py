@@ -70,8 +70,8 @@ class PictureContext:
         return self._decoded
 
     def release(self) -> None:
-        """Drop the decoded pixels (the full decode of a large picture is big) once the
-        signals that read them have run."""
+        """Drop the full decode (big for a large picture) once PDQ, its one reader, has cut
+        the picture's borders from it; the 512-px sample stays for the signals after."""
         if isinstance(self._decoded, DecodedPicture):
             self._decoded.full = None
 
@@ -87,6 +87,7 @@ class PdqSignal:
 
     def compute(self, picture: PictureContext) -> ItemRecord:
         result = pdq.hash_pixels(picture.decoded, picture.pdq_method)
+        picture.release()
         fields: ItemRecord = {
             "pdq": result.hash.hex,
             "pdq_quality": result.hash.quality,
@@ -109,7 +110,6 @@ class KeypointSignal:
     def compute(self, picture: PictureContext) -> ItemRecord:
         decoded = picture.decoded
         found = keypoints.describe(decoded.pixels, (decoded.width, decoded.height))
-        picture.release()
         return {"keypoints": found.to_bytes()} if found is not None else {}
 
 

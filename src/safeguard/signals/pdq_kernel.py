@@ -67,7 +67,8 @@ class FramePdq:
 
 def pdq_rgb(rgb: np.ndarray, *, float64_luma: bool = False) -> tuple[str, int]:
     """PDQ of one RGB picture at full size, as the vPDQ reference hashes a frame.
-    ``float64_luma`` computes luma the way ``pdqhash.compute`` does (for parity tests)."""
+    ``float64_luma`` computes luma the way ``pdqhash.compute`` does: a photo's hash as
+    ``signals.pdq`` gives it (its ``[0]``), without the variants."""
     height, width = rgb.shape[:2]
     if height < MIN_HASHABLE_DIM or width < MIN_HASHABLE_DIM:
         return ZERO_HEX, 0

@@ -269,7 +269,8 @@ def _join_pdq(case: Case, parent: np.ndarray, joined: np.ndarray, last: int,
     representatives = ids[first]
     rep_of = np.full(last + 1, -1, np.int64)
     rep_of[ids] = representatives[inverse.reshape(-1)]
-    _link(parent, joined, ids[rep_of[ids] != ids], rep_of[ids][rep_of[ids] != ids], "pdq")
+    copies = rep_of[ids] != ids
+    _link(parent, joined, ids[copies], rep_of[ids[copies]], "pdq")
     repeated = set(representatives[counts > 1].tolist())
     refs = hashes[first]
     if trimmed_refs:
