@@ -1,4 +1,5 @@
-"""The case verbs: ``case create|list|show`` and ``items``."""
+"""The case verbs: ``case create|list|show``, ``cases rank`` (the lab's backlog) and
+``items``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from safeguard.cli.common import JsonOpt, get_settings, out, print_json
 from safeguard.text import visible
 
 case_app = typer.Typer(help="Create, list and inspect cases.", no_args_is_help=True)
+cases_app = typer.Typer(help="Every case of this home at once: the ranked backlog.",
+                        no_args_is_help=True)
 
 
 @case_app.command("create")
@@ -79,6 +82,41 @@ def case_show(name: str, as_json: JsonOpt = False) -> None:
     _print_provenance(summary["provenance"])
     _print_matching(matching)
     _print_toolchain(summary["toolchain"])
+
+
+@cases_app.command("rank")
+def case_rank(
+    as_json: JsonOpt = False,
+    evidence: Annotated[bool, typer.Option(
+        "--evidence", help="Rank each case's evidence too, by the same factors.")] = False,
+) -> None:
+    """Every case of this home ordered by its harm score, each score explained line by line
+    (docs/ranking.md); --json: one object per case, highest first."""
+    from safeguard.intel.rank import rank_cases
+
+    scores = rank_cases(get_settings(), evidence=evidence)
+    if as_json:
+        for place, score in enumerate(scores, 1):
+            print_json({"rank": place, **score.as_dict(evidence)})
+        return
+    if not scores:
+        out.print("no cases in this home")
+        return
+    width = max(len("case"), *(len(score.case) for score in scores))
+    out.print(f"rank  {'case':<{width}}  score")
+    for place, score in enumerate(scores, 1):
+        if score.error:
+            out.print(f"{place:>4}  {score.case:<{width}}      -  not ranked: {score.error}",
+                      markup=False)
+            continue
+        out.print(f"{place:>4}  {score.case:<{width}}  {score.score:>5}")
+        for line in score.lines:
+            out.print(f"{'':8}{line.points:>+5}  {line.reason}", markup=False)
+        for found in score.evidence:
+            out.print(f"{'':8}evidence {found.evidence_id} {visible(found.path)}: {found.score}",
+                      markup=False)
+            for line in found.lines:
+                out.print(f"{'':10}{line.points:>+5}  {line.reason}", markup=False)
 
 
 def _print_toolchain(toolchain: dict[str, Any]) -> None:

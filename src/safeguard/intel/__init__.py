@@ -1,0 +1,1 @@
+"""The lab-wide view across cases: links between cases, the ranked backlog (docs/ranking.md)."""

@@ -1,0 +1,1 @@
+"""Tests of the lab-wide view across cases (src/safeguard/intel)."""
