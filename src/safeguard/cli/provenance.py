@@ -100,7 +100,9 @@ def _print_record(record: dict[str, Any]) -> None:
     for line in record["evidence"]:
         direction = "" if line["indicates"] == "none" else f" -> {line['indicates']}"
         out.print(f"  {line['signal']}.{line['field']} = {line['value']}  "
-                  f"[{line['strength']}{direction}]", markup=False, highlight=False)
+                  f"[{line['strength']}{direction}]"
+                  + (f"  {line['note']}" if line.get("note") else ""),
+                  markup=False, highlight=False)
 
 
 def devices_cmd(

@@ -68,8 +68,7 @@ class Checks:
         return {
             "always": [signal for check in CHECKS for signal in check.signals],
             "watermark": self.watermark,
-            "classifiers": [{"name": c.spec.name, "sha256": c.sha256,
-                             "threshold": c.spec.threshold} for c in self.classifiers],
+            "classifiers": [c.describe() for c in self.classifiers],
             "c2pa_trust": ({"file": self.trust.source,
                             "sha256": hashlib.sha256(self.trust.anchors_pem.encode()).hexdigest()}
                            if self.trust else None),

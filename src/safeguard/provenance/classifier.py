@@ -1,17 +1,27 @@
 """User-supplied ONNX classifiers: a score per picture, recorded with the model's hash.
 
 Safeguard ships no model. The user describes their own ONNX model in a small TOML file
-(docs/classifiers.md): the picture size it takes, how pixels are normalised, which output
-value means "AI", how raw outputs become a probability, and the threshold and inconclusive
-band that turn that probability into evidence. The model runs in onnxruntime on the CPU with
-one thread (the scan runs one worker per core).
+(docs/classifiers.md): the picture size it takes, how pixels are normalised, and what its
+output means. Two forms:
+
+* **single score** (an AI-generation detector): which output value means "AI", how raw
+  outputs become a probability, and the threshold and inconclusive band that turn that
+  probability into evidence (``<name>.score``).
+* **labelled** (``labels = [...]``: nudity, age estimation, abuse classifiers): a name for
+  every value of the output, and per label that matters (``[label.<name>]``) a threshold and
+  an effect: ``raise`` the item's review priority, ``suggest`` a category (shown, never
+  graded), only ``annotate``, or ``ai`` (the single-score meaning). A classifier can only
+  raise an item's priority (``verdict.priority``), never lower it nor take it out of review.
+
+The model runs in onnxruntime on the CPU with one thread (the scan runs one worker per core).
 
 A picture is prepared as: RGB (16-bit greyscale keeps its high byte, alpha is dropped, not
 blended; EXIF orientation applied) -> resized to ``input_size`` with Pillow's bilinear filter
 (which averages over the whole footprint when shrinking) by ``resize`` -> float32 -> channel
 order -> ``/ scale`` -> ``(x - mean) / std`` -> layout -> a batch of one. The output (batch
 one) is flattened to a vector; ``activation`` is applied to it, then the element at
-``output_index`` is taken and, when given, Platt calibration ``sigmoid(a * p + b)``.
+``output_index`` is taken and, when given, Platt calibration ``sigmoid(a * p + b)``. A
+labelled classifier's whole vector must then be numbers in [0, 1], one per label.
 """
 
 from __future__ import annotations
@@ -37,6 +47,16 @@ Resize = Literal["squash", "center_crop", "letterbox"]
 Channels = Literal["RGB", "BGR"]
 Layout = Literal["NCHW", "NHWC"]
 Activation = Literal["none", "sigmoid", "softmax"]
+Effect = Literal["raise", "suggest", "annotate", "ai"]
+
+#: what a label's score may do, a ``[label.<name>]`` table's ``effect``
+EFFECTS: tuple[Effect, ...] = ("raise", "suggest", "annotate", "ai")
+#: top-level keys of the labelled form (beside the picture keys of ``_KEYS``)
+LABELLED_KEYS = ("labels", "label")
+#: keys of one ``[label.<name>]`` table
+RULE_KEYS = ("effect", "threshold", "category", "inconclusive")
+#: most labels one output may have
+MAX_LABELS = 100_000
 
 SIGNAL = "classifier"
 #: decimals kept of a score in its evidence line (the strength is decided on this value)
@@ -53,6 +73,18 @@ _KEYS = ("name", "model", "input_size", "resize", "channels", "layout", "scale",
          "std", "input", "output", "output_index", "activation", "calibration", "threshold",
          "inconclusive")
 _REQUIRED = ("name", "model", "input_size", "threshold")
+_REQUIRED_LABELLED = ("name", "model", "input_size", "labels", "label")
+#: single-score keys a labelled description may not have, and why
+_NOT_WITH_LABELS = {
+    "threshold": "each [label.<name>] table has its own threshold",
+    "inconclusive": 'give it in a [label.<name>] table with effect = "ai"',
+    "output_index": "labels name every value of the output",
+    "calibration": "Platt calibration is for a single score",
+}
+#: a suggested category code: one line, printable, at most 64 characters
+_CATEGORY = re.compile(r"[^\x00-\x1f\x7f]{1,64}\Z")
+#: labels named in a message before "..."
+_LISTED = 12
 _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                 "tensor(double)": np.float64}
 _OUTPUT_TYPES = frozenset(f"tensor({t})" for t in (
@@ -64,6 +96,18 @@ _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*")
 
 class _OutputError(ValueError):
     """The model ran but its output cannot be a score (not a number, outside [0, 1])."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelRule:
+    """What one label's score does: a ``[label.<name>]`` table (docs/classifiers.md)."""
+
+    label: str
+    index: int  # the label's position in ``labels``: the value of the output it names
+    effect: Effect
+    threshold: float | None  # None only for ``annotate`` without a threshold
+    category: str | None = None  # ``suggest``: the category code suggested
+    inconclusive: tuple[float, float] | None = None  # ``ai``: [low, high) is a weak hint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,8 +128,12 @@ class ClassifierSpec:
     output_index: int = 0
     activation: Activation = "none"
     calibration: tuple[float, float] | None = None  # (a, b): p = sigmoid(a * score + b)
-    threshold: float
+    threshold: float | None = None  # the single-score form's; None when labelled
     inconclusive: tuple[float, float] | None = None  # [low, high), high <= threshold
+    #: the labelled form: a name for every value of the output, in order ...
+    labels: tuple[str, ...] = ()
+    #: ... and what the labels that matter do, in the order of ``labels``
+    rules: tuple[LabelRule, ...] = ()
     #: whether the TOML chose ``output_index`` (a model with several outputs must say)
     _index_given: bool = field(default=True, compare=False, repr=False)
 
@@ -105,6 +153,11 @@ class ClassifierSpec:
         except tomllib.TOMLDecodeError as exc:
             raise ClassifierError(f"{path}: not valid TOML: {one_line(exc)}") from None
         return _parse(path, table)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether this is the labelled form (``labels = [...]``)."""
+        return bool(self.labels)
 
 
 class Classifier:
@@ -128,7 +181,8 @@ class Classifier:
     @classmethod
     def load(cls, toml_path: Path) -> Classifier:
         """Read the description, load its model and check the model fits it: one input of
-        the stated size and layout, an output with a value at ``output_index``."""
+        the stated size and layout, an output with a value at ``output_index`` (labelled:
+        exactly one value per label)."""
         spec = ClassifierSpec.from_toml(toml_path)
         where = Path(toml_path)
         try:
@@ -150,43 +204,99 @@ class Classifier:
         return classifier
 
     def score(self, rgb: np.ndarray) -> float:
-        """A uint8 height x width x 3 RGB picture's calibrated score in [0, 1]."""
-        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3
-                and rgb.shape[2] == 3 and rgb.shape[0] > 0 and rgb.shape[1] > 0):
-            raise ValueError("score() takes a uint8 height x width x 3 RGB array")
-        return self._score(Image.fromarray(rgb))
+        """A uint8 height x width x 3 RGB picture's calibrated score in [0, 1] (the
+        single-score form; a labelled classifier has :meth:`scores`)."""
+        if self.spec.labelled:
+            raise ValueError("score() is for a single-score classifier; this one is "
+                             "labelled: use scores()")
+        return self._score(Image.fromarray(_checked(rgb, "score")))
+
+    def scores(self, rgb: np.ndarray) -> dict[str, float]:
+        """A labelled classifier's score of every label, in [0, 1], for a uint8 height x
+        width x 3 RGB picture (not rounded)."""
+        if not self.spec.labelled:
+            raise ValueError("scores() is for a labelled classifier; this one gives one "
+                             "score: use score()")
+        vector = self._label_scores(Image.fromarray(_checked(rgb, "scores")))
+        return dict(zip(self.spec.labels, map(float, vector), strict=True))
 
     def evidence(self, image: Image.Image) -> list[Evidence]:
-        """The score line (or an error line when the model cannot take the picture), then
-        the model line naming the model by its hash."""
+        """The score line (labelled: one line per ``[label.<name>]`` table, in the order of
+        ``labels``), or an error line when the model cannot take the picture, then the
+        model line naming the model by its hash."""
         name = self.spec.name
         model = Evidence(SIGNAL, f"{name}.model", f"{name} sha256:{self.sha256}", "info")
         try:
-            value = round(self._score(_as_rgb(image)), SCORE_DECIMALS)
+            lines = self._lines(_as_rgb(image))
         except Exception as exc:  # a picture the model cannot take: recorded, not fatal
             reason = _ort_line(exc)
             if not isinstance(exc, _OutputError):
                 reason = f"{type(exc).__name__}: {reason}"
             return [Evidence(SIGNAL, f"{name}.error", reason, "info"), model]
-        strength, indicates = self._grade(value)
-        return [Evidence(SIGNAL, f"{name}.score", value, strength, indicates), model]
+        return [*lines, model]
 
-    def _grade(self, score: float) -> tuple[Literal["moderate", "weak", "info"],
-                                            Literal["ai", "none"]]:
-        """``moderate``/``ai`` at or above the threshold, ``weak``/``ai`` inside the
-        inconclusive band [low, high), ``info``/``none`` below."""
+    def describe(self) -> dict[str, Any]:
+        """What the audit log and the report record of this classifier: its name, the
+        SHA256 of its model, and its threshold (labelled: each rule)."""
         spec = self.spec
-        if score >= spec.threshold:
-            return "moderate", "ai"
-        if spec.inconclusive and spec.inconclusive[0] <= score < spec.inconclusive[1]:
-            return "weak", "ai"
-        return "info", "none"
+        if not spec.labelled:
+            return {"name": spec.name, "sha256": self.sha256, "threshold": spec.threshold}
+        rules = []
+        for rule in spec.rules:
+            described: dict[str, Any] = {"label": rule.label, "effect": rule.effect,
+                                         "threshold": rule.threshold}
+            if rule.category is not None:
+                described["category"] = rule.category
+            if rule.inconclusive is not None:
+                described["inconclusive"] = list(rule.inconclusive)
+            rules.append(described)
+        return {"name": spec.name, "sha256": self.sha256, "labels": rules}
 
     # --- internals -------------------------------------------------------------------
+
+    def _lines(self, rgb: Image.Image) -> list[Evidence]:
+        spec = self.spec
+        if spec.labelled:
+            vector = self._label_scores(rgb)
+            return [_judged(spec.name, rule, round(float(vector[rule.index]), SCORE_DECIMALS))
+                    for rule in spec.rules]
+        if spec.threshold is None:  # pragma: no cover - _parse gives the single form one
+            raise AssertionError("a single-score classifier without a threshold")
+        value = round(self._score(rgb), SCORE_DECIMALS)
+        strength, indicates = _grade(value, spec.threshold, spec.inconclusive)
+        return [Evidence(SIGNAL, f"{spec.name}.score", value, strength, indicates)]
 
     def _score(self, rgb: Image.Image) -> float:
         outputs = self._session.run([self._output], {self._input: self._tensor(rgb)})
         return self._calibrate(np.asarray(outputs[0]))
+
+    def _label_scores(self, rgb: Image.Image) -> np.ndarray:
+        """The output, activated: one number in [0, 1] per label (float64)."""
+        outputs = self._session.run([self._output], {self._input: self._tensor(rgb)})
+        labels = self.spec.labels
+        vector = np.asarray(outputs[0]).astype(np.float64, copy=False).reshape(-1)
+        if vector.size != len(labels):
+            raise _OutputError(f"the model gave {vector.size} values for {len(labels)} "
+                               "labels")
+        nan = np.flatnonzero(np.isnan(vector))
+        if nan.size:
+            raise _OutputError(f"the model's output for label {labels[nan[0]]!r} is not a "
+                               "number (NaN)")
+        if self.spec.activation == "softmax":
+            if not np.all(np.isfinite(vector)):
+                at = int(np.flatnonzero(~np.isfinite(vector))[0])
+                raise _OutputError(f"the model's output for label {labels[at]!r} is "
+                                   "infinite: softmax cannot take it")
+            shifted = np.exp(vector - vector.max())
+            vector = shifted / shifted.sum()
+        elif self.spec.activation == "sigmoid":
+            vector = np.array([_sigmoid(float(v)) for v in vector], dtype=np.float64)
+        outside = np.flatnonzero((vector < -_TOLERANCE) | (vector > 1 + _TOLERANCE))
+        if outside.size:
+            at = int(outside[0])
+            raise _OutputError(f"the model's output {vector[at]:.6g} for label "
+                               f"{labels[at]!r} is outside [0, 1]: set activation")
+        return np.clip(vector, 0.0, 1.0)
 
     def _tensor(self, rgb: Image.Image) -> np.ndarray:
         spec = self.spec
@@ -237,6 +347,13 @@ class Classifier:
                 f"{where}: input_size: the model does not run on a {_size(spec.input_size)} "
                 f"picture: {_ort_line(exc)}") from None
         values = np.asarray(outputs[0]).size
+        if spec.labelled:
+            if values != len(spec.labels):
+                raise ClassifierError(
+                    f"{where}: labels: {len(spec.labels)} label"
+                    f"{'s' * (len(spec.labels) != 1)} named, but output {self._output!r} "
+                    f"gives {values} value{'s' * (values != 1)}")
+            return
         if spec.output_index >= values:
             raise ClassifierError(
                 f"{where}: output_index: {spec.output_index} is out of range: output "
@@ -245,6 +362,62 @@ class Classifier:
             raise ClassifierError(
                 f"{where}: output_index: output {self._output!r} gives {values} values; "
                 "say which one means AI")
+
+
+def _checked(rgb: np.ndarray, method: str) -> np.ndarray:
+    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3
+            and rgb.shape[2] == 3 and rgb.shape[0] > 0 and rgb.shape[1] > 0):
+        raise ValueError(f"{method}() takes a uint8 height x width x 3 RGB array")
+    return rgb
+
+
+def _grade(score: float, threshold: float, inconclusive: tuple[float, float] | None
+           ) -> tuple[Literal["moderate", "weak", "info"], Literal["ai", "none"]]:
+    """An AI score: ``moderate``/``ai`` at or above the threshold, ``weak``/``ai`` inside
+    the inconclusive band [low, high), ``info``/``none`` below."""
+    if score >= threshold:
+        return "moderate", "ai"
+    if inconclusive and inconclusive[0] <= score < inconclusive[1]:
+        return "weak", "ai"
+    return "info", "none"
+
+
+def _judged(name: str, rule: LabelRule, score: float) -> Evidence:
+    """One label's line, decided on the recorded (rounded) ``score``: at or above its
+    threshold ``raise`` is moderate/review, ``suggest`` moderate/category, ``ai`` as the
+    single-score form, ``annotate`` info; below it (or inside the ``ai`` band), info (weak
+    in the band). The note says it in words."""
+    field_ = f"{name}.{rule.label}"
+    threshold = rule.threshold
+    if threshold is None:  # annotate without a threshold: the score alone
+        return Evidence(SIGNAL, field_, score, "info")
+    shown, limit = _num(score), _num(threshold)
+    if rule.effect == "ai":
+        strength, indicates = _grade(score, threshold, rule.inconclusive)
+        if strength == "moderate":
+            note = f"{shown} ≥ {limit}: indicates AI generation"
+        elif strength == "weak" and rule.inconclusive is not None:
+            low, high = map(_num, rule.inconclusive)
+            note = f"{shown} in [{low}, {high}): a weak hint of AI generation"
+        else:
+            note = f"{shown} < {limit}: below threshold"
+        return Evidence(SIGNAL, field_, score, strength, indicates, note)
+    if score < threshold:
+        return Evidence(SIGNAL, field_, score, "info", "none", f"{shown} < {limit}: below "
+                        "threshold")
+    if rule.effect == "raise":
+        return Evidence(SIGNAL, field_, score, "moderate", "review",
+                        f"{shown} ≥ {limit}: raises review priority")
+    if rule.effect == "suggest":
+        return Evidence(SIGNAL, field_, score, "moderate", "category",
+                        f"{shown} ≥ {limit}: suggests category {rule.category}")
+    return Evidence(SIGNAL, field_, score, "info", "none",
+                    f"{shown} ≥ {limit}: noted only")
+
+
+def _num(value: float) -> str:
+    """A score or threshold in a note: the shortest text of the number (0.93, 0.8, 1.0)."""
+    return repr(float(value))
 
 
 def load_classifiers(paths: Sequence[Path]) -> list[Classifier]:
@@ -301,21 +474,32 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 # --- the TOML description ----------------------------------------------------------------
 
 def _parse(path: Path, table: dict[str, Any]) -> ClassifierSpec:
-    unknown = sorted(set(table) - set(_KEYS))
+    known = _KEYS + LABELLED_KEYS
+    unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ClassifierError(f"{path}: {', '.join(unknown)}: unknown key"
-                              f"{'s' * (len(unknown) > 1)} (known: {', '.join(_KEYS)})")
-    missing = [key for key in _REQUIRED if key not in table]
+        raise ClassifierError(f"{path}: {', '.join(map(_key, unknown))}: unknown key"
+                              f"{'s' * (len(unknown) > 1)} (known: {', '.join(known)})")
+    labelled = "labels" in table
+    if labelled:
+        for key, why in _NOT_WITH_LABELS.items():
+            if key in table:
+                raise ClassifierError(f"{path}: {key}: not used with labels: {why}")
+    elif "label" in table:
+        raise ClassifierError(f"{path}: label: only with labels = [...], the names of the "
+                              "output's values")
+    required = _REQUIRED_LABELLED if labelled else _REQUIRED
+    missing = [key for key in required if key not in table]
     if missing:
-        raise ClassifierError(f"{path}: {', '.join(missing)}: missing (required: "
-                              f"{', '.join(_REQUIRED)})")
+        raise ClassifierError(f"{path}: {', '.join(missing)}: missing (required"
+                              f"{' with labels' * labelled}: {', '.join(required)})")
     p = _Reader(path, table)
     name = p.text("name")
     if not _NAME.match(name):
         p.fail("name", f"{name!r} is not a name: 1 to 64 letters, digits, '_' or '-', "
                "starting with a letter or digit")
     model = p.text("model")
-    threshold = p.number("threshold", low=0.0, high=1.0)
+    labels, rules = p.labels() if labelled else ((), ())
+    threshold = None if labelled else p.number("threshold", low=0.0, high=1.0)
     width, height = p.pair("input_size", int)
     for side in (width, height):
         if not 1 <= side <= MAX_SIDE:
@@ -330,12 +514,8 @@ def _parse(path: Path, table: dict[str, Any]) -> ClassifierSpec:
     if "calibration" in table:
         calibration = p.calibration()
     inconclusive = None
-    if "inconclusive" in table:
-        low, high = p.pair("inconclusive", float)
-        if not 0.0 <= low < high <= threshold:
-            p.fail("inconclusive", f"[{low}, {high}] is not a band 0 <= low < high <= "
-                   f"threshold ({threshold})")
-        inconclusive = (low, high)
+    if threshold is not None and "inconclusive" in table:
+        inconclusive = p.band(threshold)
     output_index = p.integer("output_index", 0)
     if output_index < 0:
         p.fail("output_index", "must be 0 or above")
@@ -356,19 +536,33 @@ def _parse(path: Path, table: dict[str, Any]) -> ClassifierSpec:
         activation=p.choice("activation", ("none", "sigmoid", "softmax")),
         calibration=calibration,
         inconclusive=inconclusive,
+        labels=labels,
+        rules=rules,
         _index_given="output_index" in table,
     )
+
+
+def _key(name: str) -> str:
+    """A TOML key as a message shows it: as written when it is a plain name, else quoted
+    (and cut, like any value shown)."""
+    return name if _NAME.match(name) else _shown(name)
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_LISTED])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > _LISTED else "")
 
 
 class _Reader:
     """Typed reads of one TOML table; every failure names the file and the key."""
 
-    def __init__(self, path: Path, table: dict[str, Any]) -> None:
+    def __init__(self, path: Path, table: dict[str, Any], prefix: str = "") -> None:
         self.path = path
         self.table = table
+        self.prefix = prefix  # "label.<name>." for a label's table
 
     def fail(self, key: str, problem: str) -> NoReturn:
-        raise ClassifierError(f"{self.path}: {key}: {problem}")
+        raise ClassifierError(f"{self.path}: {self.prefix}{key}: {problem}")
 
     def text(self, key: str) -> str:
         value = self.table[key]
@@ -417,6 +611,79 @@ class _Reader:
                       f"{_shown(value)}")
         first, second, third = (self.number(key, value=v) for v in value)
         return first, second, third
+
+    def band(self, threshold: float) -> tuple[float, float]:
+        """``inconclusive``: [low, high) with 0 <= low < high <= threshold."""
+        low, high = self.pair("inconclusive", float)
+        if not 0.0 <= low < high <= threshold:
+            self.fail("inconclusive", f"[{low}, {high}] is not a band 0 <= low < high <= "
+                      f"threshold ({threshold})")
+        return low, high
+
+    def labels(self) -> tuple[tuple[str, ...], tuple[LabelRule, ...]]:
+        """``labels`` and the ``[label.<name>]`` tables, as rules in the order of labels."""
+        names = self.table["labels"]
+        if not isinstance(names, list) or not 1 <= len(names) <= MAX_LABELS:
+            self.fail("labels", f"must be a list of 1 to {MAX_LABELS} label names, one per "
+                      f"value of the output, not {_shown(names)}")
+        index: dict[str, int] = {}
+        for name in names:
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.fail("labels", f"{_shown(name)} is not a label name: 1 to 64 letters, "
+                          "digits, '_' or '-', starting with a letter or digit")
+            if name in index:
+                self.fail("labels", f"{name!r} is named twice")
+            index[name] = len(index)
+        tables = self.table["label"]
+        if not isinstance(tables, dict) or not tables:
+            self.fail("label", "must be one or more [label.<name>] tables saying what a "
+                      f"label does, not {_shown(tables)}")
+        for name, table in tables.items():
+            if name not in index:
+                self.fail(f"label.{_key(name)}", f"{_shown(name)} is not one of labels "
+                          f"({_listed(names)})")
+            if not isinstance(table, dict):
+                self.fail(f"label.{name}", "must be a table ([label.<name>] with effect = "
+                          f"... and threshold = ...), not {_shown(table)}")
+        rules = [_Reader(self.path, tables[name], f"label.{name}.").rule(name, index[name])
+                 for name in sorted(tables, key=index.__getitem__)]
+        return tuple(names), tuple(rules)
+
+    def rule(self, label: str, index: int) -> LabelRule:
+        """One ``[label.<name>]`` table (this reader's table, keys prefixed by its name)."""
+        unknown = sorted(set(self.table) - set(RULE_KEYS))
+        if unknown:
+            raise ClassifierError(
+                f"{self.path}: {', '.join(self.prefix + _key(k) for k in unknown)}: unknown "
+                f"key{'s' * (len(unknown) > 1)} (known: {', '.join(RULE_KEYS)})")
+        if "effect" not in self.table:
+            self.fail("effect", f"missing: one of {', '.join(map(repr, EFFECTS))}")
+        effect: Effect = self.choice("effect", EFFECTS)
+        threshold = None
+        if "threshold" in self.table:
+            threshold = self.number("threshold", low=0.0, high=1.0)
+        elif effect != "annotate":
+            self.fail("threshold", f'missing: effect "{effect}" needs a threshold from 0 '
+                      "to 1")
+        category = None
+        if effect == "suggest":
+            if "category" not in self.table:
+                self.fail("category", 'missing: effect "suggest" needs the category code it '
+                          "suggests")
+            category = self.text("category").strip()
+            if not _CATEGORY.match(category):
+                self.fail("category", f"{_shown(category)} is not a category code: one line "
+                          "of at most 64 characters")
+        elif "category" in self.table:
+            self.fail("category", 'only with effect = "suggest" (a category is only ever '
+                      "suggested)")
+        inconclusive = None
+        if "inconclusive" in self.table:
+            if effect != "ai" or threshold is None:
+                self.fail("inconclusive", 'only with effect = "ai"')
+            inconclusive = self.band(threshold)
+        return LabelRule(label=label, index=index, effect=effect, threshold=threshold,
+                         category=category, inconclusive=inconclusive)
 
     def calibration(self) -> tuple[float, float]:
         value = self.table["calibration"]

@@ -22,9 +22,12 @@ cryptographically trusted may lower an item's priority.** So:
 ``raise``
     AI modification of a possible photograph, or camera-original evidence — a real child may
     be in the picture. Unsigned AI claims do not take this away: a camera photo with a pasted
-    generator chunk is ``ai_indicated`` but still ``raise``.
+    generator chunk is ``ai_indicated`` but still ``raise``. Also a ``review`` line of at
+    least ``moderate`` strength: a labelled classifier's ``raise`` label at or above its
+    threshold (docs/classifiers.md). It raises only; it plays no part in the verdict.
 ``lower``
-    only a ``trusted`` AI-generation claim, and only when nothing raises.
+    only a ``trusted`` AI-generation claim, and only when nothing raises (so a classifier's
+    ``raise`` beside a trusted AI claim gives ``raise``).
 ``neutral``
     everything else, ``ai_indicated`` included.
 """
@@ -56,7 +59,8 @@ def verdict(lines: Iterable[Evidence]) -> str:
 
 def priority(lines: Iterable[Evidence]) -> str:
     lines = list(lines)
-    if _any(lines, "ai_modified", _DECISIVE) or _any(lines, "camera", _DECISIVE):
+    if (_any(lines, "ai_modified", _DECISIVE) or _any(lines, "camera", _DECISIVE)
+            or _any(lines, "review", _DECISIVE)):
         return "raise"
     if _any(lines, "ai", {"trusted"}):
         return "lower"

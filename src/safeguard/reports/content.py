@@ -326,7 +326,9 @@ def _annotated(case: Case, page: list[ItemRow]) -> Iterator[AppendixRow]:
 
 
 def _line(line: dict[str, Any]) -> str:
-    value = line.get("value")
+    """``signal field: value (strength, indicates)``; a line with a note (a labelled
+    classifier's: "0.93 ≥ 0.8: raises review priority") shows the note for the value."""
+    value = line.get("note") or line.get("value")
     shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if len(shown) > MAX_LINE_VALUE:
         shown = shown[:MAX_LINE_VALUE] + f"… [{len(shown)} characters]"

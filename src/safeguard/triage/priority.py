@@ -4,7 +4,8 @@ The table (docs/triage.md, checked by a test)::
 
     tier  name       which items
     0     new-raise  no hash-set match; provenance priority ``raise`` (camera-original
-                     evidence, or AI modification of a possible photograph), or raised by
+                     evidence, AI modification of a possible photograph, or a classifier
+                     label whose effect is ``raise``), or raised by
                      the AI-toolchain analysis (a training picture, a watch-list hit)
     1     new        no hash-set match; provenance ``neutral`` or none (``unknown``,
                      ``ai_indicated``, pictures without a verdict, videos)

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from safeguard.embedded import context_line
 from safeguard.errors import Forbidden, NotFound, ReviewError
 from safeguard.hashsets.categories import Scheme, load_schemes
+from safeguard.provenance.evidence import reviewer_notes
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.records import ItemJson
 from safeguard.reports import REPORT_FORMATS
@@ -336,6 +337,8 @@ def items_view(ctx: CaseContext, ids: Sequence[int]) -> list[dict[str, Any]]:
             # how it joined its series: the same bytes, a near-copy by PDQ, a framed copy, a
             # cropped or captioned copy found by keypoints
             "joined_by": [JOINED_BY[s] for s in joined.get(item_id, []) if s in JOINED_BY],
+            # a classifier's raise or suggested category (never a grade): docs/classifiers.md
+            "classifier": reviewer_notes((record.get("provenance") or {}).get("evidence", [])),
         })
     return out
 
