@@ -18,6 +18,7 @@ the worker that met them.
     ├── ReviewError                 a grade, undo, segment or reveal that cannot be done
     ├── ExportError                 an export that cannot be done
     ├── ReportError                 a report that cannot be made
+    ├── IntelError                  the lab index: cannot be opened or updated, a case not in it
     └── NotFound                    the review app: a case, item or page that is not there
 
     ItemError                       one item could not be (fully) processed; message = reason
@@ -101,6 +102,11 @@ class ExportError(SafeguardError):
 
 class ReportError(SafeguardError):
     """A report that cannot be made; one line."""
+
+
+class IntelError(SafeguardError):
+    """The lab index (docs/links.md) cannot be opened or updated, or a case asked about is
+    not in it or may not be opened; one line."""
 
 
 class NotFound(SafeguardError):

@@ -21,6 +21,7 @@ from safeguard.cli import (
     case,
     db,
     export,
+    intel,
     key,
     library,
     provenance,
@@ -71,6 +72,7 @@ app.command("match")(library.match_cmd)
 app.command("provenance")(provenance.provenance_cmd)
 app.command("prompts")(toolchain.prompts_cmd)
 app.command("devices")(provenance.devices_cmd)
+app.command("links")(intel.links_cmd)
 app.command("report")(report.report_cmd)
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker_cmd)
@@ -81,6 +83,7 @@ app.add_typer(key.key_app, name="key")
 app.add_typer(user.user_app, name="user")
 app.add_typer(db.db_app, name="db")
 app.add_typer(library.hashset_app, name="hashset")
+app.add_typer(intel.index_app, name="index")
 
 
 def main(argv: list[str] | None = None) -> int:
