@@ -92,9 +92,17 @@ def case_rank(
 ) -> None:
     """Every case of this home ordered by its harm score, each score explained line by line
     (docs/ranking.md); --json: one object per case, highest first."""
+    from safeguard.intel.index import LabIndex
+    from safeguard.intel.links import backlog_links
     from safeguard.intel.rank import rank_cases
 
-    scores = rank_cases(get_settings(), evidence=evidence)
+    settings = get_settings()
+    index = LabIndex(settings)
+    try:
+        scores = rank_cases(settings, lambda name: backlog_links(index, name),
+                            evidence=evidence)
+    finally:
+        index.dispose()
     if as_json:
         for place, score in enumerate(scores, 1):
             print_json({"rank": place, **score.as_dict(evidence)})

@@ -549,3 +549,43 @@ def _other_pdq(index: LabIndex, other: int, found: list[_Raw]) -> dict[int, str]
                 if pdq is not None:
                     out[item_id] = pdq.hex()
     return out
+
+
+# --- what the ranked backlog counts ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class RankedLink:
+    """What the ranked backlog (:mod:`safeguard.intel.rank`, its ``LinkLike``) counts of one
+    link: the other case, as the viewer may name it, the kind, and whether it is new
+    material."""
+
+    other_case: str
+    kind: str
+    new_material: bool
+
+
+def hidden_case_name(number: int, owner: str) -> str:
+    """How the backlog names the ``number``-th linked case the viewer may not open."""
+    return f"a case you cannot open no. {number} (ask {owner})"
+
+
+def backlog_links(index: LabIndex, case: str,
+                  can_open: Callable[[str], bool] | None = None) -> list[RankedLink]:
+    """``case``'s links for its harm score: every link counts, whoever looks (the backlog's
+    order is the lab's, the same for every viewer), but a linked case the viewer may not
+    open is named only by :func:`hidden_case_name`. A case the index does not hold yet has
+    no links (its score says nothing of links)."""
+    allowed = can_open or (lambda _name: True)
+    try:
+        found = links(index, case, paths=False)
+    except IntelError:
+        return []
+    ranked: list[RankedLink] = []
+    hidden = 0
+    for other in found.others:
+        name = other.name
+        if not allowed(name):
+            hidden += 1
+            name = hidden_case_name(hidden, other.owner)
+        ranked += [RankedLink(name, link.kind, link.new_material) for link in other.links]
+    return ranked
