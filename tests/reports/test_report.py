@@ -9,9 +9,7 @@ import base64
 import hashlib
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -33,6 +31,7 @@ from safeguard.store.cases import open_case
 from safeguard.store.models import AuditEvent
 from tests.exports.helpers import ODD, digests
 from tests.helpers import CliResult
+from tests.reports.helpers import pdf_text, poppler
 
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PASSWORD = "correct horse battery"
@@ -42,21 +41,6 @@ GRADED = {"a.jpg": "A", "a-copy.jpg": "A", "a-small.jpg": "A", "b.png": "C", ODD
 
 #: the last line of a report or export in a home without a lab key
 NO_CHECKPOINT = "rests on no signed checkpoint: no lab key signs this case's audit log"
-
-
-def poppler(tool: str) -> str:
-    found = shutil.which(tool)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is missing: `make sysdeps` installs poppler-utils")
-        pytest.skip(f"{tool} is not installed (make sysdeps installs poppler-utils)")
-    return found
-
-
-def pdf_text(path: Path) -> str:
-    done = subprocess.run([poppler("pdftotext"), "-raw", str(path), "-"],
-                          capture_output=True, text=True, check=True)
-    return done.stdout
 
 
 def events(home: Path, case: str, action: str) -> list[AuditEvent]:

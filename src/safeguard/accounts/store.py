@@ -286,6 +286,13 @@ class Accounts:
             row = self._row(conn, name)
         return _user(row) if row is not None else None
 
+    def existing_user(self, name: str) -> User | None:
+        """``name``'s account; None when there is none, or no accounts database at all (a
+        home without users: asking does not create one)."""
+        if not self.settings.database_url and not (self.folder / DB_FILE).exists():
+            return None
+        return self.user(name)
+
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(UserRow).order_by(UserRow.name)).all()

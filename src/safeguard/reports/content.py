@@ -19,6 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +28,7 @@ from safeguard import __version__
 from safeguard.audit import checkpoints
 from safeguard.audit import log as audit
 from safeguard.config import Settings
+from safeguard.errors import SafeguardError
 from safeguard.exports.rows import ItemRow, case_rows
 from safeguard.provenance.evidence import redact
 from safeguard.review.grading import graded_summary
@@ -43,6 +45,8 @@ PAGE = 1000
 _SCAN_EVENTS = ("scan.started", "scan.resumed")
 #: characters of a provenance value the appendix shows (the items JSON has it in full)
 MAX_LINE_VALUE = 240
+#: links of one kind listed per linked case ("seen in other cases"; links --json has all)
+LINKS_PER_KIND = 20
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ReportData:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the newest signed checkpoint of the audit log: what the report rests on
     checkpoint: checkpoints.Mark | None = None
+    #: "seen in other cases" (:func:`case_links`), as the report's maker may see them
+    links: dict[str, Any] = field(default_factory=dict)
 
     @property
     def graded_items(self) -> int:
@@ -113,7 +119,48 @@ def gather(case: Case, settings: Settings, appendix_scope: str = "findings",
         review=graded_summary(case, settings.review.consensus), reviewers=reviewers,
         evidence_kinds=kinds, outputs=outputs, audit_events=check.events, audit_ok=check.ok,
         audit_head=head,
-        appendix_scope=appendix_scope, checkpoint=checkpoint)
+        appendix_scope=appendix_scope, checkpoint=checkpoint,
+        links=case_links(case, settings, actor or audit.current_actor()))
+
+
+def case_links(case: Case, settings: Settings, actor: str) -> dict[str, Any]:
+    """The report's "Seen in other cases": the lab index's links of ``case`` as ``actor``
+    may see them (a review-app account's grants; the operator of the home, who has no
+    account, sees every case), at most :data:`LINKS_PER_KIND` lines per kind and case.
+    ``state`` is one sentence when there is nothing to list or the index cannot say."""
+    from safeguard.accounts.store import Accounts
+    from safeguard.intel.index import LabIndex
+    from safeguard.intel.links import KIND_WORDS, describe, links
+
+    accounts = Accounts(settings)
+    user = accounts.existing_user(actor)
+    can_open = None if user is None else partial(accounts.can_access, user)
+    index = LabIndex(settings)
+    try:
+        found = links(index, case.name, can_open)
+    except SafeguardError as exc:
+        return {"state": f"No links could be read from the lab index: {exc}.",
+                "others": [], "hidden": [], "missing": []}
+    finally:
+        index.dispose()
+    others = []
+    for other in found.others:
+        shown: Counter[str] = Counter()
+        lines = []
+        for link in other.links:
+            shown[link.kind] += 1
+            if shown[link.kind] <= LINKS_PER_KIND:
+                lines.append({"strength": link.strength, "kind": KIND_WORDS[link.kind],
+                              "evidence": describe(link)})
+        others.append({"case": other.name, "owner": other.owner, "strength": other.strength,
+                       "new_material": other.new_material, "counts": other.counts,
+                       "lines": lines})
+    state = None if found.others or found.hidden else (
+        f"No other case in the lab index (generation {found.generation}) shares a new "
+        "picture or series, a camera, a model file, a training set or a prompt with this "
+        "case.")
+    return {"state": state, "generation": found.generation, "others": others,
+            "hidden": [h.message for h in found.hidden], "missing": list(found.missing)}
 
 
 def _scans(conn: Any) -> list[dict[str, Any]]:

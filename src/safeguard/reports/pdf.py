@@ -453,6 +453,7 @@ def write_report(data: ReportData, rows: Sequence[AppendixRow], volumes: Sequenc
     else:
         story.append(_p("No generator installation, model file, training set or prompt was "
                         "found.", body))
+    story += _links(data.links, h3, body)
 
     # the section's heading and its short consensus table on one page, never split
     story += [KeepTogether([_p("4. Review", h2), _table(
@@ -498,6 +499,28 @@ def existing_volumes(output: Path) -> list[Path]:
     folder = output.parent if str(output.parent) else Path(".")
     return sorted(folder.glob(f"{_glob_escape(output.stem)}.appendix-[0-9][0-9][0-9]"
                               f"{_glob_escape(output.suffix or '.pdf')}"))
+
+
+def _links(links: dict[str, Any], h3: ParagraphStyle, body: ParagraphStyle) -> list[Any]:
+    """"Seen in other cases" (reports.content.case_links)."""
+    story: list[Any] = [_p("Seen in other cases", h3), _p(
+        "From the lab index: what this case shares with the lab's other cases. New material "
+        "seen in two cases is the strongest lead. Cases the report's maker may not open are "
+        "named only by whom to ask.", body)]
+    if links.get("state"):
+        story.append(_p(links["state"], body))
+    for other in links.get("others", []):
+        lead = " — new material seen in both cases: the strongest lead" \
+            if other["new_material"] else ""
+        story += [_p(f"{other['case']} (owner {other['owner']}): {other['strength']}{lead}",
+                     body),
+                  _table(["Strength", "Shared", "Evidence"],
+                         [[line["strength"], line["kind"], line["evidence"]]
+                          for line in other["lines"]], [80, 80, 540])]
+    story += [_p(message, body) for message in links.get("hidden", [])]
+    story += [_p(f"Case {name} is in the lab index but no longer exists.", body)
+              for name in links.get("missing", [])]
+    return story
 
 
 def _glob_escape(text: str) -> str:

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from safeguard.accounts.store import DB_FILE, Accounts
+from safeguard.accounts.store import Accounts
 from safeguard.audit import log as audit
 from safeguard.config import Settings
 from safeguard.errors import ReportError
@@ -36,10 +36,8 @@ def check_role(settings: Settings, actor: str, case: str) -> None:
     reviewer or auditor cannot make one; a name with no account is the operator of the
     home folder, who can run every command anyway."""
     accounts = Accounts(settings)
-    if not settings.database_url and not (accounts.folder / DB_FILE).exists():
-        return  # no accounts at all: nothing to check against
-    user = accounts.user(actor)
-    if user is None:
+    user = accounts.existing_user(actor)
+    if user is None:  # no such account, or no accounts at all: nothing to check against
         return
     if user.disabled:
         raise ReportError(f"user {actor!r} is disabled and cannot make reports")
