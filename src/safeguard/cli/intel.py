@@ -12,12 +12,31 @@ from safeguard.cli.common import JsonOpt, err, get_settings, out, print_json
 
 if TYPE_CHECKING:
     from safeguard.intel.links import CaseLinks
+    from safeguard.store.cases import Case
 
 index_app = typer.Typer(help="The lab index behind 'safeguard links' (docs/links.md).",
                         no_args_is_help=True)
 
 #: links of one kind listed per case in text (--json lists all)
 TEXT_LINKS = 20
+
+
+def update_index(case: Case, series: bool = True) -> None:
+    """Bring ``case``'s rows of the lab index up to date after a scan or a match (``series``:
+    :meth:`~safeguard.intel.index.LabIndex.update_case`'s). A failure
+    is a warning on stderr, never the command's failure (the scan or match is done and
+    recorded; ``safeguard index rebuild`` catches up)."""
+    from safeguard.errors import SafeguardError
+    from safeguard.intel.index import LabIndex
+
+    index = LabIndex(get_settings())
+    try:
+        index.update_case(case, series)
+    except SafeguardError as exc:
+        err.print(f"warning: the lab index was not updated: {exc} (run safeguard index "
+                  "rebuild)", markup=False)
+    finally:
+        index.dispose()
 
 
 @index_app.command("rebuild")

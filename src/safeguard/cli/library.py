@@ -224,12 +224,14 @@ def match_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Match every item of a case against the library as it is now (after new sets)."""
+    from safeguard.cli.intel import update_index
     from safeguard.matching.matcher import Matcher
     from safeguard.matching.record import rematch_case
     from safeguard.store.cases import open_case
 
     opened = open_case(get_settings(), case)
     summary = rematch_case(opened, Matcher(_library(), pdq_threshold))
+    update_index(opened)  # what is new has changed: the lab's links follow
     if as_json:
         print_json(summary.as_dict())
         return

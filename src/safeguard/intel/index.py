@@ -289,16 +289,19 @@ class LabIndex:
 
     # --- writing --------------------------------------------------------------------------
 
-    def update_case(self, case: Case | str) -> CaseCounts:
+    def update_case(self, case: Case | str, series: bool = True) -> CaseCounts:
         """Replace a case's rows with what it holds now (its series are brought up to date
-        first). Raises IntelError (one line) when the case or the index cannot be read."""
+        first, unless ``series`` is False: a preview scan indexes the series the case has,
+        and its pictures one by one, rather than spend its budget on building them).
+        Raises IntelError (one line) when the case or the index cannot be read."""
         opened = isinstance(case, str)
         try:
             if isinstance(case, str):
                 case = open_case(self.settings, case)
             # a damaged hash in the case: index it with the series it has
-            with suppress(ValueError, SafeguardError, DBAPIError):
-                ensure_series(case, self.settings.matching.pdq_threshold)
+            if series:
+                with suppress(ValueError, SafeguardError, DBAPIError):
+                    ensure_series(case, self.settings.matching.pdq_threshold)
             owner = case_info(case).created_by
             reader = _CaseReader(case)
             return self.replace_case(case.name, owner, CaseRows(
