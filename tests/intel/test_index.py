@@ -107,8 +107,8 @@ def test_an_ai_installation_in_two_cases(tmp_path: Path) -> None:
                        "a lighthouse in fog, grey sky", "a lighthouse on a cliff, daylight",
                        "{prompt}, coastline, soft light"]
     hidden = links(index, "one")  # without prompts=True (safeguard links --prompts): lengths
-    assert sorted(lk.evidence["prompt"] for lk in hidden.visible if lk.kind == "prompt") == [
-        sorted(f"[hidden: {len(p)} characters]" for p in prompts)]
+    assert sorted(lk.evidence["prompt"] for lk in hidden.visible if lk.kind == "prompt") == \
+        sorted(f"[hidden: {len(p)} characters]" for p in prompts)
     # the index keeps no prompt text, no path
     with index.engine.connect() as conn:
         labels = [json.dumps(list(r)) for r in conn.execute(select(IndexKey.key, IndexKey.label))]
