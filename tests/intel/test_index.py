@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 
+from safeguard.cli import main
 from safeguard.config import load_settings
 from safeguard.demo import ai_installation_files
 from safeguard.errors import IntelError
@@ -32,6 +33,8 @@ from safeguard.intel.links import links
 from safeguard.intel.models import IndexKey
 from safeguard.store.cases import open_case
 from safeguard.store.models import Item, Prompt
+from safeguard.triage.series import series_current
+from tests.helpers import jpeg_bytes, scene
 from tests.intel.helpers import (
     build_lab,
     case_rows,
@@ -160,12 +163,35 @@ def test_two_scans_updating_the_sqlite_index_at_once(tmp_path: Path) -> None:
     concurrent_updates(lambda: LabIndex(load_settings(home)))
 
 
+def test_each_scan_updates_the_index_and_a_preview_builds_no_series(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    picture = jpeg_bytes(scene(7))
+    build_lab(home, tmp_path / "ev", {"one": {"a.jpg": picture, "b.txt": b"b\n"}})
+    settings = load_settings(home)
+    index = LabIndex(settings)
+    assert [(c.name, c.items, c.new_items, c.generation) for c in index.cases()] == [
+        ("one", 2, 1, 1)]
+    assert series_current(open_case(settings, "one"), settings.matching.pdq_threshold)
+    (tmp_path / "ev2").mkdir()
+    (tmp_path / "ev2" / "copy.jpg").write_bytes(picture)
+    assert main(["--home", str(home), "case", "create", "two"]) == 0
+    assert main(["--home", str(home), "scan", str(tmp_path / "ev2"), "--case", "two",
+                 "--preview", "--json"]) == 0
+    assert [(c.name, c.items, c.new_items) for c in index.cases()] == [
+        ("one", 2, 1), ("two", 1, 1)]
+    assert not series_current(open_case(settings, "two"), settings.matching.pdq_threshold)
+    assert [(o.name, [lk.kind for lk in o.links]) for o in links(index, "two").others] == [
+        ("one", ["new_picture"])]
+
+
 def test_two_real_case_updates_at_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     build_lab(home, tmp_path / "ev", {"one": {"a.txt": b"one\n", "b.txt": b"b\n"},
                                       "two": {"c.txt": b"two\n"}})
     failures: list[BaseException] = []
     barrier = threading.Barrier(3)
+    before = LabIndex(load_settings(home)).generation()  # each scan updated it once
+    assert before == 2
 
     def update_it(name: str) -> None:
         index = LabIndex(load_settings(home))
@@ -185,7 +211,7 @@ def test_two_real_case_updates_at_once(tmp_path: Path) -> None:
     assert failures == []
     index = LabIndex(load_settings(home))
     assert {c.name: c.items for c in index.cases()} == {"one": 2, "two": 1}
-    assert index.generation() == 3
+    assert index.generation() == before + 3
 
 
 # --- the PDQ search cache ----------------------------------------------------------------------

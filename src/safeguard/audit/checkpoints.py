@@ -41,7 +41,7 @@ from safeguard.store.models import Checkpoint
 #: the events signed when a lab key exists
 ACTIONS = frozenset({
     "case.created", "scan.finished", "scan.interrupted", "scan.failed", "scan.abandoned",
-    "scan.resumed", "match.run", "review.grade", "review.resolve", "review.undo",
+    "scan.resumed", "scan.preview", "match.run", "review.grade", "review.resolve", "review.undo",
     "review.segment", "review.segment_undo", "case.reported", "case.exported",
 })
 #: events before which the key is loaded, so a key that cannot be used stops a scan at its

@@ -33,7 +33,7 @@ from safeguard.store.models import Item
 
 #: the events that carry the digest
 DIGEST_ACTIONS = frozenset({"scan.finished", "scan.interrupted", "scan.failed",
-                            "scan.abandoned", "scan.resumed"})
+                            "scan.abandoned", "scan.resumed", "scan.preview"})
 #: the item fields of rule 1, in the order they are encoded
 FIELDS = ("id", "evidence_id", "path", "ordinal", "size", "md5", "sha1", "sha256", "pdq",
           "status")

@@ -4,10 +4,11 @@ without a case)."""
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -23,6 +24,9 @@ from safeguard.cli.common import JsonOpt, err, forget_interrupt, get_settings, o
 from safeguard.cli.provenance import provenance_options
 from safeguard.config import PdqMethod
 from safeguard.errors import ClusterError, os_reason
+
+if TYPE_CHECKING:
+    from safeguard.pipeline.preview import Budget, PreviewSummary
 
 FastOpt = Annotated[
     bool,
@@ -73,10 +77,23 @@ def scan_cmd(
              "recovery-file:PATH read the secret from a file, out of shell history "
              "(repeatable; give it again to resume).")
     ] = None,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Read camera folders, user folders and recent files first and stop "
+                          "at a budget (docs/scanning.md, Preview scan); scan again to finish."
+    )] = False,
+    budget_seconds: Annotated[float | None, typer.Option(
+        "--budget-seconds", min=0.001, max=1e9, show_default=False, metavar="N",
+        help="With --preview: stop handing out files after N seconds (default 300).")] = None,
+    budget_items: Annotated[int | None, typer.Option(
+        "--budget-items", min=1, show_default=False, metavar="N",
+        help="With --preview: stop after N files (or the time budget, whichever is "
+             "spent first).")] = None,
 ) -> None:
     """Scan evidence into a case, matching it against the hash library as it goes.
     Run it again after a kill to resume."""
+    budget = _budget(preview, budget_seconds, budget_items)
     try:  # Ctrl-C at any moment, even while the modules load: one line, exit 130
+        from safeguard.cli.intel import update_index
         from safeguard.evidence.volumes.unlock import parse_key
         from safeguard.hashsets.library import Library
         from safeguard.matching.matcher import Matcher
@@ -84,6 +101,9 @@ def scan_cmd(
         from safeguard.store.cases import open_case
 
         keys = [parse_key(text) for text in key or []]
+        if budget is not None and cluster:
+            raise ClusterError("--preview is for a local scan: a cluster scans everything, in "
+                               "enumeration order")
         if keys and cluster:
             raise ClusterError("--key is for a local scan for now: the keys would have to reach "
                                "the cluster's workers")
@@ -110,7 +130,9 @@ def scan_cmd(
             summary = scan(opened, evidence, settings.limits, workers, method, view.update,
                            matcher=matcher, video=settings.video, provenance=provenance,
                            cluster=cluster, path_map=pairs, scanning=scanning,
-                           keys=keys)
+                           keys=keys, preview=budget)
+        # the lab's links follow each scan (a preview's budget is not spent on series)
+        update_index(opened, series=budget is None)
     except KeyboardInterrupt:
         err.print("interrupted: run the same command again to resume", markup=False)
         forget_interrupt()
@@ -118,12 +140,60 @@ def scan_cmd(
     if as_json:
         print_json(summary.as_dict())
         return
+    if summary.preview is not None:
+        out.print(preview_text(summary.preview, summary.seconds, summary.evidence,
+                               summary.case), markup=False)
+        return
     out.print(
         f"{'resumed' if summary.resumed else 'scanned'} {summary.evidence}: "
         f"{summary.units} files, {summary.items} items ({summary.errors} errors) "
         f"in {summary.seconds:.1f} s; the case holds {summary.total_items} items of this "
         f"evidence ({summary.total_errors} errors); {summary.matches} hash-library matches"
     )
+
+
+def _budget(preview: bool, seconds: float | None, items: int | None) -> Budget | None:
+    """The preview's budget from the options (300 s unless ``--budget-seconds``); a budget without
+    ``--preview``, or one that is not a number, is a usage error: one line, exit 2."""
+    if not preview:
+        if seconds is not None or items is not None:
+            err.print("error: --budget-seconds and --budget-items need --preview",
+                      markup=False)
+            raise typer.Exit(2)
+        return None
+    from safeguard.pipeline.preview import DEFAULT_SECONDS, Budget
+
+    try:
+        return Budget(DEFAULT_SECONDS if seconds is None else seconds, items)
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def preview_text(facts: PreviewSummary, seconds: float, evidence: str, case: str) -> str:
+    """A preview's summary in one line: what it reached of each class, what it found, what
+    it did not reach and the command that finishes the scan."""
+    from safeguard.pipeline.preview import CLASS_LABELS, CLASS_NAMES
+
+    reached = sum(facts.reached.values())
+    left = sum(facts.not_reached.values())
+    classes = "; ".join(
+        f"{label} {facts.reached[name]:,} of {facts.reached[name] + facts.not_reached[name]:,}"
+        for name, label in zip(CLASS_NAMES, CLASS_LABELS, strict=True))
+    categories = ", ".join(f"{name} {n:,}" for name, n in facts.known_by_category.items())
+    found = f"found {facts.known_items:,} known item{'' if facts.known_items == 1 else 's'}"
+    details = [categories] if categories else []
+    if facts.first_known_seconds is not None:
+        details.append(f"the first after {facts.first_known_seconds:.1f} s")
+    if details:
+        found += f" ({'; '.join(details)})"
+    found += (f", {facts.new_camera_originals:,} new camera "
+              f"original{'' if facts.new_camera_originals == 1 else 's'}")
+    rest = (f"not reached: {left:,} file{'' if left == 1 else 's'} — run `safeguard scan "
+            f"{shlex.quote(evidence)} --case {shlex.quote(case)}` to finish") if left else \
+        "not reached: none — the scan is complete"
+    return (f"preview: {reached:,} of {facts.units:,} files in {seconds:.1f} s ({classes}); "
+            f"{found}; {rest}")
 
 
 class _ProgressView:

@@ -61,8 +61,9 @@ CONTEXT = {
 #: item digests written as uco-types:Hash (UCO HashNameVocab names)
 HASHES = (("md5", "MD5"), ("sha1", "SHA1"), ("sha256", "SHA256"))
 #: Safeguard scan status -> UCO ActionStatusTypeVocab
-SCAN_STATUS = {"finished": "Complete/Finish", "running": "Ongoing", "interrupted": "Fail",
-               "failed": "Fail", "abandoned": "Fail"}
+#: a preview ran to its budget as asked (what it did not reach is pending, for a full scan)
+SCAN_STATUS = {"finished": "Complete/Finish", "preview": "Complete/Finish", "running": "Ongoing",
+               "interrupted": "Fail", "failed": "Fail", "abandoned": "Fail"}
 _DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 

@@ -11,12 +11,15 @@ run again digests-only so its hashes are still recorded, with the reason as its 
 
 Every run is a scan row, opened with its first event (``scan.started``, or ``scan.resumed``
 once the evidence has an earlier scan) and closed with its last, whatever stops it:
-``finished``, ``interrupted`` (Ctrl-C, in any phase), ``failed``, or ``abandoned`` when the
-next scan of the case finds it still ``running`` (its process was killed). Only the driver
+``finished``, ``preview`` (a preview scan stopped by its budget with units left pending),
+``interrupted`` (Ctrl-C, in any phase), ``failed``, or ``abandoned`` when the next scan of
+the case finds it still ``running`` (its process was killed). Only the driver
 takes Ctrl-C: its children start with SIGINT blocked, and it holds a Ctrl-C off its own
 steps that must not be cut in half (docs/scanning.md, "Resume, and nothing lost").
 With a Dask scheduler's address (``cluster``), pipeline/cluster.py sends the units to that
 cluster's workers instead, under the same contract; the driver still writes everything.
+A preview (``preview``: a budget) hands the units to the local pool in pipeline/preview.py's
+order and stops handing them out once the budget is spent.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 import signal
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack, contextmanager
@@ -35,6 +39,7 @@ from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 from pebble import ProcessPool
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
@@ -44,6 +49,14 @@ from safeguard.errors import ClusterError, EvidenceError, ScanLockedError
 from safeguard.evidence import Item as SourceItem
 from safeguard.evidence import Source, open_source
 from safeguard.evidence.base import display_name
+from safeguard.pipeline.preview import (
+    Budget,
+    Meter,
+    PreviewSummary,
+    Ranking,
+    rank,
+    reached_by_class,
+)
 from safeguard.pipeline.tasks import (
     WORKER_ENV,
     ProcessFn,
@@ -66,6 +79,7 @@ if TYPE_CHECKING:
     from safeguard.matching.matcher import Matcher
 
 ENUMERATE_BATCH = 2000
+PREVIEW_PAGE = 10_000  # units' (id, path, mtime) read per query while a preview ranks them
 WRITE_EVERY_UNITS = 256
 WRITE_EVERY_SECONDS = 1.0
 
@@ -97,9 +111,20 @@ class ScanSummary:
     total_items: int  # items of this evidence in the store
     total_errors: int
     matches: int = 0  # hash-library matches recorded for the items written in this run
+    #: seconds from the start to the first write of a match of a set that is not known-good
+    first_known_seconds: float | None = None
+    preview: PreviewSummary | None = None  # a preview scan's reach and findings
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The summary for ``--json``: ``preview`` (which carries ``first_known_seconds``)
+        only for a preview scan."""
+        out = dict(self.__dict__)
+        del out["first_known_seconds"]
+        if self.preview is None:
+            del out["preview"]
+        else:
+            out["preview"] = self.preview.as_dict()
+        return out
 
 
 def scan(
@@ -117,6 +142,8 @@ def scan(
     path_map: Sequence[tuple[str, str]] = (),
     scanning: Scanning | None = None,
     keys: Sequence[VolumeKey] = (),
+    preview: Budget | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ScanSummary:
     """Scan ``evidence_path`` into ``case``; with a ``matcher``, every batch written is
     matched against the hash library in the same transaction. With ``cluster`` (a Dask
@@ -125,7 +152,18 @@ def scan(
     given to a source that takes options (``configure``: disk images' carving). ``keys``
     (``scan --key``) unlock a disk image's encrypted volumes: held in memory only (the
     audit log records the partition, the kind of key and who gave it, never the secret),
-    given to the local workers when their pool starts; refused with ``cluster``."""
+    given to the local workers when their pool starts; refused with ``cluster``.
+
+    With ``preview`` (a :class:`~safeguard.pipeline.preview.Budget`), the pending units go to
+    the local workers in preview order (pipeline/preview.py) until the budget is spent
+    (``clock``: its time, injectable for tests); what was handed out is finished (or, past
+    the grace of a spent time budget, stopped and left pending) and written, and the row is
+    closed ``preview`` while units are left pending (``finished`` when none is). A later
+    scan of the evidence resumes the rest; the summary's ``preview`` says what was reached
+    and found. Refused with ``cluster``."""
+    if preview is not None and cluster:
+        raise ClusterError("--preview is for a local scan: a cluster scans everything, in "
+                           "enumeration order")
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     # a symlink given as the evidence is resolved (inside the evidence, links are never followed)
@@ -155,34 +193,46 @@ def scan(
             from safeguard.provenance.assess import load_checks
 
             details["provenance"] = load_checks(provenance).describe()
+        if preview is not None:
+            details["preview"] = preview.as_dict()
         _close_abandoned(case, actor)
         progress = Progress()
         run: _Run | None = None
         totals: dict[str, int] = {}
         status = "finished"
+        facts: PreviewSummary | None = None
+        first_hit: float | None = None
         try:
             with _ctrl_c_held(deliver=True):  # the row, its event, and ``run`` to close it
                 run = _open_scan(case, evidence_path, source.name, actor, details, matcher)
             _record_acquisition(case, run.evidence_id, source, actor)
             _enumerate(case, run.evidence_id, source.items())
-            tasks = _pending_tasks(case, run.evidence_id, source.name, evidence_path, limits,
-                                   pdq_method, video or Video(), provenance or Provenance())
-            with _reading(case) as conn:
-                progress.total = conn.execute(
-                    select(func.count()).select_from(Item).where(
-                        Item.evidence_id == run.evidence_id, Item.depth == 0,
-                        Item.status == "pending")
-                ).scalar_one()
-            if progress.total and client is not None:
-                writer = Writer(case, run.evidence_id, progress, on_progress, run.matching)
-                try:
-                    dask_cluster.run_cluster(client, writer, tasks, progress, process,
-                                             path_map)
-                finally:
-                    writer.flush()
-            elif progress.total:
-                _run_pool(case, run.evidence_id, tasks, workers, progress, on_progress, process,
-                          run.matching, (evidence_path, list(keys), actor))
+            task_of = _TaskMaker(source.name, evidence_path, limits, pdq_method,
+                                 video or Video(), provenance or Provenance())
+            writer = Writer(case, run.evidence_id, progress, on_progress, run.matching)
+            if preview is not None:
+                facts = _preview(case, run.evidence_id, preview, clock, writer, task_of,
+                                 workers, process, (evidence_path, list(keys), actor))
+                if sum(facts.not_reached.values()):
+                    status = "preview"
+            else:
+                tasks = _pending_tasks(case, run.evidence_id, task_of)
+                with _reading(case) as conn:
+                    progress.total = conn.execute(
+                        select(func.count()).select_from(Item).where(
+                            Item.evidence_id == run.evidence_id, Item.depth == 0,
+                            Item.status == "pending")
+                    ).scalar_one()
+                if progress.total and client is not None:
+                    try:
+                        dask_cluster.run_cluster(client, writer, tasks, progress, process,
+                                                 path_map)
+                    finally:
+                        writer.flush()
+                elif progress.total:
+                    _run_pool(writer, tasks, workers, process,
+                              (evidence_path, list(keys), actor))
+            first_hit = writer.first_hit
             with _writing(case) as conn:  # thumbnails named after their originals
                 link_thumbnails(conn, run.evidence_id, source, limits)
             found = toolchain.analyse(case, run.evidence_id, source, limits,
@@ -198,15 +248,63 @@ def scan(
         finally:
             if run is not None:
                 with _ctrl_c_held(deliver=False):  # the scan is ending: the row is closed
-                    totals = _close_scan(case, run, evidence_path, status, progress, actor)
+                    totals = _close_scan(case, run, evidence_path, status, progress, actor,
+                                         facts)
     assert run is not None  # a scan that could not open its row has raised
+    first_known = None if first_hit is None else round(first_hit - started, 3)
+    if facts is not None:
+        with _reading(case) as conn:
+            _found(conn, run.evidence_id, facts)
+        facts.first_known_seconds = first_known
     return ScanSummary(
         case=case.name, evidence=str(evidence_path), source=source.name, resumed=run.resumed,
         units=progress.done, items=progress.items, errors=progress.errors,
         bytes=progress.bytes, seconds=round(time.monotonic() - started, 3),
         total_items=totals["items"], total_errors=totals["errors"],
-        matches=totals.get("matches", 0),
+        matches=totals.get("matches", 0), first_known_seconds=first_known, preview=facts,
     )
+
+
+def _preview(case: Case, evidence_id: int, budget: Budget, clock: Callable[[], float],
+             writer: Writer, task_of: _TaskMaker, workers: int, process: ProcessFn,
+             unlocking: tuple[Path, list[VolumeKey], str]) -> PreviewSummary:
+    """A preview's units: ranked, run on the local pool until ``budget`` is spent; what it
+    reached (its findings are added once the scan row is closed)."""
+    ranked = time.monotonic()
+    ranking = rank(_pending_rows(case, evidence_id))
+    ranking_seconds = round(time.monotonic() - ranked, 3)
+    handed: array[int] = array("q")
+    writer.progress.total = min(len(ranking), budget.items or len(ranking))
+    meter = Meter(budget, clock)
+    left = _run_pool(writer, _ranked_tasks(case, ranking, task_of, handed), workers, process,
+                     unlocking, meter) if len(ranking) else []
+    positions = np.frombuffer(handed, dtype=np.int64) if handed else np.zeros(0, np.int64)
+    reached, not_reached = reached_by_class(ranking, positions, left)
+    return PreviewSummary(
+        budget=budget, units=len(ranking), reached=reached, not_reached=not_reached,
+        stopped_by=meter.stopped_by if sum(not_reached.values()) else None,
+        cancelled=len(left), recent_since=ranking.recent_since,
+        ranking_seconds=ranking_seconds)
+
+
+def _found(conn: Connection, evidence_id: int, facts: PreviewSummary) -> None:
+    """What the evidence's items scanned so far hold (a preview's findings): items matching
+    a set that is not known-good, by category, and camera originals matching no set."""
+    known = (select(Match.item_id, Match.category).join(Item, Item.id == Match.item_id)
+             .where(Item.evidence_id == evidence_id, Match.purpose != "known_good")
+             .distinct().subquery())
+    by_category: list[tuple[str, int]] = [
+        (str(row[0]) if row[0] is not None else "uncategorised", int(row[1]))
+        for row in conn.execute(select(known.c.category, func.count(func.distinct(
+            known.c.item_id))).group_by(known.c.category)).all()]
+    facts.known_items = conn.execute(select(func.count(func.distinct(known.c.item_id)))
+                                     ).scalar_one()
+    facts.known_by_category = dict(sorted(by_category,
+                                          key=lambda kv: (kv[0] == "uncategorised", kv[0])))
+    facts.new_camera_originals = conn.execute(
+        select(func.count()).select_from(Item).where(
+            Item.evidence_id == evidence_id, Item.verdict == "camera_original",
+            ~select(Match.id).where(Match.item_id == Item.id).exists())).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -281,9 +379,10 @@ def _open_scan(case: Case, path: Path, source: str, actor: str, details: dict[st
 
 
 def _close_scan(case: Case, run: _Run, path: Path, status: str, progress: Progress,
-                actor: str) -> dict[str, int]:
-    """This run's scan row closed as ``status`` (finished, interrupted or failed) with its
-    ``scan.<status>`` event: what this run wrote and the evidence's totals."""
+                actor: str, facts: PreviewSummary | None = None) -> dict[str, int]:
+    """This run's scan row closed as ``status`` (finished, preview, interrupted or failed)
+    with its ``scan.<status>`` event: what this run wrote and the evidence's totals, and a
+    preview's reach (``preview``: units reached and not reached by class, what stopped it)."""
     with _writing(case) as conn:
         totals = _evidence_totals(conn, run.evidence_id)
         conn.execute(update(Scan).where(Scan.id == run.scan_id).values(
@@ -292,10 +391,13 @@ def _close_scan(case: Case, run: _Run, path: Path, status: str, progress: Progre
             from safeguard.matching.record import finish_run
 
             totals["matches"] = finish_run(conn, run.matching.run_id)[1]
-        audit.append(conn, f"scan.{status}", str(path),
-                     {"scan": run.scan_id, "units": progress.done, "items": progress.items,
-                      "errors": progress.errors, "bytes": progress.bytes, **totals},
-                     actor)
+        details: dict[str, Any] = {
+            "scan": run.scan_id, "units": progress.done, "items": progress.items,
+            "errors": progress.errors, "bytes": progress.bytes, **totals}
+        if facts is not None:
+            details["preview"] = {"reached": facts.reached, "not_reached": facts.not_reached,
+                                  "stopped_by": facts.stopped_by, "cancelled": facts.cancelled}
+        audit.append(conn, f"scan.{status}", str(path), details, actor)
     return totals
 
 
@@ -430,13 +532,28 @@ def _insert_enumerated(case: Case, batch: list[dict[str, Any]]) -> None:
             conn.execute(insert_ignore(conn, _ITEMS), batch)
 
 
-def _pending_tasks(
-    case: Case, evidence_id: int, source: str, evidence_path: Path, limits: Limits,
-    pdq_method: PdqMethod, video: Video, provenance: Provenance,
-) -> Iterator[UnitTask]:
+@dataclass(frozen=True)
+class _TaskMaker:
+    """A pending unit's row as the task a worker runs."""
+
+    source: str
+    evidence_path: Path
+    limits: Limits
+    pdq_method: PdqMethod
+    video: Video
+    provenance: Provenance
+
+    def __call__(self, item_id: int, fs_path: bytes | None, path: str,
+                 size: int | None) -> UnitTask:
+        assert fs_path is not None  # pending means readable (_enumerated_row)
+        return UnitTask(item_id, self.source, os.fsencode(self.evidence_path), fs_path, path,
+                        size, self.limits, self.pdq_method, video=self.video,
+                        provenance=self.provenance)
+
+
+def _pending_tasks(case: Case, evidence_id: int, task_of: _TaskMaker) -> Iterator[UnitTask]:
     """Pending units in id order, read in pages so memory stays flat on any evidence size."""
     last = 0
-    evidence = os.fsencode(evidence_path)
     while True:
         with _reading(case) as conn:
             rows = conn.execute(
@@ -448,10 +565,44 @@ def _pending_tasks(
         if not rows:
             return
         for item_id, fs_path, path, size in rows:
-            assert fs_path is not None  # pending means readable (_enumerated_row)
-            yield UnitTask(item_id, source, evidence, fs_path, path, size, limits, pdq_method,
-                           video=video, provenance=provenance)
+            yield task_of(item_id, fs_path, path, size)
         last = rows[-1][0]
+
+
+def _pending_rows(case: Case, evidence_id: int) -> Iterator[tuple[int, str, str | None]]:
+    """Pending units' id, path and modified time in id order, a page at a time (what a
+    preview ranks: three columns, never whole rows)."""
+    last = 0
+    while True:
+        with _reading(case) as conn:
+            rows = conn.execute(
+                select(Item.id, Item.path, Item.mtime)
+                .where(Item.evidence_id == evidence_id, Item.depth == 0,
+                       Item.status == "pending", Item.id > last)
+                .order_by(Item.id).limit(PREVIEW_PAGE)
+            ).all()
+        if not rows:
+            return
+        yield from ((int(r.id), str(r.path), r.mtime) for r in rows)
+        last = rows[-1][0]
+
+
+def _ranked_tasks(case: Case, ranking: Ranking, task_of: _TaskMaker,
+                  handed: array[int]) -> Iterator[UnitTask]:
+    """The ranked units as tasks, in the ranking's order, looked up a page of ids at a time;
+    the position of each one handed out is appended to ``handed``."""
+    for start in range(0, len(ranking), 500):
+        page = ranking.ids[start:start + 500].tolist()
+        with _reading(case) as conn:
+            rows = {row.id: row for row in conn.execute(
+                select(Item.id, Item.fs_path, Item.path, Item.size)
+                .where(Item.id.in_(page), Item.status == "pending"))}
+        for offset, item_id in enumerate(page):
+            row = rows.get(item_id)
+            if row is None:
+                continue  # no longer pending: nothing else writes the case during a scan
+            handed.append(start + offset)
+            yield task_of(row.id, row.fs_path, row.path, row.size)
 
 
 def _boot_workers() -> None:
@@ -506,14 +657,16 @@ def _keyed_worker_init(path: Path, keys: list[VolumeKey], actor: str) -> None:
 
 
 def _run_pool(
-    case: Case, evidence_id: int, tasks: Iterator[UnitTask], workers: int, progress: Progress,
-    on_progress: Callable[[Progress], None] | None, process: ProcessFn,
-    matching: _Matching | None = None,
+    writer: Writer, tasks: Iterator[UnitTask], workers: int, process: ProcessFn,
     unlocking: tuple[Path, list[VolumeKey], str] | None = None,
-) -> None:
+    meter: Meter | None = None,
+) -> list[int]:
+    """Run ``tasks`` on a local process pool, every result to ``writer``. With a preview's
+    ``meter``, no task is handed out once its budget is spent; units still running when it
+    is ``overdue()`` are stopped, never written (so left pending): their ids are returned."""
     context = multiprocessing.get_context("forkserver")
     window = workers * 4
-    writer = Writer(case, evidence_id, progress, on_progress, matching)
+    left: list[int] = []
     # the keys reach each worker once, through the pool's pipe when it starts: never in a
     # task, an environment variable or a file
     init, initargs = (worker_init, ()) if not unlocking or not unlocking[1] else (
@@ -522,6 +675,7 @@ def _run_pool(
                      initargs=initargs) as pool:
         inflight: dict[Future[UnitResult], UnitTask] = {}
         exhausted = False
+        handed = 0
         try:
             # the workers are forked now, the first once the forkserver has imported the
             # decoders: a Ctrl-C meanwhile waits, or a worker the pool lost track of would
@@ -530,10 +684,12 @@ def _run_pool(
                 pool.active  # noqa: B018 (reading it starts the pool)
             while inflight or not exhausted:
                 while not exhausted and len(inflight) < window:
-                    task = next(tasks, None)
+                    task = None if meter is not None and not meter.allows(handed) else next(
+                        tasks, None)
                     if task is None:
                         exhausted = True
                         break
+                    handed += 1
                     inflight[pool.schedule(process, (task,), timeout=hard_timeout(task))] = task
                 # wait() locks every future in turn: a Ctrl-C landing among those locks
                 # leaves some held, and the pool's thread that completes them hangs the
@@ -547,9 +703,15 @@ def _run_pool(
                         inflight[pool.schedule(process, (retry,),
                                                timeout=hard_timeout(retry))] = retry
                 writer.maybe_flush()
+                if inflight and meter is not None and meter.overdue():
+                    left = [task.item_id for task in inflight.values()]
+                    for future in inflight:
+                        future.cancel()  # a result not written: the unit stays pending
+                    break
         finally:
             writer.flush()
             pool.stop()
+    return left
 
 
 class Writer:
@@ -566,6 +728,8 @@ class Writer:
         self.matching = matching
         self.results: list[UnitResult] = []
         self.last_write = time.monotonic()
+        #: when a match of a set that is not known-good was first written (monotonic)
+        self.first_hit: float | None = None
 
     def maybe_flush(self) -> None:
         if self.results and (len(self.results) >= WRITE_EVERY_UNITS
@@ -573,7 +737,9 @@ class Writer:
             self.flush()
 
     def flush(self) -> None:
-        _write(self.case, self.evidence_id, self.results, self.progress, self.matching)
+        if _write(self.case, self.evidence_id, self.results, self.progress,
+                  self.matching) and self.first_hit is None:
+            self.first_hit = time.monotonic()
         self.results = []
         self.last_write = time.monotonic()
         if self.on_progress:
@@ -581,13 +747,14 @@ class Writer:
 
 
 def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Progress,
-           matching: _Matching | None = None) -> None:
+           matching: _Matching | None = None) -> bool:
     """Write finished units: each unit, all it contains and their matches against the hash
     library, in the same transaction. Statements are shared by the batch (the units' rows
     in one executemany per set of fields): building one statement per unit made SQLAlchemy,
-    not the database, the writer's bottleneck."""
+    not the database, the writer's bottleneck. Returns whether a match of a set that is not
+    known-good was written."""
     if not results:
-        return
+        return False
     units = [result.item_id for result in results]
     with _writing(case) as conn:
         for start in range(0, len(units), 500):  # leftovers of an older run of these units
@@ -617,7 +784,12 @@ def _write(case: Case, evidence_id: int, results: list[UnitResult], progress: Pr
 
             ids = conn.execute(select(Item.id).where(
                 Item.id.in_(units) | Item.unit_id.in_(units))).scalars().all()
-            match_items(conn, matching.matcher, matching.run_id, ids)
+            before = conn.execute(select(func.max(Match.id))).scalar() or 0
+            if match_items(conn, matching.matcher, matching.run_id, ids):
+                return conn.execute(select(Match.id).where(
+                    Match.id > before, Match.purpose != "known_good").limit(1)).first() \
+                    is not None
+    return False
 
 
 _HEAD_FIELDS = _RECORD_FIELDS - {"path"}

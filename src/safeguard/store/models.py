@@ -137,6 +137,7 @@ class Scan(Base):
     started_at: Mapped[str] = mapped_column(String(32))
     finished_at: Mapped[str | None] = mapped_column(String(32))
     #: running | finished | interrupted | failed | abandoned (found running by the next scan)
+    #: | preview (a preview scan that stopped at its budget: the rest is pending)
     status: Mapped[str] = mapped_column(String(16))
     workers: Mapped[int] = mapped_column(Integer)
     resumed: Mapped[bool] = mapped_column(Boolean, default=False)
