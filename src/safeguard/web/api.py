@@ -11,8 +11,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from safeguard.errors import Forbidden, LoginRefused, NotAuthenticated
-from safeguard.web import service
-from safeguard.web.deps import MAX_ID, CaseContext, accounts_of, case_access, visible_cases
+from safeguard.web import lab, service
+from safeguard.web.deps import (
+    MAX_ID,
+    CaseContext,
+    accounts_of,
+    case_access,
+    settings_of,
+    visible_cases,
+)
 from safeguard.web.security import (
     SESSION_COOKIE,
     Viewer,
@@ -120,9 +127,21 @@ def cases(request: Request, who: Who) -> list[str]:
     return visible_cases(request, who)
 
 
+@router.get("/backlog")
+def backlog(request: Request, who: Who) -> list[dict[str, Any]]:
+    """Your cases ranked by harm score, highest first, each score with its lines."""
+    return lab.backlog(settings_of(request), accounts_of(request), who)
+
+
 @router.get("/cases/{case}/overview")
 def overview(ctx: Ctx) -> dict[str, Any]:
     return service.overview(ctx)
+
+
+@router.get("/cases/{case}/links")
+def case_links(ctx: Ctx) -> dict[str, Any]:
+    """The case's links to other cases, as you may see them (docs/links.md)."""
+    return lab.case_links(ctx)
 
 
 @router.get("/cases/{case}/queue")

@@ -16,12 +16,13 @@ from safeguard.errors import Forbidden, LoginRefused, ReviewError
 from safeguard.provenance.verdict import VERDICTS
 from safeguard.review.segments import parse_time
 from safeguard.triage.queue import next_series
-from safeguard.web import service
+from safeguard.web import lab, service
 from safeguard.web.deps import (
     MAX_ID,
     CaseContext,
     accounts_of,
     case_access,
+    settings_of,
     templates_of,
     visible_cases,
 )
@@ -102,6 +103,12 @@ def cases(request: Request, who: Who) -> HTMLResponse:
     return _page(request, "cases.html", {"viewer": who, "cases": visible_cases(request, who)})
 
 
+@router.get("/backlog")
+def backlog(request: Request, who: Who) -> HTMLResponse:
+    rows = lab.backlog(settings_of(request), accounts_of(request), who)
+    return _page(request, "backlog.html", {"viewer": who, "rows": rows})
+
+
 @router.get("/me")
 def me(request: Request, who: Who) -> HTMLResponse:
     exposure = accounts_of(request).exposure(who.name)
@@ -137,7 +144,9 @@ def users(request: Request, who: Who) -> HTMLResponse:
 
 @router.get("/cases/{case}")
 def overview(request: Request, ctx: Ctx) -> HTMLResponse:
-    return _page(request, "overview.html", {"viewer": ctx.viewer, **service.overview(ctx)})
+    return _page(request, "overview.html", {"viewer": ctx.viewer, **service.overview(ctx),
+                                            "links": lab.case_links(ctx, lab.PER_KIND),
+                                            "missing_message": lab.missing_message})
 
 
 def _queue_filters(ctx: CaseContext, match: str | None, type: str | None, verdict: str | None,
@@ -202,8 +211,9 @@ def grid(request: Request, ctx: Ctx,
 @router.get("/cases/{case}/series/{series_id}")
 def series(request: Request, ctx: Ctx, series_id: PathId) -> HTMLResponse:
     view = service.series_view(ctx, series_id)
+    seen = lab.series_links(ctx, [item["id"] for item in view["items"]])
     return _page(request, "series.html", {"viewer": ctx.viewer, "case": ctx.name,
-                                          "keys": service.keys(ctx),
+                                          "keys": service.keys(ctx), "seen": seen,
                                           "can_grade": ctx.can_grade,
                                           "can_reveal": ctx.can_grade, **view})
 
