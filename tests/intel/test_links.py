@@ -306,3 +306,28 @@ def test_index_rebuild_in_words(lab: dict[str, Any], cli: Cli) -> None:
         "charlie: 4 items (3 new), 0 series, 1 cameras, 1 models, 0 training sets, 0 prompts",
         f"lab index at generation {generation}: 3 cases indexed, 0 dropped, 0 failed"]
     assert done.err == "indexing alpha\nindexing bravo\nindexing charlie\n"
+
+
+def test_links_are_found_once_per_index_generation_and_shown_per_viewer(
+        lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    index, settings = lab["index"], lab["settings"]
+    import safeguard.intel.links as links_module
+
+    searched: list[int] = []
+    search = links_module._raw_links  # counted, not replaced
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        searched.append(1)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(links_module, "_raw_links", counting)
+    everything = links(index, "alpha")
+    only_alpha = links(index, "alpha", lambda name: name == "alpha")
+    assert len(searched) == 1  # the second viewer's links came from the first search
+    assert [o.name for o in everything.others] == ["bravo", "charlie"]
+    assert (only_alpha.others, [h.message for h in only_alpha.hidden]) == ((), [
+        "linked to 1 case you cannot open, ask bob",
+        "linked to 1 case you cannot open, ask carol"])
+    index.update_case(open_case(settings, "bravo"))  # a new generation: searched again
+    assert links(index, "alpha").as_dict() == everything.as_dict()
+    assert len(searched) == 2

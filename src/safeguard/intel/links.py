@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,11 +233,42 @@ def links(index: LabIndex, case: str, can_open: Callable[[str], bool] | None = N
         if me is None:
             raise IntelError(f"case {case!r} is not in the lab index yet: scan it, or run "
                              "safeguard index rebuild")
-        raw = _raw_links(index, me.id, entries, t, workers, wanted)
+        key = (index.url, me.id, before, t, wanted)
+        raw = _remembered(key)
+        if raw is None:
+            raw = _raw_links(index, me.id, entries, t, workers, wanted)
         if index.generation() == before:
+            _remember(key, raw)
             break
     assert me is not None
     return _present(index, me, entries, raw, allowed, paths, prompts)
+
+
+# --- the links found, remembered for the index generation they were found in -----------------
+
+#: how many cases' links one process remembers (the review app asks for a case's links on each
+#: page of it; they change only when the index does, which bumps its generation)
+REMEMBERED = 4
+_found: OrderedDict[tuple[Any, ...], list[_Raw]] = OrderedDict()
+_found_lock = threading.Lock()
+
+
+def _remembered(key: tuple[Any, ...]) -> list[_Raw] | None:
+    """The links found for ``key`` (index, case, generation, threshold, kinds), if this
+    process found them already. Who may see what is decided afresh on every call."""
+    with _found_lock:
+        raw = _found.get(key)
+        if raw is not None:
+            _found.move_to_end(key)
+        return raw
+
+
+def _remember(key: tuple[Any, ...], raw: list[_Raw]) -> None:
+    with _found_lock:
+        _found[key] = raw
+        _found.move_to_end(key)
+        while len(_found) > REMEMBERED:
+            _found.popitem(last=False)
 
 
 # --- what the index holds -------------------------------------------------------------------
