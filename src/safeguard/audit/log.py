@@ -125,17 +125,22 @@ def lock_chain(conn: Connection) -> None:
 
 
 @contextmanager
-def locked_transaction(engine: Engine) -> Iterator[Connection]:
+def locked_transaction(engine: Engine, lock: int = CHAIN_LOCK,
+                       busy_ms: int | None = None) -> Iterator[Connection]:
     """A write transaction that holds the write lock from its first statement, so that what
     it reads stays true until it commits and concurrent writers queue instead of failing
     (SQLite: BEGIN IMMEDIATE, which waits up to the busy timeout; PostgreSQL: the chain's
     advisory lock of :func:`lock_chain`, the one every append takes first, so writers queue
-    in one order and cannot deadlock)."""
+    in one order and cannot deadlock). Another database's writers queue on their own
+    ``lock`` (the lab index's); ``busy_ms`` sets how long a SQLite writer waits for its turn
+    (the engine's busy timeout by default)."""
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
+            if busy_ms is not None:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_ms)}")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            lock_chain(conn)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
         try:
             yield conn
         except BaseException:

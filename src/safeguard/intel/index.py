@@ -32,13 +32,13 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from safeguard.audit import log as audit
@@ -245,21 +245,9 @@ class LabIndex:
             self._engine.dispose()
             self._engine = None
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
+    def _writing(self) -> AbstractContextManager[Connection]:
         """One write transaction holding the index's write lock from its first statement."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_MS}")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        return audit.locked_transaction(self.engine, WRITE_LOCK, BUSY_MS)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -430,21 +418,26 @@ class _CaseReader:
         #: series id -> [size, any new, best quality, representative, pdq]
         self.groups: dict[int, list[Any]] = {}
 
-    def items(self) -> Iterator[dict[str, Any]]:
+    def _pages(self, columns: tuple[Any, ...], where: Any
+               ) -> Iterator[tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]]:
+        """The items ``where`` holds, ``PAGE`` at a time in id order, each page with its ids,
+        which are known-good (not indexed) and which are known (in a known series too)."""
         last = 0
         while True:
             with self.case.engine.connect() as conn:
-                page = conn.execute(
-                    select(Item.id, Item.type, Item.sha256, Item.md5, Item.sha1, Item.pdq,
-                           Item.pdq_quality)
-                    .where(Item.id > last, Item.sha256.is_not(None))
-                    .order_by(Item.id).limit(PAGE)).all()
+                page = list(conn.execute(select(Item.id, *columns).where(Item.id > last, where)
+                                         .order_by(Item.id).limit(PAGE)).all())
             if not page:
                 return
             last = page[-1][0]
             ids = np.array([r[0] for r in page], np.int64)
-            skip = np.isin(ids, self.known_good)
-            known = np.isin(ids, self.known) | self._in_known_series(ids)
+            yield (page, ids, np.isin(ids, self.known_good),
+                   np.isin(ids, self.known) | self._in_known_series(ids))
+
+    def items(self) -> Iterator[dict[str, Any]]:
+        for page, ids, skip, known in self._pages(
+                (Item.type, Item.sha256, Item.md5, Item.sha1, Item.pdq, Item.pdq_quality),
+                Item.sha256.is_not(None)):
             at = np.searchsorted(self.members, ids)
             at_ok = at < len(self.members)
             grouped = np.zeros(len(ids), bool)
@@ -499,19 +492,9 @@ class _CaseReader:
         yield from self._prompts()
 
     def _cameras_and_models(self) -> Iterator[dict[str, Any]]:
-        last = 0
-        while True:
-            with self.case.engine.connect() as conn:
-                page = conn.execute(
-                    select(Item.id, Item.type, Item.sha256, Item.device, Item.model, Item.path)
-                    .where(Item.id > last, (Item.device.is_not(None)) | (Item.model.is_not(None)))
-                    .order_by(Item.id).limit(PAGE)).all()
-            if not page:
-                return
-            last = page[-1][0]
-            ids = np.array([r[0] for r in page], np.int64)
-            skip = np.isin(ids, self.known_good)
-            known = np.isin(ids, self.known) | self._in_known_series(ids)
+        for page, _ids, skip, known in self._pages(
+                (Item.type, Item.sha256, Item.device, Item.model, Item.path),
+                Item.device.is_not(None) | Item.model.is_not(None)):
             for n, (item_id, kind_type, sha256, device, model, path) in enumerate(page):
                 if skip[n]:
                     continue

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import DBAPIError
 
 from safeguard.errors import IntelError, SafeguardError
@@ -234,9 +234,9 @@ def links(index: LabIndex, case: str, can_open: Callable[[str], bool] | None = N
             raise IntelError(f"case {case!r} is not in the lab index yet: scan it, or run "
                              "safeguard index rebuild")
         key = (index.url, me.id, before, t, wanted)
-        raw = _remembered(key)
-        if raw is None:
-            raw = _raw_links(index, me.id, entries, t, workers, wanted)
+        remembered = _remembered(key)
+        raw = remembered if remembered is not None else _raw_links(
+            index, me.id, entries, t, workers, wanted)
         if index.generation() == before:
             _remember(key, raw)
             break
@@ -509,26 +509,35 @@ def _link(other: str, raw: _Raw, here_paths: dict[int, str], there_paths: dict[i
     return Link(other, raw.kind, raw.key, strength, new_material, evidence, tuple(raw.here))
 
 
-def _paths(index: LabIndex, name: str, ids: Iterable[int]) -> dict[int, str]:
-    """Item paths of a case (empty when it cannot be opened: ids are shown alone)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    found: dict[int, str] = {}
+def _read_case(index: LabIndex, name: str, read: Callable[[Connection], None]) -> None:
+    """Run ``read`` on a connection to case ``name``; a case that cannot be opened or read
+    leaves what ``read`` gathered so far (nothing, if it could not be opened)."""
     try:
         case = open_case(index.settings, name)
     except SafeguardError:
-        return {}
+        return
     try:
         with case.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                found.update((item, path) for item, path in conn.execute(
-                    select(Item.id, Item.path).where(Item.id.in_(chunk))))
+            read(conn)
     except (DBAPIError, SafeguardError):
-        return found
+        return
     finally:
         case.engine.dispose()
+
+
+def _paths(index: LabIndex, name: str, ids: Iterable[int]) -> dict[int, str]:
+    """Item paths of a case (empty when it cannot be opened: ids are shown alone)."""
+    wanted = sorted(set(ids))
+    found: dict[int, str] = {}
+
+    def read(conn: Connection) -> None:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.update((item, path) for item, path in conn.execute(
+                select(Item.id, Item.path).where(Item.id.in_(chunk))))
+
+    if wanted:
+        _read_case(index, name, read)
     return found
 
 
@@ -536,21 +545,15 @@ def _prompt_texts(index: LabIndex, name: str, quote: bool) -> dict[str, str]:
     """This case's prompts by key: the text is the viewer's own case's, never the index's;
     unless ``quote``, only its length (``[hidden: N characters]``)."""
     texts: dict[str, str] = {}
-    try:
-        case = open_case(index.settings, name)
-    except SafeguardError:
-        return {}
-    try:
-        with case.engine.connect() as conn:
-            for (prompt,) in conn.execute(select(Prompt.prompt).order_by(Prompt.id)):
-                key = prompt_key(prompt or "")
-                if key is not None and key not in texts:
-                    texts[key] = (prompt[:MAX_PROMPT] if quote
-                                  else f"[hidden: {len(prompt)} characters]")
-    except (DBAPIError, SafeguardError):
-        return texts
-    finally:
-        case.engine.dispose()
+
+    def read(conn: Connection) -> None:
+        for (prompt,) in conn.execute(select(Prompt.prompt).order_by(Prompt.id)):
+            key = prompt_key(prompt or "")
+            if key is not None and key not in texts:
+                texts[key] = (prompt[:MAX_PROMPT] if quote
+                              else f"[hidden: {len(prompt)} characters]")
+
+    _read_case(index, name, read)
     return texts
 
 
