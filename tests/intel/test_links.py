@@ -331,3 +331,21 @@ def test_links_are_found_once_per_index_generation_and_shown_per_viewer(
     index.update_case(open_case(settings, "bravo"))  # a new generation: searched again
     assert links(index, "alpha").as_dict() == everything.as_dict()
     assert len(searched) == 2
+
+
+def test_cases_rank_counts_the_links_of_the_three_cases(lab: dict[str, Any], cli: Cli) -> None:
+    rows = cli("cases", "rank", "--json").json_lines()
+    shared = {"alpha": "bravo (new_picture, camera, model), charlie (new_series, camera, model)",
+              "bravo": "alpha (new_picture, camera, model), charlie (new_series, camera, model)",
+              "charlie": "alpha (new_series, camera, model), bravo (new_series, camera, model)"}
+    # equal scores: by name (docs/ranking.md); each score is the sum of its lines
+    assert [(r["rank"], r["case"], r["score"]) for r in rows] == [
+        (1, "alpha", 145), (2, "bravo", 145), (3, "charlie", 145)]
+    for row in rows:
+        assert row["score"] == sum(line["points"] for line in row["lines"])
+        assert [(line["factor"], line["points"]) for line in row["lines"]] == [
+            ("new_camera_series", 30), ("linked_new_material", 100), ("unreviewed", 5),
+            ("unreviewed_share", 10)]
+        assert row["lines"][1]["reason"] == (
+            f"2 other cases sharing new material with this one: {shared[row['case']]}: 50 "
+            "points each, at most 5 counted")
